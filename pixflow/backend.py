@@ -1,0 +1,273 @@
+"""One ComfyUI server as seen by the worker: a WebSocket reader and two HTTP threads.
+
+The threads never touch jobs. They take commands from queues and post what happened to the
+worker's Inbox as the small messages below; the worker loop alone decides what that means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websocket
+
+from pixflow.comfy_client import ComfyClient, PromptRejected
+from pixflow.comfy_events import ComfyEvent, parse_binary, parse_text
+from pixflow.errors import BackendError
+from pixflow.inbox import Inbox
+from pixflow.outputs import save_outputs, wait_for_history
+
+log = logging.getLogger(__name__)
+
+FEATURE_FLAGS = json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
+RECV_TIMEOUT = 0.5  # how often the reader looks at the stop flag
+CONNECT_TIMEOUT = 5.0
+MAX_BACKOFF = 10.0
+
+
+# Messages posted to the worker loop.
+@dataclass(frozen=True)
+class BackendUp:
+    backend: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class BackendDown:
+    backend: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    backend: str
+    models: list[str]
+    version: str | None
+
+
+@dataclass(frozen=True)
+class BackendEvent:
+    backend: str
+    event: ComfyEvent
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    number: float | None
+
+
+@dataclass(frozen=True)
+class SubmitRejected:
+    job_id: str
+    rejection: PromptRejected
+
+
+@dataclass(frozen=True)
+class SubmitFailed:
+    job_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelChecked:
+    job_id: str
+    in_comfy_queue: bool  # still pending or running in ComfyUI after delete + interrupt
+
+
+@dataclass(frozen=True)
+class OutputsSaved:
+    job_id: str
+    outputs: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OutputsFailed:
+    job_id: str
+    reason: str
+
+
+# Commands for the backend's threads.
+@dataclass(frozen=True)
+class _Submit:
+    job_id: str
+    prompt_id: str
+    graph: dict[str, Any]
+    client_id: str
+
+
+@dataclass(frozen=True)
+class _Cancel:
+    job_id: str
+    prompt_id: str
+
+
+@dataclass(frozen=True)
+class _RefreshInfo:
+    pass
+
+
+@dataclass(frozen=True)
+class _FetchOutputs:
+    job_id: str
+    prompt_id: str
+    job_dir: Path
+    sidecar: dict[str, Any] = field(repr=False)
+
+
+class Backend:
+    def __init__(self, name: str, url: str, inbox: Inbox, http_timeout: float = 10.0) -> None:
+        self.name = name
+        self.url = url.rstrip("/")
+        self._inbox = inbox
+        self._client = ComfyClient(self.url, timeout=http_timeout)
+        self._fetch_client = ComfyClient(self.url, timeout=http_timeout)  # sessions are per thread
+        self._commands: queue.Queue[Any] = queue.Queue()
+        self._fetches: queue.Queue[Any] = queue.Queue()
+        self._stop = threading.Event()
+        self._ws: websocket.WebSocket | None = None
+        self._threads = [
+            threading.Thread(target=self._read_events, name=f"ws-{name}", daemon=True),
+            threading.Thread(target=self._serve, args=(self._commands, self._client), name=f"http-{name}",
+                             daemon=True),
+            threading.Thread(target=self._serve, args=(self._fetches, self._fetch_client),
+                             name=f"fetch-{name}", daemon=True),
+        ]
+
+    # Called from the worker loop.
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._commands.put(None)
+        self._fetches.put(None)
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.close(timeout=1)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._client.close()
+        self._fetch_client.close()
+
+    def submit(self, job_id: str, prompt_id: str, graph: dict[str, Any], client_id: str) -> None:
+        self._commands.put(_Submit(job_id, prompt_id, graph, client_id))
+
+    def cancel(self, job_id: str, prompt_id: str) -> None:
+        self._commands.put(_Cancel(job_id, prompt_id))
+
+    def refresh_info(self) -> None:
+        self._commands.put(_RefreshInfo())
+
+    def fetch_outputs(self, job_id: str, prompt_id: str, job_dir: Path, sidecar: dict[str, Any]) -> None:
+        self._fetches.put(_FetchOutputs(job_id, prompt_id, job_dir, sidecar))
+
+    # The WebSocket reader thread.
+    def _read_events(self) -> None:
+        backoff = 0.25
+        while not self._stop.is_set():
+            client_id = uuid.uuid4().hex  # never reuse one: see comfyui-notes.md
+            try:
+                ws = websocket.create_connection(
+                    f"{self._client.ws_url}?clientId={client_id}", timeout=CONNECT_TIMEOUT
+                )
+            except (OSError, websocket.WebSocketException) as e:
+                self._inbox.post(BackendDown(self.name, f"ComfyUI at {self.url} is unreachable: {e}"))
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            self._ws = ws
+            backoff = 0.25
+            try:
+                ws.send(FEATURE_FLAGS)
+                ws.settimeout(RECV_TIMEOUT)
+                self._inbox.post(BackendUp(self.name, client_id))
+                self._pump(ws)
+            except (OSError, websocket.WebSocketException) as e:
+                if not self._stop.is_set():
+                    self._inbox.post(BackendDown(self.name, f"lost the WebSocket to ComfyUI at {self.url}: {e}"))
+            finally:
+                self._ws = None
+                with contextlib.suppress(Exception):
+                    ws.close(timeout=1)
+
+    def _pump(self, ws: websocket.WebSocket) -> None:
+        while not self._stop.is_set():
+            try:
+                opcode, data = ws.recv_data()
+            except websocket.WebSocketTimeoutException:
+                continue
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise websocket.WebSocketConnectionClosedException("closed by ComfyUI")
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                event = parse_text(data.decode("utf-8", "replace"))
+            elif opcode == websocket.ABNF.OPCODE_BINARY:
+                event = parse_binary(data)
+            else:
+                continue
+            if event is not None:
+                self._inbox.post(BackendEvent(self.name, event))
+
+    # The HTTP threads: one for control (ordered), one for downloads (slow, never blocks control).
+    def _serve(self, commands: queue.Queue[Any], client: ComfyClient) -> None:
+        while True:
+            command = commands.get()
+            if command is None or self._stop.is_set():
+                return
+            try:
+                self._inbox.post(self._execute(command, client))
+            except Exception as e:  # a bug here must not kill the thread: report it against the job
+                log.exception("backend %s: %r failed", self.name, command)
+                job_id = getattr(command, "job_id", None)
+                if job_id is not None:
+                    self._inbox.post(OutputsFailed(job_id, f"internal error: {e}"))
+
+    def _execute(self, command: Any, client: ComfyClient) -> Any:
+        match command:
+            case _Submit():
+                try:
+                    result = client.submit(command.graph, command.prompt_id, command.client_id)
+                except BackendError as e:
+                    return SubmitFailed(command.job_id, str(e))
+                if isinstance(result, PromptRejected):
+                    return SubmitRejected(command.job_id, result)
+                return Submitted(command.job_id, result.get("number"))
+            case _Cancel():
+                return self._cancel(command, client)
+            case _RefreshInfo():
+                try:
+                    models = client.checkpoints()
+                    stats = client.system_stats()
+                except (BackendError, KeyError, IndexError, TypeError) as e:
+                    log.warning("backend %s: cannot read models: %s", self.name, e)
+                    return BackendInfo(self.name, [], None)
+                return BackendInfo(self.name, models, (stats.get("system") or {}).get("comfyui_version"))
+            case _FetchOutputs():
+                try:
+                    entry = wait_for_history(client, command.prompt_id, self._stop)
+                    outputs = save_outputs(client, entry, command.job_dir, command.job_id, command.sidecar)
+                except (BackendError, OSError) as e:
+                    return OutputsFailed(command.job_id, str(e))
+                return OutputsSaved(command.job_id, outputs)
+        raise TypeError(f"unknown command {command!r}")
+
+    def _cancel(self, command: _Cancel, client: ComfyClient) -> CancelChecked:
+        """Remove the prompt if it waits, interrupt it if it runs; then look where it is."""
+        try:
+            client.delete_from_queue([command.prompt_id])
+            client.interrupt(command.prompt_id)
+            snapshot = client.queue()
+        except BackendError as e:
+            log.warning("backend %s: cancel of %s: %s", self.name, command.job_id, e)
+            return CancelChecked(command.job_id, True)
+        items = (snapshot.get("queue_running") or []) + (snapshot.get("queue_pending") or [])
+        return CancelChecked(command.job_id, any(len(item) > 1 and item[1] == command.prompt_id for item in items))

@@ -1,0 +1,104 @@
+"""Settings: defaults, then a YAML file, then PIXFLOW_* environment variables, then flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pixflow.errors import ConfigError
+from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
+
+DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    req_addr: str = DEFAULT_REQ_ADDR
+    pub_addr: str = DEFAULT_PUB_ADDR
+    output_dir: Path = Path("output")
+    workflows_dir: Path = Path(__file__).resolve().parent.parent / "workflows"
+    default_workflow: str = "txt2img"
+    backends: tuple[BackendSettings, ...] = (BackendSettings("local", DEFAULT_COMFYUI_URL),)
+    # Prompts handed to one ComfyUI at once: one running plus the next one waiting in its queue,
+    # so the GPU never idles between jobs.
+    max_inflight: int = 2
+    http_timeout: float = 10.0
+    max_finished_jobs: int = 10_000  # finished jobs kept in memory for status queries
+    stats_interval: float = 1.0
+    log_level: str = "INFO"
+
+    @property
+    def comfyui_url(self) -> str:
+        return self.backends[0].url
+
+
+_ENV_PREFIX = "PIXFLOW_"
+_SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    if name not in kinds:
+        raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(kinds))}")
+    if name in ("output_dir", "workflows_dir"):
+        return Path(value).expanduser()
+    if name in ("max_inflight", "max_finished_jobs"):
+        return int(value)
+    if name in ("http_timeout", "stats_interval"):
+        return float(value)
+    if name == "backends":
+        return _backends(value)
+    return str(value)
+
+
+def _backends(value: Any) -> tuple[BackendSettings, ...]:
+    if isinstance(value, str):
+        return (BackendSettings("local", value),)
+    if not isinstance(value, list) or not value:
+        raise ConfigError("backends must be a non-empty list of {name, url}")
+    try:
+        return tuple(BackendSettings(str(b["name"]), str(b["url"])) for b in value)
+    except (KeyError, TypeError) as e:
+        raise ConfigError(f"each backend needs a name and a url: {e}") from e
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            document = yaml.safe_load(config_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"cannot read config file {config_file}: {e}") from e
+        if not isinstance(document, dict):
+            raise ConfigError(f"{config_file} must hold a mapping of settings")
+        if "comfyui_url" in document:
+            document["backends"] = document.pop("comfyui_url")
+        values.update(document)
+    env = os.environ if environ is None else environ
+    for key, value in env.items():
+        if key.startswith(_ENV_PREFIX):
+            name = key[len(_ENV_PREFIX):].lower()
+            name = "backends" if name == "comfyui_url" else name
+            if name in _SETTING_NAMES:  # other PIXFLOW_* variables belong to tools and tests
+                values[name] = value
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values["backends" if key == "comfyui_url" else key] = value
+    try:
+        coerced = {name: _coerce(name, value) for name, value in values.items()}
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"invalid setting: {e}") from e
+    return replace(Settings(), **coerced)
+
+

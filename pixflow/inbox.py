@@ -1,0 +1,43 @@
+"""The worker loop's inbox: any thread posts, only the loop reads.
+
+A queue carries the items; a pipe carries wake-ups, so the loop's zmq.Poller can wait on its
+sockets and on this inbox at once without polling on a timer.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from typing import Any
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.wake_fd, self._wake_write = os.pipe()
+        os.set_blocking(self.wake_fd, False)
+        os.set_blocking(self._wake_write, False)
+
+    def post(self, item: Any) -> None:
+        self._items.put(item)  # put before the wake-up, so a woken reader always finds it
+        try:
+            os.write(self._wake_write, b"\0")
+        except BlockingIOError:  # the pipe is full of wake-ups already: the reader is due anyway
+            pass
+
+    def drain(self) -> list[Any]:
+        try:
+            while os.read(self.wake_fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        items = []
+        while True:
+            try:
+                items.append(self._items.get_nowait())
+            except queue.Empty:
+                return items
+
+    def close(self) -> None:
+        os.close(self.wake_fd)
+        os.close(self._wake_write)

@@ -1,0 +1,77 @@
+"""The Job: a state-machine model holding one generation request and what became of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pixflow.params import GenerateParams
+from pixflow.protocol import now_ms
+from pixflow.states import STAGES, TERMINAL, JobState
+from pixflow.workflows import Workflow
+
+
+@dataclass(eq=False)  # identity equality: transitions keeps models in a list
+class Job:
+    job_id: str
+    params: GenerateParams
+    workflow: Workflow
+    graph: dict[str, Any]
+    prompt_id: str
+    created_at: int = field(default_factory=now_ms)
+    state: str = JobState.QUEUED.value  # owned by the JobMachine
+    seq: int = 0  # last event sequence number published for this job
+    passes: int = 0  # times the job moved back to an earlier stage (multi-pass workflows)
+    backend: str | None = None
+    submitted: bool = False
+    started_at: int | None = None  # ComfyUI's execution_start
+    finished_at: int | None = None
+    state_times: dict[str, int] = field(default_factory=dict)
+    progress: dict[str, Any] | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    cancel_requested: bool = False
+    comfy_succeeded: bool = False
+    saving_outputs: bool = False
+
+    def __post_init__(self) -> None:
+        self.state_times.setdefault(JobState.QUEUED.value, self.created_at)
+
+    @property
+    def job_state(self) -> JobState:
+        return JobState(self.state)
+
+    @property
+    def finished(self) -> bool:
+        return self.job_state in TERMINAL
+
+    @property
+    def stage(self) -> str | None:
+        return self.state if self.job_state in STAGES else None
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def snapshot(self) -> dict[str, Any]:
+        """The job as clients see it (the `job` reply and list entries)."""
+        return {
+            "job_id": self.job_id,
+            "state": self.state,
+            "stage": self.stage,
+            "passes": self.passes,
+            "progress": self.progress,
+            "outputs": self.outputs,
+            "error": self.error,
+            "params": self.params.to_wire(),
+            "workflow": self.workflow.name,
+            "priority": self.params.priority,
+            "backend": self.backend,
+            "prompt_id": self.prompt_id,
+            "seq": self.seq,
+            "cancel_requested": self.cancel_requested,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "state_times": dict(self.state_times),
+        }

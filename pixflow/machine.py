@@ -1,0 +1,101 @@
+"""The job state machine: states and transitions declared as data, one Machine for all jobs.
+
+Rules (tested in tests/test_machine.py):
+
+* A job starts `queued`. While ComfyUI executes it, the job is in the stage of the node that runs
+  now (see states.DEFAULT_STAGE_OF_NODE). Cached nodes send no events, so stages may be skipped;
+  a fully cached prompt goes straight from `queued` to `done`.
+* Multi-pass workflows (a second KSampler after an upscale, a VAEEncode after a VAEDecode): the job
+  follows what ComfyUI executes, in either direction, between the running stages. A move to an
+  earlier stage than the current one starts a new *pass* (`Job.passes` grows by one), so a client
+  can tell "sampling again" from "still sampling". Moving to the stage it is already in is not a
+  transition and publishes nothing.
+* `done`, `failed` and `cancelled` are final. `queued` is never re-entered.
+* A trigger that does not fit the current state raises transitions.MachineError; the worker logs
+  and drops it (see JobMachine.fire), so a stray event never crashes the worker or wedges a job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from transitions import EventData, Machine, MachineError
+
+from pixflow.states import ACTIVE, STAGES, TERMINAL, JobState
+
+log = logging.getLogger(__name__)
+
+STATES: list[str] = [s.value for s in JobState]
+
+
+def _build_transitions() -> list[dict[str, Any]]:
+    active = sorted(s.value for s in ACTIVE)
+    transitions: list[dict[str, Any]] = []
+    for stage in STAGES:
+        sources = [s for s in active if s != stage.value]
+        transitions.append({"trigger": f"enter_{stage.value}", "source": sources, "dest": stage.value})
+    transitions += [
+        {"trigger": "finish", "source": active, "dest": JobState.DONE.value},
+        {"trigger": "fail", "source": active, "dest": JobState.FAILED.value},
+        {"trigger": "cancel", "source": active, "dest": JobState.CANCELLED.value},
+    ]
+    return transitions
+
+
+TRANSITIONS: list[dict[str, Any]] = _build_transitions()
+
+StateListener = Callable[[Any, JobState, JobState], None]
+
+
+class JobMachine:
+    """One transitions.Machine serving every live job; jobs are removed when they end."""
+
+    def __init__(self, on_change: StateListener) -> None:
+        self._on_change = on_change
+        self._machine = Machine(
+            model=None,
+            states=STATES,
+            transitions=TRANSITIONS,
+            initial=JobState.QUEUED.value,
+            auto_transitions=False,
+            send_event=True,
+            after_state_change=self._after_change,
+            model_attribute="state",
+        )
+
+    def add(self, job: Any, state: JobState = JobState.QUEUED) -> None:
+        self._machine.add_model(job, initial=state.value)
+
+    def remove(self, job: Any) -> None:
+        self._machine.remove_model(job)
+
+    def __len__(self) -> int:
+        return len(self._machine.models)
+
+    def fire(self, job: Any, trigger: str) -> bool:
+        """Fire a trigger on a job; False (and a log line) when it does not fit its state."""
+        if job not in self._machine.models:
+            log.warning("job %s is not in the machine; dropped %r", getattr(job, "job_id", job), trigger)
+            return False
+        try:
+            return bool(getattr(job, trigger)())
+        except (MachineError, AttributeError) as e:
+            log.warning("job %s: %r does not fit state %s; dropped (%s)", job.job_id, trigger, job.state, e)
+            return False
+
+    def enter_stage(self, job: Any, stage: JobState) -> bool:
+        if JobState(job.state) == stage:
+            return False
+        return self.fire(job, f"enter_{stage.value}")
+
+    def _after_change(self, event: EventData) -> None:
+        job = event.model
+        source = JobState(event.transition.source)
+        dest = JobState(event.transition.dest)
+        if source in STAGES and dest in STAGES and STAGES.index(dest) < STAGES.index(source):
+            job.passes += 1
+        self._on_change(job, source, dest)
+        if dest in TERMINAL:
+            self.remove(job)

@@ -1,0 +1,130 @@
+"""`generate` parameters: parsing and validation of what a client sends."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pixflow.errors import ErrorCode, RequestError
+
+MAX_PROMPT_CHARS = 10_000
+MIN_SIDE, MAX_SIDE, SIDE_MULTIPLE = 16, 2048, 8
+MAX_STEPS = 150
+MAX_BATCH = 64
+MAX_SEED = 2**64 - 1  # ComfyUI's KSampler accepts seeds up to 0xffffffffffffffff
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    prompt: str
+    model: str | None = None
+    width: int = 512
+    height: int = 512
+    steps: int = 20
+    cfg_scale: float = 7.0
+    negative_prompt: str = ""
+    seed: int = 0
+    sampler: str = "euler"
+    scheduler: str = "normal"
+    batch_size: int = 1
+    workflow: str | None = None
+    priority: int = 0
+    previews: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["size"] = [data.pop("width"), data.pop("height")]
+        return data
+
+
+def _fail(message: str) -> RequestError:
+    return RequestError(ErrorCode.INVALID_PARAMS, message)
+
+
+def _typed(message: dict[str, Any], name: str, kinds: type | tuple[type, ...], default: Any) -> Any:
+    value = message.get(name, default)
+    if value is None:
+        return default
+    # bool is an int in Python; on the wire they are different types.
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise _fail(f"'{name}' must be {_kind_names(kinds)}, got a boolean")
+    if not isinstance(value, kinds):
+        raise _fail(f"'{name}' must be {_kind_names(kinds)}, got {type(value).__name__}")
+    return value
+
+
+def _kind_names(kinds: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean", list: "a list"}
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def _in_range(name: str, value: int | float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise _fail(f"'{name}' must be between {low:g} and {high:g}, got {value}")
+
+
+def _size(message: dict[str, Any]) -> tuple[int, int]:
+    size = message.get("size", [512, 512])
+    if not isinstance(size, list | tuple) or len(size) != 2:
+        raise _fail("'size' must be a list of two integers [width, height]")
+    for side in size:
+        if isinstance(side, bool) or not isinstance(side, int):
+            raise _fail(f"'size' must be two integers, got {side!r}")
+        if side % SIDE_MULTIPLE or not MIN_SIDE <= side <= MAX_SIDE:
+            raise _fail(
+                f"'size' sides must be multiples of {SIDE_MULTIPLE} between {MIN_SIDE} and {MAX_SIDE}, "
+                f"got {size[0]}x{size[1]}"
+            )
+    return size[0], size[1]
+
+
+def parse_job_id(message: dict[str, Any], key: str = "id") -> str | None:
+    job_id = _typed(message, key, str, None)
+    if job_id is not None and not JOB_ID_PATTERN.match(job_id):
+        raise _fail(f"'{key}' must be 1-128 characters of letters, digits and _ . : - (first a letter or digit)")
+    return job_id
+
+
+def parse_generate(message: dict[str, Any], rng: random.Random | None = None) -> GenerateParams:
+    """Validate a `generate` request. The seed is drawn here when absent, so it is recorded."""
+    prompt = message.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise _fail("'prompt' is required and must be a non-empty string")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise _fail(f"'prompt' is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+    negative = _typed(message, "negative_prompt", str, "")
+    if len(negative) > MAX_PROMPT_CHARS:
+        raise _fail(f"'negative_prompt' is {len(negative)} characters; the limit is {MAX_PROMPT_CHARS}")
+    width, height = _size(message)
+    steps = _typed(message, "steps", int, 20)
+    _in_range("steps", steps, 1, MAX_STEPS)
+    cfg_scale = float(_typed(message, "cfg_scale", (int, float), 7.0))
+    _in_range("cfg_scale", cfg_scale, 0.0, 100.0)
+    seed = _typed(message, "seed", int, None)
+    if seed is None:
+        seed = (rng or random.SystemRandom()).randrange(2**32)
+    _in_range("seed", seed, 0, MAX_SEED)
+    batch_size = _typed(message, "batch_size", int, 1)
+    _in_range("batch_size", batch_size, 1, MAX_BATCH)
+    priority = _typed(message, "priority", int, 0)
+    _in_range("priority", priority, -1000, 1000)
+    return GenerateParams(
+        prompt=prompt,
+        model=_typed(message, "model", str, None),
+        width=width,
+        height=height,
+        steps=steps,
+        cfg_scale=cfg_scale,
+        negative_prompt=negative,
+        seed=seed,
+        sampler=_typed(message, "sampler", str, "euler"),
+        scheduler=_typed(message, "scheduler", str, "normal"),
+        batch_size=batch_size,
+        workflow=_typed(message, "workflow", str, None),
+        priority=priority,
+        previews=_typed(message, "previews", bool, False),
+    )

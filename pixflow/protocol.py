@@ -1,0 +1,100 @@
+"""Wire protocol v1: msgpack maps over ZeroMQ. See docs/protocol.md; clients import only this module.
+
+Requests and replies travel on a ROUTER socket as [identity..., b"", payload]; events on a PUB
+socket as [topic, payload]. Payloads are msgpack maps with string keys, no extension types,
+bytes as bin, timestamps as integer milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgpack
+
+from pixflow.errors import ErrorCode, RequestError
+
+PROTOCOL_VERSION = 1
+DEFAULT_REQ_ADDR = "tcp://127.0.0.1:5555"
+DEFAULT_PUB_ADDR = "tcp://127.0.0.1:5556"
+MAX_REQUEST_BYTES = 1 << 20  # larger messages are dropped by libzmq (ZMQ_MAXMSGSIZE)
+
+REQUEST_TYPES = ("ping", "generate", "cancel", "status", "list_jobs", "list_models", "list_workflows")
+REPLY_TYPES = ("pong", "accepted", "job", "jobs", "worker", "models", "workflows", "error")
+
+# Event topics. A subscriber takes a whole family with the prefix (b"job.state.") or one job's
+# events with the full topic (b"job.state.<job_id>").
+TOPIC_STATE = "job.state."
+TOPIC_PROGRESS = "job.progress."
+TOPIC_PREVIEW = "job.preview."
+TOPIC_OUTPUT = "job.output."
+TOPIC_BACKEND = "backend."
+TOPIC_STATS = "worker.stats"
+JOB_TOPIC_PREFIXES = (TOPIC_STATE, TOPIC_PROGRESS, TOPIC_PREVIEW, TOPIC_OUTPUT)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _no_extensions(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} is not part of the protocol")
+
+
+def pack(message: dict[str, Any]) -> bytes:
+    return msgpack.packb(message, use_bin_type=True)
+
+
+def unpack(payload: bytes) -> Any:
+    """Decode one msgpack value, strictly: one object, string map keys, no extension types."""
+    return msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_no_extensions)
+
+
+def decode_request(payload: bytes) -> dict[str, Any]:
+    """Check the envelope of a request; raise RequestError with the code the reply will carry."""
+    try:
+        message = unpack(payload)
+    except Exception as e:  # msgpack raises several unrelated types for bad input
+        raise RequestError(ErrorCode.BAD_REQUEST, f"request is not valid msgpack: {e}") from e
+    if not isinstance(message, dict):
+        kind = type(message).__name__
+        raise RequestError(ErrorCode.BAD_REQUEST, f"request must be a msgpack map, got {kind}")
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise RequestError(ErrorCode.BAD_REQUEST, "request needs a string field 'type'")
+    version = message.get("v")
+    if version is None:
+        raise RequestError(ErrorCode.BAD_REQUEST, f"request needs 'v': {PROTOCOL_VERSION}")
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        raise RequestError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {version!r} is not supported; this worker speaks v{PROTOCOL_VERSION}",
+        )
+    if kind not in REQUEST_TYPES:
+        raise RequestError(
+            ErrorCode.UNKNOWN_TYPE, f"unknown request type {kind!r}; known: {', '.join(REQUEST_TYPES)}"
+        )
+    req_id = message.get("req_id")
+    if req_id is not None and not isinstance(req_id, str | int) or isinstance(req_id, bool):
+        raise RequestError(ErrorCode.BAD_REQUEST, "'req_id' must be a string or an integer")
+    return message
+
+
+def reply(kind: str, req_id: Any = None, **fields: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": kind, "v": PROTOCOL_VERSION}
+    if req_id is not None:
+        message["req_id"] = req_id
+    message.update(fields)
+    return message
+
+
+def error_reply(code: ErrorCode, message: str, req_id: Any = None) -> dict[str, Any]:
+    return reply("error", req_id, code=code.value, message=message)
+
+
+def request(kind: str, req_id: Any = None, **fields: Any) -> dict[str, Any]:
+    return reply(kind, req_id, **fields)
+
+
+def job_topic(prefix: str, job_id: str) -> bytes:
+    return f"{prefix}{job_id}".encode()

@@ -1,0 +1,23 @@
+"""Events on the PUB socket: two frames, [topic, msgpack map]."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import zmq
+
+from pixflow.jobs import Job
+from pixflow.protocol import now_ms, pack
+
+
+class Publisher:
+    def __init__(self, socket: zmq.Socket) -> None:
+        self._socket = socket
+
+    def publish(self, topic: str, fields: dict[str, Any]) -> None:
+        message = {"ts": now_ms(), **fields}
+        # NOBLOCK: a PUB socket drops for a subscriber whose queue is full rather than block.
+        self._socket.send_multipart([topic.encode(), pack(message)], flags=zmq.NOBLOCK)
+
+    def job_event(self, prefix: str, job: Job, fields: dict[str, Any]) -> None:
+        self.publish(f"{prefix}{job.job_id}", {"job_id": job.job_id, "seq": job.next_seq(), **fields})

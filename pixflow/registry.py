@@ -1,0 +1,75 @@
+"""The jobs the worker knows: live and recently finished, the dispatch queue, prompt_id lookup."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from pixflow.jobs import Job
+from pixflow.states import JobState
+
+
+class JobRegistry:
+    def __init__(self, max_finished: int) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._by_prompt: dict[str, Job] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._max_finished = max_finished
+        # (-priority, arrival, job_id): higher priority first, first-in first-out within one.
+        self._pending: list[tuple[int, int, str]] = []
+        self._arrival = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def by_prompt(self, prompt_id: str | None) -> Job | None:
+        return self._by_prompt.get(prompt_id) if prompt_id else None
+
+    def add(self, job: Job) -> None:
+        self._jobs[job.job_id] = job
+        self._by_prompt[job.prompt_id] = job
+        self.enqueue(job)
+
+    def enqueue(self, job: Job) -> None:
+        heapq.heappush(self._pending, (-job.params.priority, next(self._arrival), job.job_id))
+
+    def requeue_front(self, job: Job) -> None:
+        """Put back a job whose submission failed, ahead of later jobs of its priority."""
+        heapq.heappush(self._pending, (-job.params.priority, -1 - next(self._arrival), job.job_id))
+
+    def pop_next(self) -> Job | None:
+        """The next job to dispatch; cancelled or already-dispatched entries are skipped."""
+        while self._pending:
+            _, _, job_id = heapq.heappop(self._pending)
+            job = self._jobs.get(job_id)
+            if job is not None and job.job_state == JobState.QUEUED and not job.submitted:
+                return job
+        return None
+
+    def has_pending(self) -> bool:
+        return any(
+            (job := self._jobs.get(job_id)) is not None and job.job_state == JobState.QUEUED and not job.submitted
+            for _, _, job_id in self._pending
+        )
+
+    def mark_finished(self, job: Job) -> None:
+        """Keep a finished job for status queries, forgetting the oldest past the limit."""
+        self._by_prompt.pop(job.prompt_id, None)
+        self._finished[job.job_id] = None
+        while len(self._finished) > self._max_finished:
+            old_id, _ = self._finished.popitem(last=False)
+            self._jobs.pop(old_id, None)
+
+    def all(self) -> Iterator[Job]:
+        return iter(self._jobs.values())
+
+    def count_by_state(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in JobState}
+        for job in self._jobs.values():
+            counts[job.state] += 1
+        return counts

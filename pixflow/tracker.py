@@ -1,0 +1,99 @@
+"""What ComfyUI's events mean for a job: stage moves, progress, previews, the end of a prompt."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pixflow import comfy_events as ce
+from pixflow.jobs import Job
+from pixflow.machine import JobMachine
+from pixflow.protocol import TOPIC_PREVIEW, TOPIC_PROGRESS, now_ms
+from pixflow.publisher import Publisher
+from pixflow.states import stage_for
+
+log = logging.getLogger(__name__)
+
+
+class JobTracker:
+    """Applies one backend event to the job it belongs to. Pure bookkeeping: no I/O but publishing."""
+
+    def __init__(self, machine: JobMachine, publisher: Publisher, on_prompt_end: Callable[[Job], None]) -> None:
+        self._machine = machine
+        self._publisher = publisher
+        self._on_prompt_end = on_prompt_end
+
+    def apply(self, job: Job, event: ce.ComfyEvent) -> None:
+        if job.finished:
+            log.debug("job %s already %s; ignoring %s", job.job_id, job.state, type(event).__name__)
+            return
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(self, job, event)
+
+    def _start(self, job: Job, event: ce.ExecutionStart) -> None:
+        job.started_at = now_ms()
+
+    def _executing(self, job: Job, event: ce.Executing) -> None:
+        if event.node is None:
+            self._on_prompt_end(job)
+            return
+        class_type = job.workflow.class_type(event.node)
+        stage = stage_for(class_type, job.workflow.stages) if class_type else None
+        if stage is not None:
+            self._machine.enter_stage(job, stage)
+
+    def _progress(self, job: Job, event: ce.Progress) -> None:
+        job.progress = {"node": event.node, "value": event.value, "max": event.max}
+        self._publisher.job_event(TOPIC_PROGRESS, job, {"stage": job.stage, **job.progress})
+
+    def _success(self, job: Job, event: ce.ExecutionSuccess) -> None:
+        job.comfy_succeeded = True
+
+    def _error(self, job: Job, event: ce.ExecutionError) -> None:
+        job.error = {
+            "code": "execution_error",
+            "message": f"{event.node_type or 'a node'} (node {event.node_id}) raised "
+            f"{event.exception_type}: {event.exception_message.strip()}",
+            "node_id": event.node_id,
+            "node_type": event.node_type,
+            "exception_type": event.exception_type,
+            "exception_message": event.exception_message,
+            "traceback": list(event.traceback),
+        }
+        self._machine.fire(job, "fail")
+
+    def _interrupted(self, job: Job, event: ce.ExecutionInterrupted) -> None:
+        if job.cancel_requested:
+            self._machine.fire(job, "cancel")
+            return
+        job.error = {
+            "code": "interrupted",
+            "message": f"ComfyUI interrupted the prompt at node {event.node_id} ({event.node_type}), "
+            "not at pixflow's request",
+            "node_id": event.node_id,
+            "node_type": event.node_type,
+        }
+        self._machine.fire(job, "fail")
+
+    def _preview(self, job: Job, event: ce.Preview) -> None:
+        if not job.params.previews:
+            return
+        fields: dict[str, Any] = {
+            "node": event.node or (job.progress or {}).get("node"),
+            "step": (job.progress or {}).get("value"),
+            "format": event.image_format,
+            "image": event.image,
+        }
+        self._publisher.job_event(TOPIC_PREVIEW, job, fields)
+
+    _handlers: dict[type, Callable[..., None]] = {
+        ce.ExecutionStart: _start,
+        ce.Executing: _executing,
+        ce.Progress: _progress,
+        ce.ExecutionSuccess: _success,
+        ce.ExecutionError: _error,
+        ce.ExecutionInterrupted: _interrupted,
+        ce.Preview: _preview,
+    }
