@@ -135,10 +135,10 @@ class Backend:
         self._ws: websocket.WebSocket | None = None
         self._threads = [
             threading.Thread(target=self._read_events, name=f"ws-{name}", daemon=True),
-            threading.Thread(target=self._serve, args=(self._commands, self._client), name=f"http-{name}",
-                             daemon=True),
-            threading.Thread(target=self._serve, args=(self._fetches, self._fetch_client),
-                             name=f"fetch-{name}", daemon=True),
+            threading.Thread(target=self._serve, args=(self._commands, self._client), name=f"http-{name}", daemon=True),
+            threading.Thread(
+                target=self._serve, args=(self._fetches, self._fetch_client), name=f"fetch-{name}", daemon=True
+            ),
         ]
 
     # Called from the worker loop.
@@ -177,9 +177,7 @@ class Backend:
         while not self._stop.is_set():
             client_id = uuid.uuid4().hex  # never reuse one: see comfyui-notes.md
             try:
-                ws = websocket.create_connection(
-                    f"{self._client.ws_url}?clientId={client_id}", timeout=CONNECT_TIMEOUT
-                )
+                ws = websocket.create_connection(f"{self._client.ws_url}?clientId={client_id}", timeout=CONNECT_TIMEOUT)
             except (OSError, websocket.WebSocketException) as e:
                 self._inbox.post(BackendDown(self.name, f"ComfyUI at {self.url} is unreachable: {e}"))
                 self._stop.wait(backoff)

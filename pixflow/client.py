@@ -31,8 +31,13 @@ class ClientError(PixflowError):
 
 
 class Client:
-    def __init__(self, req_addr: str = DEFAULT_REQ_ADDR, pub_addr: str = DEFAULT_PUB_ADDR, timeout: float = 5.0,
-                 context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        req_addr: str = DEFAULT_REQ_ADDR,
+        pub_addr: str = DEFAULT_PUB_ADDR,
+        timeout: float = 5.0,
+        context: zmq.Context | None = None,
+    ) -> None:
         self._context = context or zmq.Context.instance()
         self.req_addr, self.pub_addr, self.timeout = req_addr, pub_addr, timeout
         self._dealer = self._context.socket(zmq.DEALER)
@@ -127,9 +132,7 @@ class Client:
         """Yield a job's events until its terminal job.state (call subscribe_job first)."""
         deadline = time.monotonic() + timeout
         while True:
-            topic, event = self.next_event(
-                deadline - time.monotonic(), want=lambda t, e: e.get("job_id") == job_id
-            )
+            topic, event = self.next_event(deadline - time.monotonic(), want=lambda t, e: e.get("job_id") == job_id)
             yield topic, event
             if topic.startswith("job.state.") and event.get("to") in ("done", "failed", "cancelled"):
                 return

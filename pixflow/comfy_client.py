@@ -47,8 +47,7 @@ class ComfyClient:
         response = self._request(method, path, **kwargs)
         if response.status_code != 200:
             raise BackendError(
-                f"ComfyUI at {self.base_url} answered {response.status_code} to {method} {path}: "
-                f"{response.text[:300]}"
+                f"ComfyUI at {self.base_url} answered {response.status_code} to {method} {path}: {response.text[:300]}"
             )
         try:
             return response.json()

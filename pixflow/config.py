@@ -72,8 +72,9 @@ def _backends(value: Any) -> tuple[BackendSettings, ...]:
         raise ConfigError(f"each backend needs a name and a url: {e}") from e
 
 
-def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
-                  environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    config_file: Path | None = None, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     values: dict[str, Any] = {}
     if config_file is not None:
         try:
@@ -88,7 +89,7 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     env = os.environ if environ is None else environ
     for key, value in env.items():
         if key.startswith(_ENV_PREFIX):
-            name = key[len(_ENV_PREFIX):].lower()
+            name = key[len(_ENV_PREFIX) :].lower()
             name = "backends" if name == "comfyui_url" else name
             if name in _SETTING_NAMES:  # other PIXFLOW_* variables belong to tools and tests
                 values[name] = value
@@ -100,5 +101,3 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     except (TypeError, ValueError) as e:
         raise ConfigError(f"invalid setting: {e}") from e
     return replace(Settings(), **coerced)
-
-

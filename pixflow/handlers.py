@@ -82,15 +82,15 @@ class RequestHandlers:
 
     def list_models(self, message: dict[str, Any]) -> dict[str, Any]:
         per_backend = {name: list(state.models) for name, state in self._worker.backends.items()}
-        return reply("models", message.get("req_id"), models=sorted(self._worker.known_models()),
-                     backends=per_backend)
+        return reply("models", message.get("req_id"), models=sorted(self._worker.known_models()), backends=per_backend)
 
     def list_workflows(self, message: dict[str, Any]) -> dict[str, Any]:
         workflows = [workflow.describe() for workflow in self._worker.workflows.values()]
-        return reply("workflows", message.get("req_id"), workflows=workflows,
-                     default=self._worker.settings.default_workflow)
+        return reply(
+            "workflows", message.get("req_id"), workflows=workflows, default=self._worker.settings.default_workflow
+        )
 
-    def _job(self, message: dict[str, Any]):  # noqa: ANN202 - returns a Job
+    def _job(self, message: dict[str, Any]):
         job_id = parse_job_id(message, "job_id")
         if job_id is None:
             raise _invalid("'job_id' is required")

@@ -6,6 +6,7 @@ sockets and on this inbox at once without polling on a timer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 from typing import Any
@@ -20,10 +21,9 @@ class Inbox:
 
     def post(self, item: Any) -> None:
         self._items.put(item)  # put before the wake-up, so a woken reader always finds it
-        try:
+        # A full pipe holds wake-ups already: the reader is due anyway.
+        with contextlib.suppress(BlockingIOError):
             os.write(self._wake_write, b"\0")
-        except BlockingIOError:  # the pipe is full of wake-ups already: the reader is due anyway
-            pass
 
     def drain(self) -> list[Any]:
         try:

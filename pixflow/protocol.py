@@ -71,11 +71,9 @@ def decode_request(payload: bytes) -> dict[str, Any]:
             f"protocol version {version!r} is not supported; this worker speaks v{PROTOCOL_VERSION}",
         )
     if kind not in REQUEST_TYPES:
-        raise RequestError(
-            ErrorCode.UNKNOWN_TYPE, f"unknown request type {kind!r}; known: {', '.join(REQUEST_TYPES)}"
-        )
+        raise RequestError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {kind!r}; known: {', '.join(REQUEST_TYPES)}")
     req_id = message.get("req_id")
-    if req_id is not None and not isinstance(req_id, str | int) or isinstance(req_id, bool):
+    if (req_id is not None and not isinstance(req_id, str | int)) or isinstance(req_id, bool):
         raise RequestError(ErrorCode.BAD_REQUEST, "'req_id' must be a string or an integer")
     return message
 

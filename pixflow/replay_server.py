@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from pixflow.comfy_events import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA
-from pixflow.recordings import Frame, Recording, load_recordings
+from pixflow.recordings import Recording, load_recordings
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,29 @@ def _load_json(path: Path, default: Any) -> Any:
 
 def _default_system_stats() -> dict[str, Any]:
     return {
-        "system": {"os": "posix", "comfyui_version": COMFYUI_VERSION, "python_version": "3.11",
-                   "embedded_python": False, "argv": ["main.py", "--cpu"]},
-        "devices": [{"name": "cpu", "type": "cpu", "index": None, "vram_total": 0, "vram_free": 0,
-                     "torch_vram_total": 0, "torch_vram_free": 0}],
+        "system": {
+            "os": "posix",
+            "comfyui_version": COMFYUI_VERSION,
+            "python_version": "3.11",
+            "embedded_python": False,
+            "argv": ["main.py", "--cpu"],
+        },
+        "devices": [
+            {
+                "name": "cpu",
+                "type": "cpu",
+                "index": None,
+                "vram_total": 0,
+                "vram_free": 0,
+                "torch_vram_total": 0,
+                "torch_vram_free": 0,
+            }
+        ],
     }
+
+
+STATE = web.AppKey("state", ReplayState)
+EXECUTOR = web.AppKey("executor", asyncio.Task)
 
 
 # Sending to clients.
@@ -124,8 +142,14 @@ def _preview_for(client: _Client, frame: bytes, run: _Run, node: str | None) -> 
         image = frame[8:]
         if not client.wants_metadata:
             return frame
-        meta = {"node_id": node, "prompt_id": run.prompt_id, "display_node_id": node, "parent_node_id": None,
-                "real_node_id": node, "image_type": "image/png" if fmt == 2 else "image/jpeg"}
+        meta = {
+            "node_id": node,
+            "prompt_id": run.prompt_id,
+            "display_node_id": node,
+            "parent_node_id": None,
+            "real_node_id": node,
+            "image_type": "image/png" if fmt == 2 else "image/jpeg",
+        }
     else:
         return frame
     encoded = json.dumps(meta).encode()
@@ -170,16 +194,20 @@ async def _play_interrupted_tail(state: ReplayState, run: _Run, node: str | None
     """What ComfyUI sends when a running prompt is interrupted (see interrupt.jsonl)."""
     node_type = (run.graph.get(node) or {}).get("class_type") if node else None
     timestamp = int(time.time() * 1000)
-    interrupted = {"prompt_id": run.prompt_id, "node_id": node, "node_type": node_type, "executed": [],
-                   "timestamp": timestamp}
+    interrupted = {
+        "prompt_id": run.prompt_id,
+        "node_id": node,
+        "node_type": node_type,
+        "executed": [],
+        "timestamp": timestamp,
+    }
     await _send_text(state, json.dumps({"type": "execution_interrupted", "data": interrupted}), run.client_id)
     state.running = None
     await _broadcast_status(state)
     state.history[run.prompt_id] = {
         "prompt": [run.number, run.prompt_id, run.graph, {"client_id": run.client_id}, []],
         "outputs": {},
-        "status": {"status_str": "error", "completed": False,
-                   "messages": [["execution_interrupted", interrupted]]},
+        "status": {"status_str": "error", "completed": False, "messages": [["execution_interrupted", interrupted]]},
         "meta": {},
     }
     end = {"type": "executing", "data": {"node": None, "prompt_id": run.prompt_id}}
@@ -217,7 +245,7 @@ async def _executor(state: ReplayState) -> None:
 
 # HTTP routes.
 async def _post_prompt(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     try:
         body = await request.json()
     except ValueError:
@@ -236,14 +264,16 @@ async def _post_prompt(request: web.Request) -> web.Response:
 
 
 async def _websocket(request: web.Request) -> web.WebSocketResponse:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     ws = web.WebSocketResponse(max_msg_size=0)
     await ws.prepare(request)
     client_id = request.query.get("clientId") or uuid.uuid4().hex
     client = _Client(ws, client_id)
     state.clients.setdefault(client_id, []).append(client)
-    greeting = {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": state.queue_remaining()}},
-                                           "sid": client_id}}
+    greeting = {
+        "type": "status",
+        "data": {"status": {"exec_info": {"queue_remaining": state.queue_remaining()}}, "sid": client_id},
+    }
     await ws.send_str(json.dumps(greeting))
     try:
         async for message in ws:
@@ -265,7 +295,7 @@ async def _websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _get_history(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     prompt_id = request.match_info.get("prompt_id")
     if prompt_id is None:
         return web.json_response(state.history)
@@ -274,7 +304,7 @@ async def _get_history(request: web.Request) -> web.Response:
 
 
 async def _view(request: web.Request) -> web.StreamResponse:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     filename = request.query.get("filename", "")
     subfolder = request.query.get("subfolder", "")
     if not filename or ".." in filename or ".." in subfolder or filename.startswith("/") or subfolder.startswith("/"):
@@ -286,14 +316,14 @@ async def _view(request: web.Request) -> web.StreamResponse:
 
 
 async def _get_queue(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     running = [state.running.queue_item()] if state.running else []
     pending = [run.queue_item() for run in state.pending if not run.deleted]
     return web.json_response({"queue_running": running, "queue_pending": pending})
 
 
 async def _post_queue(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     body = await request.json()
     if body.get("clear"):
         for run in state.pending:
@@ -306,7 +336,7 @@ async def _post_queue(request: web.Request) -> web.Response:
 
 
 async def _interrupt(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     try:
         body = await request.json()
     except ValueError:
@@ -319,7 +349,7 @@ async def _interrupt(request: web.Request) -> web.Response:
 
 
 async def _object_info(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     class_type = request.match_info.get("class_type")
     if class_type is None:
         return web.json_response(state.object_info)
@@ -328,7 +358,7 @@ async def _object_info(request: web.Request) -> web.Response:
 
 
 async def _models(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     folder = request.match_info.get("folder")
     if folder is None:
         return web.json_response(["checkpoints"])
@@ -339,11 +369,11 @@ async def _models(request: web.Request) -> web.Response:
 
 
 async def _system_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app["state"].system_stats)
+    return web.json_response(request.app[STATE].system_stats)
 
 
 async def _replay_playlist(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     body = await request.json()
     names = body.get("recordings") or []
     unknown = [name for name in names if name not in state.recordings]
@@ -354,20 +384,26 @@ async def _replay_playlist(request: web.Request) -> web.Response:
 
 
 async def _replay_stats(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
-    return web.json_response({"prompts_received": dict(state.prompts_received), "clients": len(state.clients),
-                              "queue_remaining": state.queue_remaining(), "recordings": sorted(state.recordings)})
+    state: ReplayState = request.app[STATE]
+    return web.json_response(
+        {
+            "prompts_received": dict(state.prompts_received),
+            "clients": len(state.clients),
+            "queue_remaining": state.queue_remaining(),
+            "recordings": sorted(state.recordings),
+        }
+    )
 
 
 async def _replay_speed(request: web.Request) -> web.Response:
-    state: ReplayState = request.app["state"]
+    state: ReplayState = request.app[STATE]
     state.speed = float((await request.json())["speed"])
     return web.json_response({"speed": state.speed})
 
 
 def build_app(state: ReplayState) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app["state"] = state
+    app[STATE] = state
     routes = [
         ("POST", "/prompt", _post_prompt),
         ("GET", "/ws", _websocket),
@@ -391,10 +427,10 @@ def build_app(state: ReplayState) -> web.Application:
     app.router.add_post("/replay/speed", _replay_speed)
 
     async def start_executor(app: web.Application) -> None:
-        app["executor"] = asyncio.create_task(_executor(state))
+        app[EXECUTOR] = asyncio.create_task(_executor(state))
 
     async def stop_executor(app: web.Application) -> None:
-        app["executor"].cancel()
+        app[EXECUTOR].cancel()
         for clients in list(state.clients.values()):
             for client in list(clients):
                 await client.ws.close()
@@ -407,8 +443,9 @@ def build_app(state: ReplayState) -> web.Application:
 class ReplayServer:
     """Runs the replay app on its own thread and event loop; start() returns once it listens."""
 
-    def __init__(self, fixtures: Path, default: str = "fresh", speed: float = 0.0, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, fixtures: Path, default: str = "fresh", speed: float = 0.0, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.fixtures = fixtures
         self.recordings = load_recordings(fixtures)
         self._default, self._speed = default, speed
@@ -457,8 +494,10 @@ class ReplayServer:
 
     def call(self, function: Any, *args: Any, timeout: float = 5.0) -> Any:
         """Run function(state, *args) on the server's loop and return its result (for tests)."""
+
         async def invoke() -> Any:
             return function(self.state, *args)
+
         return asyncio.run_coroutine_threadsafe(invoke(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -111,8 +111,7 @@ class Worker:
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.inbox.wake_fd, zmq.POLLIN)
         next_stats = time.monotonic()
-        log.info("pixflow %s serving requests on %s, events on %s", __version__, self.req_endpoint,
-                 self.pub_endpoint)
+        log.info("pixflow %s serving requests on %s, events on %s", __version__, self.req_endpoint, self.pub_endpoint)
         try:
             while self._running:
                 timeout_ms = max(0, int((next_stats - time.monotonic()) * 1000))
@@ -155,12 +154,21 @@ class Worker:
             split = frames.index(b"")
         except ValueError:  # a DEALER that forgot the empty delimiter frame
             envelope = frames[:1]
-            return [*envelope, b"", pack(error_reply(ErrorCode.BAD_REQUEST,
-                                                     "expected [empty delimiter frame, msgpack map]"))]
+            return [
+                *envelope,
+                b"",
+                pack(error_reply(ErrorCode.BAD_REQUEST, "expected [empty delimiter frame, msgpack map]")),
+            ]
         envelope, body = frames[: split + 1], frames[split + 1 :]
         if len(body) != 1:
-            return [*envelope, pack(error_reply(ErrorCode.BAD_REQUEST,
-                                                f"expected one payload frame after the delimiter, got {len(body)}"))]
+            return [
+                *envelope,
+                pack(
+                    error_reply(
+                        ErrorCode.BAD_REQUEST, f"expected one payload frame after the delimiter, got {len(body)}"
+                    )
+                ),
+            ]
         req_id = None
         try:
             message = decode_request(body[0])
@@ -264,8 +272,12 @@ class Worker:
             "graph": job.graph,
             "backend": {"name": job.backend, "url": self.backends[job.backend].backend.url},
             "prompt_id": job.prompt_id,
-            "timings": {"created_at": job.created_at, "started_at": job.started_at,
-                        "state_times": dict(job.state_times), "saved_at": now_ms()},
+            "timings": {
+                "created_at": job.created_at,
+                "started_at": job.started_at,
+                "state_times": dict(job.state_times),
+                "saved_at": now_ms(),
+            },
         }
 
     # Messages from backend threads.

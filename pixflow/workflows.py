@@ -75,8 +75,7 @@ class Workflow:
         for name, targets in self.params.items():
             first = targets[0]
             defaults[name] = self.graph[first.node_id]["inputs"].get(first.input_name)
-        return {"name": self.name, "description": self.description, "params": sorted(self.params),
-                "defaults": defaults}
+        return {"name": self.name, "description": self.description, "params": sorted(self.params), "defaults": defaults}
 
 
 def _parse_target(workflow: str, param: str, spec: Any, graph: dict[str, Any]) -> Target:

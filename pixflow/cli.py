@@ -1,0 +1,217 @@
+"""The `pixflow` command line: serve, submit, status, cancel, models, workflows, replay, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pixflow.client import Client, ClientError
+from pixflow.config import DEFAULT_COMFYUI_URL, load_settings
+from pixflow.demo import FIXTURES, run_demo
+from pixflow.errors import PixflowError
+from pixflow.progress_view import follow_jobs
+from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+def _size(text: str) -> list[int]:
+    try:
+        width, height = text.lower().split("x")
+        return [int(width), int(height)]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"size must look like 64x64, got {text!r}") from e
+
+
+def _add_client_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--req-addr", default=DEFAULT_REQ_ADDR, help="worker's request socket")
+    parser.add_argument("--pub-addr", default=DEFAULT_PUB_ADDR, help="worker's event socket")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=lambda b: f"<{len(b)} bytes>"))
+
+
+# Commands.
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pixflow.worker import Worker
+
+    overrides = {
+        "comfyui_url": args.comfyui_url,
+        "req_addr": args.req_addr,
+        "pub_addr": args.pub_addr,
+        "output_dir": args.output_dir,
+        "workflows_dir": args.workflows_dir,
+        "log_level": args.log_level,
+    }
+    settings = load_settings(args.config, overrides)
+    _setup_logging(settings.log_level)
+    worker = Worker(settings)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: worker.stop())
+    worker.run()
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {
+        "id": args.id or uuid.uuid4().hex[:12],
+        "size": args.size,
+        "steps": args.steps,
+        "cfg_scale": args.cfg_scale,
+        "model": args.model,
+        "negative_prompt": args.negative_prompt,
+        "seed": args.seed,
+        "sampler": args.sampler,
+        "scheduler": args.scheduler,
+        "batch_size": args.batch_size,
+        "workflow": args.workflow,
+        "priority": args.priority,
+    }
+    params = {key: value for key, value in params.items() if value is not None}
+    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
+        if args.wait:
+            client.subscribe_job(params["id"])
+            client.wait_subscribed(timeout=args.timeout)
+        job_id = client.generate(args.prompt, **params)
+        if not args.wait:
+            print(job_id)
+            return 0
+        return follow_jobs(client, [job_id], args.wait_timeout)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
+        _print_json(client.status(args.job_id))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
+        job = client.cancel(args.job_id)
+    print(f"{job['job_id']}: {job['state']} (cancel requested)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
+        for name in client.call("list_models")["models"]:
+            print(name)
+    return 0
+
+
+def cmd_workflows(args: argparse.Namespace) -> int:
+    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
+        for workflow in client.call("list_workflows")["workflows"]:
+            print(f"{workflow['name']}: {workflow['description']}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pixflow.replay_server import ReplayServer
+
+    _setup_logging(args.log_level)
+    server = ReplayServer(args.fixtures, default=args.recording, speed=args.speed, port=args.port).start()
+    print(f"replaying {args.fixtures} as ComfyUI at {server.url} (speed {args.speed:g}); Ctrl-C stops", flush=True)
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        server.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(args.output_dir, speed=args.speed, jobs=args.jobs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the worker")
+    serve.add_argument("--config", type=Path, help="YAML settings file")
+    serve.add_argument("--comfyui-url", help=f"ComfyUI server (default {DEFAULT_COMFYUI_URL})")
+    serve.add_argument("--req-addr", help=f"request socket to bind (default {DEFAULT_REQ_ADDR})")
+    serve.add_argument("--pub-addr", help=f"event socket to bind (default {DEFAULT_PUB_ADDR})")
+    serve.add_argument("--output-dir", type=Path, help="where images and sidecars go (default ./output)")
+    serve.add_argument("--workflows-dir", type=Path, help="workflow folder (default: the repo's workflows/)")
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
+    serve.set_defaults(run=cmd_serve)
+
+    submit = commands.add_parser("submit", help="queue a job")
+    submit.add_argument("prompt")
+    submit.add_argument("--id", help="job id (default: a new one)")
+    submit.add_argument("--model")
+    submit.add_argument("--size", type=_size, help="WIDTHxHEIGHT, e.g. 64x64")
+    submit.add_argument("--steps", type=int)
+    submit.add_argument("--cfg-scale", type=float)
+    submit.add_argument("--negative-prompt")
+    submit.add_argument("--seed", type=int)
+    submit.add_argument("--sampler")
+    submit.add_argument("--scheduler")
+    submit.add_argument("--batch-size", type=int)
+    submit.add_argument("--workflow")
+    submit.add_argument("--priority", type=int)
+    submit.add_argument("--wait", action="store_true", help="show live progress, then the output paths")
+    submit.add_argument("--wait-timeout", type=float, default=600.0, help="seconds --wait gives the job")
+    _add_client_args(submit)
+    submit.set_defaults(run=cmd_submit)
+
+    status = commands.add_parser("status", help="the worker's status, or one job's")
+    status.add_argument("job_id", nargs="?")
+    _add_client_args(status)
+    status.set_defaults(run=cmd_status)
+
+    cancel = commands.add_parser("cancel", help="cancel a job")
+    cancel.add_argument("job_id")
+    _add_client_args(cancel)
+    cancel.set_defaults(run=cmd_cancel)
+
+    for name, function, text in (
+        ("models", cmd_models, "list checkpoints"),
+        ("workflows", cmd_workflows, "list workflows"),
+    ):
+        command = commands.add_parser(name, help=text)
+        _add_client_args(command)
+        command.set_defaults(run=function)
+
+    replay = commands.add_parser("replay", help="serve recorded ComfyUI runs as a stand-in ComfyUI")
+    replay.add_argument("--fixtures", type=Path, default=FIXTURES)
+    replay.add_argument("--recording", default="fresh", help="recording played for each prompt")
+    replay.add_argument("--speed", type=float, default=1.0, help="0: no delays, 1: recorded timing")
+    replay.add_argument("--port", type=int, default=8188)
+    replay.add_argument("--log-level", default="INFO")
+    replay.set_defaults(run=cmd_replay)
+
+    demo = commands.add_parser("demo", help="replay server + worker + a few jobs with live progress")
+    demo.add_argument("--output-dir", type=Path, default=Path("output/demo"))
+    demo.add_argument("--speed", type=float, default=1.0)
+    demo.add_argument("--jobs", type=int, default=3)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ClientError as e:
+        print(f"pixflow: {e.message} ({e.code})", file=sys.stderr)
+        return 2
+    except PixflowError as e:
+        print(f"pixflow: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
