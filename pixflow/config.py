@@ -96,8 +96,10 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             values["backends" if key == "comfyui_url" else key] = value
-    try:
-        coerced = {name: _coerce(name, value) for name, value in values.items()}
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"invalid setting: {e}") from e
+    coerced = {}
+    for name, value in values.items():
+        try:
+            coerced[name] = _coerce(name, value)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"setting {name!r}: {value!r} is not valid ({e})") from e
     return replace(Settings(), **coerced)

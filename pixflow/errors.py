@@ -22,10 +22,11 @@ class PixflowError(Exception):
 class RequestError(PixflowError):
     """A request that gets an `error` reply; the worker goes on serving."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, req_id: object = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.req_id = req_id  # echoed in the reply when the request got far enough to have one
 
 
 class WorkflowError(PixflowError):

@@ -75,8 +75,8 @@ class RequestHandlers:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise _invalid(f"'{name}' must be a non-negative integer")
         limit = min(limit, MAX_LIST_LIMIT)
-        jobs = [job for job in self._worker.registry.all() if states is None or job.state in states]
-        jobs.sort(key=lambda job: job.created_at, reverse=True)
+        # The registry keeps creation order; newest first.
+        jobs = [job for job in reversed(list(self._worker.registry.all())) if states is None or job.state in states]
         page = [job.snapshot() for job in jobs[offset : offset + limit]]
         return reply("jobs", message.get("req_id"), jobs=page, total=len(jobs), offset=offset)
 

@@ -59,6 +59,18 @@ def decode_request(payload: bytes) -> dict[str, Any]:
     if not isinstance(message, dict):
         kind = type(message).__name__
         raise RequestError(ErrorCode.BAD_REQUEST, f"request must be a msgpack map, got {kind}")
+    req_id = message.get("req_id")
+    if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, str | int)):
+        raise RequestError(ErrorCode.BAD_REQUEST, "'req_id' must be a string or an integer")
+    try:
+        _check_envelope(message)
+    except RequestError as e:
+        e.req_id = req_id
+        raise
+    return message
+
+
+def _check_envelope(message: dict[str, Any]) -> None:
     kind = message.get("type")
     if not isinstance(kind, str):
         raise RequestError(ErrorCode.BAD_REQUEST, "request needs a string field 'type'")
@@ -72,10 +84,6 @@ def decode_request(payload: bytes) -> dict[str, Any]:
         )
     if kind not in REQUEST_TYPES:
         raise RequestError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {kind!r}; known: {', '.join(REQUEST_TYPES)}")
-    req_id = message.get("req_id")
-    if (req_id is not None and not isinstance(req_id, str | int)) or isinstance(req_id, bool):
-        raise RequestError(ErrorCode.BAD_REQUEST, "'req_id' must be a string or an integer")
-    return message
 
 
 def reply(kind: str, req_id: Any = None, **fields: Any) -> dict[str, Any]:

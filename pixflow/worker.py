@@ -175,7 +175,7 @@ class Worker:
             req_id = message.get("req_id")
             answer = self.handlers.handle(message)
         except RequestError as e:
-            answer = error_reply(e.code, e.message, req_id)
+            answer = error_reply(e.code, e.message, req_id if req_id is not None else e.req_id)
         except Exception as e:  # a bug: answer, log, keep serving
             log.exception("request failed")
             answer = error_reply(ErrorCode.INTERNAL, f"internal error: {type(e).__name__}: {e}", req_id)

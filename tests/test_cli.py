@@ -1,0 +1,144 @@
+"""The command line as a user runs it: `pixflow serve` from a config file, `submit --wait`, status, cancel."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, wait_for
+
+from pixflow.client import Client
+
+PIXFLOW = [sys.executable, "-m", "pixflow.cli"]
+
+
+def _free_tcp() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def served(tmp_path, replay):
+    """`pixflow serve` as a real process: settings from a YAML file, the request address from a flag."""
+    req, pub = _free_tcp(), _free_tcp()
+    config = tmp_path / "pixflow.yaml"
+    config.write_text(
+        f"comfyui_url: {replay.url}\npub_addr: {pub}\noutput_dir: {tmp_path / 'out'}\nreq_addr: tcp://127.0.0.1:1\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [*PIXFLOW, "serve", "--config", str(config), "--req-addr", req],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    client = Client(req, pub, timeout=1)
+    try:
+        wait_for(lambda: _pings(client), timeout=15, what="pixflow serve to answer")
+        wait_for(lambda: client.call("list_models")["models"], what="models")
+        yield req, pub, tmp_path / "out", env
+    finally:
+        client.close()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+        assert process.returncode == 0, output
+        assert "pixflow stopped" in output
+
+
+def _pings(client: Client) -> bool:
+    try:
+        return client.ping()["type"] == "pong"
+    except Exception:
+        return False
+
+
+def _run(env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*PIXFLOW, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_submit_wait_shows_stages_and_prints_the_image_path(served):
+    req, pub, out, env = served
+    result = _run(
+        env,
+        "submit",
+        "pixel art knight",
+        "--size",
+        "64x64",
+        "--steps",
+        "8",
+        "--id",
+        "cli-1",
+        "--wait",
+        "--req-addr",
+        req,
+        "--pub-addr",
+        pub,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("cli-1")] == [
+        "loading",
+        "encoding",
+        "sampling",
+        "decoding",
+        "saving",
+        "done",
+    ]
+    image = out / "cli-1" / "cli-1_00.png"
+    assert f"{image.resolve()}  (64x64)" in result.stdout
+    status = _run(env, "status", "cli-1", "--req-addr", req)
+    assert json.loads(status.stdout)["state"] == "done"
+    cancel = _run(env, "cancel", "cli-1", "--req-addr", req)
+    assert cancel.returncode == 2 and "already_finished" in cancel.stderr
+    models = _run(env, "models", "--req-addr", req)
+    assert models.stdout.split() == ["tiny-sd15.safetensors"]
+
+
+def test_unreachable_worker_is_a_clear_message(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = _run(env, "status", "--req-addr", _free_tcp(), "--timeout", "0.3")
+    assert result.returncode == 2
+    assert "no reply from the worker at tcp://127.0.0.1:" in result.stderr
+
+
+def test_bad_config_file_is_a_clear_message(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("colour: blue\n")
+    result = _run({**os.environ, "PYTHONPATH": str(REPO)}, "serve", "--config", str(config))
+    assert result.returncode == 2
+    assert "colour" in result.stderr
+
+
+def test_demo_runs_and_writes_pngs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = _run(env, "demo", "--output-dir", str(tmp_path / "demo"), "--speed", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in (tmp_path / "demo").rglob("*.png")) == [
+        "demo-1_00.png",
+        "demo-2_00.png",
+        "demo-3_00.png",
+    ]
+    assert result.stdout.count("(64x64)") == 3
+
+
+def test_settings_layering_file_then_environment_then_flags(tmp_path):
+    from pixflow.config import load_settings
+
+    config = tmp_path / "s.yaml"
+    config.write_text("comfyui_url: http://file:1\nmax_inflight: 3\nhttp_timeout: 2.5\n")
+    settings = load_settings(
+        config, {"req_addr": "tcp://127.0.0.1:9"}, environ={"PIXFLOW_MAX_INFLIGHT": "4", "PIXFLOW_UNRELATED": "x"}
+    )
+    assert settings.comfyui_url == "http://file:1"
+    assert settings.max_inflight == 4 and settings.http_timeout == 2.5
+    assert settings.req_addr == "tcp://127.0.0.1:9"
+    with pytest.raises(Exception, match="max_inflight"):
+        load_settings(None, environ={"PIXFLOW_MAX_INFLIGHT": "many"})
