@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,35 @@ class CancelChecked:
 
 
 @dataclass(frozen=True)
+class PromptFinished:
+    """Reconcile: ComfyUI has a history entry for the prompt."""
+
+    job_id: str
+    entry: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PromptWaiting:
+    """Reconcile: the prompt is still in ComfyUI's queue (running or pending)."""
+
+    job_id: str
+    running: bool
+
+
+@dataclass(frozen=True)
+class PromptUnknown:
+    """Reconcile: ComfyUI has never heard of the prompt, or lost it in a restart."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class ReconcileFailed:
+    job_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class OutputsSaved:
     job_id: str
     outputs: list[dict[str, Any]]
@@ -115,6 +145,17 @@ class _RefreshInfo:
 
 
 @dataclass(frozen=True)
+class _Reconcile:
+    job_id: str
+    prompt_id: str
+
+
+@dataclass(frozen=True)
+class _InterruptAll:
+    pass
+
+
+@dataclass(frozen=True)
 class _FetchOutputs:
     job_id: str
     prompt_id: str
@@ -123,8 +164,10 @@ class _FetchOutputs:
 
 
 class Backend:
-    def __init__(self, name: str, url: str, inbox: Inbox, http_timeout: float = 10.0) -> None:
+    def __init__(self, name: str, url: str, inbox: Inbox, http_timeout: float = 10.0, ping_interval: float = 5.0,
+                 ping_timeout: float = 5.0) -> None:
         self.name = name
+        self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self.url = url.rstrip("/")
         self._inbox = inbox
         self._client = ComfyClient(self.url, timeout=http_timeout)
@@ -168,6 +211,12 @@ class Backend:
     def refresh_info(self) -> None:
         self._commands.put(_RefreshInfo())
 
+    def reconcile(self, job_id: str, prompt_id: str) -> None:
+        self._commands.put(_Reconcile(job_id, prompt_id))
+
+    def interrupt_all(self) -> None:
+        self._commands.put(_InterruptAll())
+
     def fetch_outputs(self, job_id: str, prompt_id: str, job_dir: Path, sidecar: dict[str, Any]) -> None:
         self._fetches.put(_FetchOutputs(job_id, prompt_id, job_dir, sidecar))
 
@@ -199,11 +248,23 @@ class Backend:
                     ws.close(timeout=1)
 
     def _pump(self, ws: websocket.WebSocket) -> None:
+        """Read frames until the socket fails. A silent socket is pinged; one that does not answer is dead."""
+        last_frame = time.monotonic()
+        ping_sent: float | None = None
         while not self._stop.is_set():
             try:
-                opcode, data = ws.recv_data()
+                opcode, data = ws.recv_data(control_frame=True)
             except websocket.WebSocketTimeoutException:
+                now = time.monotonic()
+                if ping_sent is not None and now - ping_sent > self._ping_timeout:
+                    raise websocket.WebSocketTimeoutException(
+                        f"no answer to a ping for {self._ping_timeout:g}s: the socket is dead"
+                    ) from None
+                if ping_sent is None and now - last_frame > self._ping_interval:
+                    ws.ping()
+                    ping_sent = now
                 continue
+            last_frame, ping_sent = time.monotonic(), None
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 raise websocket.WebSocketConnectionClosedException("closed by ComfyUI")
             if opcode == websocket.ABNF.OPCODE_TEXT:
@@ -222,7 +283,9 @@ class Backend:
             if command is None or self._stop.is_set():
                 return
             try:
-                self._inbox.post(self._execute(command, client))
+                result = self._execute(command, client)
+                if result is not None:
+                    self._inbox.post(result)
             except Exception as e:  # a bug here must not kill the thread: report it against the job
                 log.exception("backend %s: %r failed", self.name, command)
                 job_id = getattr(command, "job_id", None)
@@ -249,6 +312,14 @@ class Backend:
                     log.warning("backend %s: cannot read models: %s", self.name, e)
                     return BackendInfo(self.name, [], None)
                 return BackendInfo(self.name, models, (stats.get("system") or {}).get("comfyui_version"))
+            case _Reconcile():
+                return self._reconcile(command, client)
+            case _InterruptAll():
+                try:
+                    client.interrupt(None)
+                except BackendError as e:
+                    log.warning("backend %s: interrupt failed: %s", self.name, e)
+                return None
             case _FetchOutputs():
                 try:
                     entry = wait_for_history(client, command.prompt_id, self._stop)
@@ -257,6 +328,24 @@ class Backend:
                     return OutputsFailed(command.job_id, str(e))
                 return OutputsSaved(command.job_id, outputs)
         raise TypeError(f"unknown command {command!r}")
+
+    def _reconcile(self, command: _Reconcile, client: ComfyClient) -> Any:
+        """Where is this prompt? History first: a finished prompt leaves the queue after its entry is written."""
+        try:
+            entry = client.history(command.prompt_id)
+            if entry:
+                return PromptFinished(command.job_id, entry)
+            snapshot = client.queue()
+            entry = client.history(command.prompt_id)  # it may have finished between the two reads
+        except BackendError as e:
+            return ReconcileFailed(command.job_id, str(e))
+        if entry:
+            return PromptFinished(command.job_id, entry)
+        if _in_queue(snapshot.get("queue_running"), command.prompt_id):
+            return PromptWaiting(command.job_id, running=True)
+        if _in_queue(snapshot.get("queue_pending"), command.prompt_id):
+            return PromptWaiting(command.job_id, running=False)
+        return PromptUnknown(command.job_id)
 
     def _cancel(self, command: _Cancel, client: ComfyClient) -> CancelChecked:
         """Remove the prompt if it waits, interrupt it if it runs; then look where it is."""
@@ -267,5 +356,11 @@ class Backend:
         except BackendError as e:
             log.warning("backend %s: cancel of %s: %s", self.name, command.job_id, e)
             return CancelChecked(command.job_id, True)
-        items = (snapshot.get("queue_running") or []) + (snapshot.get("queue_pending") or [])
-        return CancelChecked(command.job_id, any(len(item) > 1 and item[1] == command.prompt_id for item in items))
+        in_queue = _in_queue(snapshot.get("queue_running"), command.prompt_id) or _in_queue(
+            snapshot.get("queue_pending"), command.prompt_id
+        )
+        return CancelChecked(command.job_id, in_queue)
+
+
+def _in_queue(items: list[Any] | None, prompt_id: str) -> bool:
+    return any(isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in items or [])

@@ -15,7 +15,7 @@ from pixflow.client import Client, ClientError
 from pixflow.config import DEFAULT_COMFYUI_URL, load_settings
 from pixflow.demo import FIXTURES, run_demo
 from pixflow.errors import PixflowError
-from pixflow.progress_view import follow_jobs
+from pixflow.progress_view import TERMINAL_STATES, follow_jobs, print_result
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 
 
@@ -83,10 +83,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if args.wait:
             client.subscribe_job(params["id"])
             client.wait_subscribed(timeout=args.timeout)
-        job_id = client.generate(args.prompt, **params)
+        accepted = client.call("generate", prompt=args.prompt, **params)
+        job_id = accepted["job_id"]
         if not args.wait:
             print(job_id)
             return 0
+        if accepted["existing"] and accepted["state"] in TERMINAL_STATES:
+            return print_result(client.status(job_id))
         return follow_jobs(client, [job_id], args.wait_timeout)
 
 

@@ -87,8 +87,9 @@ class ComfyClient:
     def delete_from_queue(self, prompt_ids: list[str]) -> None:
         self._request("POST", "/queue", json={"delete": prompt_ids})
 
-    def interrupt(self, prompt_id: str) -> None:
-        self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+    def interrupt(self, prompt_id: str | None) -> None:
+        """Interrupt that prompt if it is running now; None interrupts whatever runs."""
+        self._request("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
 
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         return self._json("GET", f"/object_info/{class_type}" if class_type else "/object_info")

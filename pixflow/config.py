@@ -33,9 +33,18 @@ class Settings:
     # so the GPU never idles between jobs.
     max_inflight: int = 2
     http_timeout: float = 10.0
-    max_finished_jobs: int = 10_000  # finished jobs kept in memory for status queries
-    stats_interval: float = 1.0
+    max_finished_jobs: int = 10_000  # finished jobs kept in memory (older ones are read from the store)
+    stats_interval: float = 1.0  # also how often batched progress is written to the store
     log_level: str = "INFO"
+    # Durability (docs/durability.md).
+    db_path: Path = Path("pixflow.db")
+    db_synchronous: str = "NORMAL"  # NORMAL survives process crashes; FULL also power loss, at a cost
+    max_queued: int = 10_000  # jobs waiting in pixflow's queue before `generate` answers queue_full
+    max_attempts: int = 3  # POST /prompt attempts for a job whose prompt ComfyUI lost
+    retention_hours: float = 24 * 7  # finished jobs are forgotten after this (their files stay)
+    cancel_timeout: float = 5.0  # seconds to wait for ComfyUI to confirm an interrupt before interrupting outright
+    reconcile_interval: float = 0.5  # how often to ask ComfyUI about a prompt whose events we cannot receive
+    stall_timeout: float = 30.0  # a backend with prompts and no event for this long is asked where they are
 
     @property
     def comfyui_url(self) -> str:
@@ -50,11 +59,12 @@ def _coerce(name: str, value: Any) -> Any:
     kinds = {f.name: f.type for f in fields(Settings)}
     if name not in kinds:
         raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(kinds))}")
-    if name in ("output_dir", "workflows_dir"):
+    if name in ("output_dir", "workflows_dir", "db_path"):
         return Path(value).expanduser()
-    if name in ("max_inflight", "max_finished_jobs"):
+    kind = kinds[name]
+    if kind == "int":
         return int(value)
-    if name in ("http_timeout", "stats_interval"):
+    if kind == "float":
         return float(value)
     if name == "backends":
         return _backends(value)

@@ -12,6 +12,7 @@ class ErrorCode(StrEnum):
     INVALID_PARAMS = "invalid_params"  # a field is missing, of the wrong type or out of range
     NOT_FOUND = "not_found"  # no such job
     ALREADY_FINISHED = "already_finished"  # cancel of a job that has ended
+    QUEUE_FULL = "queue_full"  # pixflow's queue is at its limit (max_queued)
     INTERNAL = "internal"  # a bug in pixflow: the message says what failed
 
 

@@ -13,6 +13,7 @@ from pixflow.protocol import PROTOCOL_VERSION, reply
 from pixflow.states import JobState
 
 if TYPE_CHECKING:
+    from pixflow.jobs import Job
     from pixflow.worker import Worker
 
 MAX_LIST_LIMIT = 1000
@@ -36,7 +37,7 @@ class RequestHandlers:
     def generate(self, message: dict[str, Any]) -> dict[str, Any]:
         worker = self._worker
         job_id = parse_job_id(message, "id")
-        if job_id is not None and (existing := worker.registry.get(job_id)) is not None:
+        if job_id is not None and (existing := worker.scheduler.find(job_id)) is not None:
             return reply("accepted", message.get("req_id"), job_id=job_id, existing=True, state=existing.state)
         params = parse_generate(message)
         workflow_name = params.workflow or worker.settings.default_workflow
@@ -44,17 +45,17 @@ class RequestHandlers:
         if workflow is None:
             known = ", ".join(sorted(worker.workflows))
             raise _invalid(f"unknown workflow {workflow_name!r}; known: {known}")
-        known_models = worker.known_models()
+        known_models = worker.scheduler.known_models()
         if params.model is not None and known_models and params.model not in known_models:
             raise _invalid(f"unknown model {params.model!r}; available: {', '.join(sorted(known_models))}")
-        job = worker.create_job(job_id or uuid.uuid4().hex, params, workflow)
+        job = worker.scheduler.create_job(job_id or uuid.uuid4().hex, params, workflow)
         return reply("accepted", message.get("req_id"), job_id=job.job_id, existing=False, state=job.state)
 
     def cancel(self, message: dict[str, Any]) -> dict[str, Any]:
         job = self._job(message)
         if job.finished:
             raise RequestError(ErrorCode.ALREADY_FINISHED, f"job {job.job_id} has already ended ({job.state})")
-        self._worker.cancel_job(job)
+        self._worker.scheduler.cancel_job(job)
         return reply("job", message.get("req_id"), **job.snapshot())
 
     def status(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -74,15 +75,15 @@ class RequestHandlers:
         for name, value in (("limit", limit), ("offset", offset)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise _invalid(f"'{name}' must be a non-negative integer")
-        limit = min(limit, MAX_LIST_LIMIT)
-        # The registry keeps creation order; newest first.
-        jobs = [job for job in reversed(list(self._worker.registry.all())) if states is None or job.state in states]
-        page = [job.snapshot() for job in jobs[offset : offset + limit]]
-        return reply("jobs", message.get("req_id"), jobs=page, total=len(jobs), offset=offset)
+        scheduler = self._worker.scheduler
+        job_ids, total = self._worker.store.page(states, min(limit, MAX_LIST_LIMIT), offset)
+        page = [job.snapshot() for job_id in job_ids if (job := scheduler.find(job_id)) is not None]
+        return reply("jobs", message.get("req_id"), jobs=page, total=total, offset=offset)
 
     def list_models(self, message: dict[str, Any]) -> dict[str, Any]:
-        per_backend = {name: list(state.models) for name, state in self._worker.backends.items()}
-        return reply("models", message.get("req_id"), models=sorted(self._worker.known_models()), backends=per_backend)
+        scheduler = self._worker.scheduler
+        per_backend = {name: list(state.models) for name, state in scheduler.backends.items()}
+        return reply("models", message.get("req_id"), models=sorted(scheduler.known_models()), backends=per_backend)
 
     def list_workflows(self, message: dict[str, Any]) -> dict[str, Any]:
         workflows = [workflow.describe() for workflow in self._worker.workflows.values()]
@@ -90,11 +91,20 @@ class RequestHandlers:
             "workflows", message.get("req_id"), workflows=workflows, default=self._worker.settings.default_workflow
         )
 
-    def _job(self, message: dict[str, Any]):
+    def pause(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Stop handing jobs to ComfyUI; jobs already there run to their end. Survives restarts."""
+        self._worker.scheduler.set_paused(True)
+        return reply("worker", message.get("req_id"), **self._worker.status())
+
+    def resume(self, message: dict[str, Any]) -> dict[str, Any]:
+        self._worker.scheduler.set_paused(False)
+        return reply("worker", message.get("req_id"), **self._worker.status())
+
+    def _job(self, message: dict[str, Any]) -> Job:
         job_id = parse_job_id(message, "job_id")
         if job_id is None:
             raise _invalid("'job_id' is required")
-        job = self._worker.registry.get(job_id)
+        job = self._worker.scheduler.find(job_id)
         if job is None:
             raise RequestError(ErrorCode.NOT_FOUND, f"no job {job_id!r}")
         return job
@@ -107,4 +117,6 @@ class RequestHandlers:
         "list_jobs": list_jobs,
         "list_models": list_models,
         "list_workflows": list_workflows,
+        "pause": pause,
+        "resume": resume,
     }

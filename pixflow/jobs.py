@@ -23,7 +23,10 @@ class Job:
     seq: int = 0  # last event sequence number published for this job
     passes: int = 0  # times the job moved back to an earlier stage (multi-pass workflows)
     backend: str | None = None
-    submitted: bool = False
+    position: int = 0  # arrival order, from the job store
+    submitted: bool = False  # handed to a backend (durably recorded before the POST)
+    attempts: int = 0  # POST /prompt attempts
+    reconciling: bool = False  # its backend's events may have been missed: ask ComfyUI where it is
     started_at: int | None = None  # ComfyUI's execution_start
     finished_at: int | None = None
     state_times: dict[str, int] = field(default_factory=dict)
@@ -67,6 +70,7 @@ class Job:
             "workflow": self.workflow.name,
             "priority": self.params.priority,
             "backend": self.backend,
+            "attempts": self.attempts,
             "prompt_id": self.prompt_id,
             "seq": self.seq,
             "cancel_requested": self.cancel_requested,

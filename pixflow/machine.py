@@ -10,7 +10,9 @@ Rules (tested in tests/test_machine.py):
   earlier stage than the current one starts a new *pass* (`Job.passes` grows by one), so a client
   can tell "sampling again" from "still sampling". Moving to the stage it is already in is not a
   transition and publishes nothing.
-* `done`, `failed` and `cancelled` are final. `queued` is never re-entered.
+* `done`, `failed` and `cancelled` are final.
+* `queued` is re-entered only through `requeue`, when ComfyUI lost a prompt it had accepted (it
+  restarted, or its queue was cleared) and pixflow sends the job again (see scheduler._resubmit_lost).
 * A trigger that does not fit the current state raises transitions.MachineError; the worker logs
   and drops it (see JobMachine.fire), so a stray event never crashes the worker or wedges a job.
 """
@@ -37,6 +39,7 @@ def _build_transitions() -> list[dict[str, Any]]:
         sources = [s for s in active if s != stage.value]
         transitions.append({"trigger": f"enter_{stage.value}", "source": sources, "dest": stage.value})
     transitions += [
+        {"trigger": "requeue", "source": [s.value for s in STAGES], "dest": JobState.QUEUED.value},
         {"trigger": "finish", "source": active, "dest": JobState.DONE.value},
         {"trigger": "fail", "source": active, "dest": JobState.FAILED.value},
         {"trigger": "cancel", "source": active, "dest": JobState.CANCELLED.value},

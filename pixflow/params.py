@@ -34,6 +34,13 @@ class GenerateParams:
     priority: int = 0
     previews: bool = False
 
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> GenerateParams:
+        """The inverse of to_wire, for values this module validated before (the job store)."""
+        data = dict(data)
+        data["width"], data["height"] = data.pop("size")
+        return cls(**data)
+
     def to_wire(self) -> dict[str, Any]:
         data = asdict(self)
         data["size"] = [data.pop("width"), data.pop("height")]

@@ -84,13 +84,15 @@ def follow_jobs(client: Client, job_ids: list[str], timeout: float) -> int:
         printer.show(topic, event)
         if topic.startswith("job.state.") and event["to"] in TERMINAL_STATES:
             finals[event["job_id"]] = event
-            _print_result(event)
+            print_result({**event, "state": event["to"]})
     return 0 if all(final["to"] == "done" for final in finals.values()) else 1
 
 
-def _print_result(final: dict[str, Any]) -> None:
-    if final["to"] == "done":
-        for output in final.get("outputs", []):
+def print_result(job: dict[str, Any]) -> int:
+    """Print a finished job's images or error (from a `job` snapshot or a final job.state event)."""
+    if job["state"] == "done":
+        for output in job.get("outputs", []):
             print(f"  {output['path']}  ({output['width']}x{output['height']})")
-    else:
-        print(f"  {final['to']}: {(final.get('error') or {}).get('message', '')}")
+        return 0
+    print(f"  {job['state']}: {(job.get('error') or {}).get('message', '')}")
+    return 1

@@ -30,13 +30,11 @@ class JobRegistry:
     def by_prompt(self, prompt_id: str | None) -> Job | None:
         return self._by_prompt.get(prompt_id) if prompt_id else None
 
-    def add(self, job: Job) -> None:
+    def add(self, job: Job, queue: bool = True) -> None:
         self._jobs[job.job_id] = job
         self._by_prompt[job.prompt_id] = job
-        self.enqueue(job)
-
-    def enqueue(self, job: Job) -> None:
-        heapq.heappush(self._pending, (-job.params.priority, next(self._arrival), job.job_id))
+        if queue:
+            heapq.heappush(self._pending, (-job.params.priority, next(self._arrival), job.job_id))
 
     def requeue_front(self, job: Job) -> None:
         """Put back a job whose submission failed, ahead of later jobs of its priority."""
@@ -51,11 +49,9 @@ class JobRegistry:
                 return job
         return None
 
-    def has_pending(self) -> bool:
-        return any(
-            (job := self._jobs.get(job_id)) is not None and job.job_state == JobState.QUEUED and not job.submitted
-            for _, _, job_id in self._pending
-        )
+    def queued_count(self) -> int:
+        """Jobs waiting in pixflow's own queue (not yet handed to a backend)."""
+        return sum(1 for job in self._jobs.values() if job.job_state == JobState.QUEUED and not job.submitted)
 
     def mark_finished(self, job: Job) -> None:
         """Keep a finished job for status queries, forgetting the oldest past the limit."""

@@ -70,6 +70,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., RunningWorker]]:
                 "req_addr": "tcp://127.0.0.1:*",
                 "pub_addr": "tcp://127.0.0.1:*",
                 "output_dir": tmp_path / "output",
+                "db_path": tmp_path / "pixflow.db",
                 "stats_interval": 0.05,
                 **overrides,
             },

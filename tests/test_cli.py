@@ -94,6 +94,8 @@ def test_submit_wait_shows_stages_and_prints_the_image_path(served):
     ]
     image = out / "cli-1" / "cli-1_00.png"
     assert f"{image.resolve()}  (64x64)" in result.stdout
+    again = _run(env, "submit", "pixel art knight", "--id", "cli-1", "--wait", "--req-addr", req, "--pub-addr", pub)
+    assert again.returncode == 0 and f"{image.resolve()}  (64x64)" in again.stdout  # already done: no waiting
     status = _run(env, "status", "cli-1", "--req-addr", req)
     assert json.loads(status.stdout)["state"] == "done"
     cancel = _run(env, "cancel", "cli-1", "--req-addr", req)

@@ -33,8 +33,9 @@ def _job_in(machine: JobMachine, state: JobState) -> FakeJob:
     return job
 
 
-TRIGGERS = [f"enter_{stage.value}" for stage in STAGES] + ["finish", "fail", "cancel"]
+TRIGGERS = [f"enter_{stage.value}" for stage in STAGES] + ["requeue", "finish", "fail", "cancel"]
 DESTINATION = {f"enter_{stage.value}": stage for stage in STAGES} | {
+    "requeue": JobState.QUEUED,
     "finish": JobState.DONE,
     "fail": JobState.FAILED,
     "cancel": JobState.CANCELLED,
@@ -45,7 +46,7 @@ DESTINATION = {f"enter_{stage.value}": stage for stage in STAGES} | {
 def test_every_trigger_from_every_state(machine, state, trigger):
     job = _job_in(machine, state)
     dest = DESTINATION[trigger]
-    legal = state in ACTIVE and dest != state
+    legal = state in ACTIVE and dest != state and (trigger != "requeue" or state in STAGES)
     assert machine.fire(job, trigger) is legal
     assert job.state == (dest.value if legal else state.value)
     if legal:
@@ -54,10 +55,11 @@ def test_every_trigger_from_every_state(machine, state, trigger):
         assert machine.changes == []
 
 
-def test_queued_is_never_reentered(machine):
+def test_queued_is_reentered_only_by_requeue(machine):
     job = _job_in(machine, JobState.SAMPLING)
     assert not machine.fire(job, "enter_queued")
     assert job.state == "sampling"
+    assert machine.fire(job, "requeue") and job.state == "queued" and job.passes == 0
 
 
 def test_terminal_states_remove_the_job_from_the_machine(machine):

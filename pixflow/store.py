@@ -1,0 +1,194 @@
+"""The job store: SQLite in WAL mode, owned by the worker loop's thread.
+
+What is durable when (docs/durability.md): a job is committed before its `accepted` reply; every state
+change, every dispatch and every attempt is committed before anything acts on it. Progress and the
+event counter are written in batches (at most `flush_interval` late): a crash loses only those.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pixflow.jobs import Job
+from pixflow.params import GenerateParams
+from pixflow.states import TERMINAL
+from pixflow.workflows import Workflow
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL UNIQUE,   -- arrival order
+    state TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    params TEXT NOT NULL,               -- JSON: the validated generate fields
+    workflow TEXT NOT NULL,
+    graph TEXT NOT NULL,                -- JSON: the filled API-format graph
+    prompt_id TEXT NOT NULL UNIQUE,     -- chosen by pixflow, so a crash leaves it decidable
+    backend TEXT,
+    submitted INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    cancel_requested INTEGER NOT NULL,
+    passes INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    progress TEXT,
+    outputs TEXT NOT NULL,
+    error TEXT,
+    state_times TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, position);
+CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+MUTABLE = ("state", "backend", "submitted", "attempts", "cancel_requested", "passes", "seq", "progress", "outputs",
+           "error", "state_times", "started_at", "finished_at")
+TERMINAL_VALUES = tuple(state.value for state in TERMINAL)
+
+
+def _mutable_values(job: Job) -> dict[str, Any]:
+    return {
+        "state": job.state,
+        "backend": job.backend,
+        "submitted": int(job.submitted),
+        "attempts": job.attempts,
+        "cancel_requested": int(job.cancel_requested),
+        "passes": job.passes,
+        "seq": job.seq,
+        "progress": json.dumps(job.progress) if job.progress is not None else None,
+        "outputs": json.dumps(job.outputs),
+        "error": json.dumps(job.error) if job.error is not None else None,
+        "state_times": json.dumps(job.state_times),
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+class JobStore:
+    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._dirty: dict[str, Job] = {}
+        row = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM jobs").fetchone()
+        self._next_position = row[0] + 1
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    # Writes: each method is one transaction.
+    def insert(self, job: Job) -> None:
+        values = _mutable_values(job)
+        values.update(job_id=job.job_id, position=self._next_position, priority=job.params.priority,
+                      params=json.dumps(job.params.to_wire()), workflow=job.workflow.name,
+                      graph=json.dumps(job.graph), prompt_id=job.prompt_id, created_at=job.created_at)
+        columns = ", ".join(values)
+        self._db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(values))})",
+                         tuple(values.values()))
+        job.position = self._next_position
+        self._next_position += 1
+
+    def save(self, job: Job) -> None:
+        """Commit the job's state now (state changes, dispatch, attempts)."""
+        self._dirty.pop(job.job_id, None)
+        self._update([job])
+
+    def touch(self, job: Job) -> None:
+        """Remember to write the job at the next flush (progress, event counter)."""
+        self._dirty[job.job_id] = job
+
+    def flush(self) -> None:
+        if self._dirty:
+            jobs, self._dirty = list(self._dirty.values()), {}
+            self._update(jobs)
+
+    def _update(self, jobs: Iterable[Job]) -> None:
+        assignments = ", ".join(f"{column} = :{column}" for column in MUTABLE)
+        rows = [{**_mutable_values(job), "job_id": job.job_id} for job in jobs]
+        with self._db:  # one transaction for the batch
+            self._db.executemany(f"UPDATE jobs SET {assignments} WHERE job_id = :job_id", rows)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def delete_finished_before(self, cutoff_ms: int) -> int:
+        placeholders = ", ".join("?" * len(TERMINAL_VALUES))
+        cursor = self._db.execute(
+            f"DELETE FROM jobs WHERE state IN ({placeholders}) AND finished_at < ?", (*TERMINAL_VALUES, cutoff_ms)
+        )
+        return cursor.rowcount
+
+    # Reads.
+    def unfinished(self, workflows: dict[str, Workflow]) -> list[Job]:
+        placeholders = ", ".join("?" * len(TERMINAL_VALUES))
+        rows = self._db.execute(
+            f"SELECT * FROM jobs WHERE state NOT IN ({placeholders}) ORDER BY position", TERMINAL_VALUES
+        )
+        return [self._job(row, workflows) for row in rows]
+
+    def recent_finished(self, workflows: dict[str, Workflow], limit: int) -> list[Job]:
+        placeholders = ", ".join("?" * len(TERMINAL_VALUES))
+        rows = self._db.execute(
+            f"SELECT * FROM jobs WHERE state IN ({placeholders}) ORDER BY position DESC LIMIT ?",
+            (*TERMINAL_VALUES, limit),
+        ).fetchall()
+        return [self._job(row, workflows) for row in reversed(rows)]
+
+    def get(self, job_id: str, workflows: dict[str, Workflow]) -> Job | None:
+        row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return self._job(row, workflows) if row else None
+
+    def page(self, states: list[str] | None, limit: int, offset: int) -> tuple[list[str], int]:
+        """Job ids newest first, with the total matching the filter."""
+        self.flush()
+        where, args = "", ()
+        if states:
+            where, args = f"WHERE state IN ({', '.join('?' * len(states))})", tuple(states)
+        total = self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
+        rows = self._db.execute(f"SELECT job_id FROM jobs {where} ORDER BY position DESC LIMIT ? OFFSET ?",
+                                (*args, limit, offset))
+        return [row[0] for row in rows], total
+
+    def count_by_state(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+
+    @staticmethod
+    def _job(row: sqlite3.Row, workflows: dict[str, Workflow]) -> Job:
+        graph = json.loads(row["graph"])
+        # The job keeps the graph it was sent with, even if the workflow file changed or is gone since.
+        known = workflows.get(row["workflow"])
+        workflow = Workflow(row["workflow"], known.description if known else "", graph, {},
+                            known.stages if known else {})
+        job = Job(row["job_id"], GenerateParams.from_wire(json.loads(row["params"])), workflow, graph,
+                  prompt_id=row["prompt_id"], created_at=row["created_at"])
+        job.position = row["position"]
+        job.state = row["state"]
+        job.backend = row["backend"]
+        job.submitted = bool(row["submitted"])
+        job.attempts = row["attempts"]
+        job.cancel_requested = bool(row["cancel_requested"])
+        job.passes = row["passes"]
+        job.seq = row["seq"]
+        job.progress = json.loads(row["progress"]) if row["progress"] else None
+        job.outputs = json.loads(row["outputs"])
+        job.error = json.loads(row["error"]) if row["error"] else None
+        job.state_times = json.loads(row["state_times"])
+        job.started_at = row["started_at"]
+        job.finished_at = row["finished_at"]
+        return job
