@@ -45,6 +45,8 @@ class Settings:
     cancel_timeout: float = 5.0  # seconds to wait for ComfyUI to confirm an interrupt before interrupting outright
     reconcile_interval: float = 0.5  # how often to ask ComfyUI about a prompt whose events we cannot receive
     stall_timeout: float = 30.0  # a backend with prompts and no event for this long is asked where they are
+    ws_ping_interval: float = 5.0  # a WebSocket silent this long is pinged ...
+    ws_ping_timeout: float = 5.0  # ... and reconnected if the ping is not answered in this time
 
     @property
     def comfyui_url(self) -> str:

@@ -30,6 +30,7 @@ def run_demo(output_dir: Path, speed: float = 1.0, jobs: int = 3) -> int:
             "pub_addr": "tcp://127.0.0.1:*",
             "output_dir": output_dir,
             "stats_interval": 0.2,
+            "db_path": Path(":memory:"),  # a demo leaves no job store behind
         },
         environ={},
     )

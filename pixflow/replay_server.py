@@ -41,6 +41,7 @@ class _Run:
     graph: dict[str, Any]
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
     deleted: bool = False
+    forgotten: bool = False  # lost in a simulated restart: it ends without a word
 
     def queue_item(self) -> list[Any]:
         return [self.number, self.prompt_id, self.graph, {"client_id": self.client_id}, []]
@@ -51,6 +52,8 @@ class _Client:
     ws: web.WebSocketResponse
     client_id: str
     wants_metadata: bool = False
+    # A stalled socket gets nothing and reads nothing, so it answers no ping: a silent, half-dead link.
+    stalled: bool = False
 
 
 class ReplayState:
@@ -71,6 +74,10 @@ class ReplayState:
         self.prompts_received: Counter[str] = Counter()
         self.number = 0
         self.wakeup = asyncio.Event()
+        # Fault injection for tests (routes under /replay/): hold prompts before they start, slow /view.
+        self.released = asyncio.Event()
+        self.released.set()
+        self.view_delay = 0.0
         self.object_info = _load_json(fixtures / "object_info.json", {})
         self.system_stats = _load_json(fixtures / "system_stats.json", _default_system_stats())
 
@@ -117,7 +124,7 @@ EXECUTOR = web.AppKey("executor", asyncio.Task)
 async def _send_text(state: ReplayState, text: str, client_id: str | None) -> None:
     targets = state.clients.get(client_id, []) if client_id else [c for cs in state.clients.values() for c in cs]
     for client in list(targets):
-        if not client.ws.closed:
+        if not client.ws.closed and not client.stalled:
             await client.ws.send_str(text)
 
 
@@ -168,7 +175,8 @@ async def _play(state: ReplayState, run: _Run) -> None:
             except TimeoutError:
                 log.warning("replay: nobody interrupted prompt %s; playing the recorded tail", run.prompt_id)
         elif run.interrupted.is_set():
-            await _play_interrupted_tail(state, run, node)
+            if not run.forgotten:
+                await _play_interrupted_tail(state, run, node)
             return
         if state.speed > 0 and frame.delay > 0:
             await asyncio.sleep(frame.delay / state.speed)
@@ -186,7 +194,7 @@ async def _play(state: ReplayState, run: _Run) -> None:
             await _send_text(state, text, run.client_id)
         elif frame.binary is not None:
             for client in list(state.clients.get(run.client_id or "", [])):
-                if not client.ws.closed:
+                if not client.ws.closed and not client.stalled:
                     await client.ws.send_bytes(_preview_for(client, frame.binary, run, node))
 
 
@@ -230,6 +238,7 @@ async def _executor(state: ReplayState) -> None:
         while not state.pending:
             state.wakeup.clear()
             await state.wakeup.wait()
+        await state.released.wait()
         run = state.pending.popleft()
         if run.deleted:
             continue
@@ -276,7 +285,16 @@ async def _websocket(request: web.Request) -> web.WebSocketResponse:
     }
     await ws.send_str(json.dumps(greeting))
     try:
-        async for message in ws:
+        while not ws.closed:
+            if client.stalled:
+                await asyncio.sleep(0.05)  # not reading: pings go unanswered
+                continue
+            try:
+                message = await ws.receive(timeout=0.1)
+            except TimeoutError:
+                continue
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
             if message.type != WSMsgType.TEXT:
                 continue
             try:
@@ -312,6 +330,8 @@ async def _view(request: web.Request) -> web.StreamResponse:
     path = state.fixtures / "output" / subfolder / filename
     if not path.is_file():
         return web.Response(status=404, text="file not found")
+    if state.view_delay:
+        await asyncio.sleep(state.view_delay)
     return web.FileResponse(path)
 
 
@@ -401,6 +421,32 @@ async def _replay_speed(request: web.Request) -> web.Response:
     return web.json_response({"speed": state.speed})
 
 
+async def _replay_fault(request: web.Request) -> web.Response:
+    """Fault injection: {"drop": true} closes every WebSocket; {"stall": true} silences the open ones;
+    {"hold": true|false} holds prompts before they start; {"view_delay": s}; {"forget": true} loses
+    queue and history, as a ComfyUI restart does."""
+    state: ReplayState = request.app[STATE]
+    body = await request.json()
+    everyone = [client for clients in state.clients.values() for client in clients]
+    if body.get("drop"):
+        for client in everyone:
+            await client.ws.close()
+    if body.get("stall"):
+        for client in everyone:
+            client.stalled = True
+    if "hold" in body:
+        (state.released.clear if body["hold"] else state.released.set)()
+    if "view_delay" in body:
+        state.view_delay = float(body["view_delay"])
+    if body.get("forget"):
+        state.pending.clear()
+        state.history.clear()
+        if state.running is not None:
+            state.running.interrupted.set()
+            state.running.forgotten = True
+    return web.json_response({"clients": len(everyone)})
+
+
 def build_app(state: ReplayState) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = state
@@ -425,6 +471,7 @@ def build_app(state: ReplayState) -> web.Application:
     app.router.add_post("/replay/playlist", _replay_playlist)
     app.router.add_get("/replay/stats", _replay_stats)
     app.router.add_post("/replay/speed", _replay_speed)
+    app.router.add_post("/replay/fault", _replay_fault)
 
     async def start_executor(app: web.Application) -> None:
         app[EXECUTOR] = asyncio.create_task(_executor(state))

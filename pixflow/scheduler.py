@@ -77,7 +77,8 @@ class Scheduler:
         self.machine = JobMachine(self._on_state_change)
         self.tracker = JobTracker(self.machine, publisher, self._on_prompt_end)
         self.backends: dict[str, BackendState] = {
-            b.name: BackendState(bk.Backend(b.name, b.url, inbox, settings.http_timeout))
+            b.name: BackendState(bk.Backend(b.name, b.url, inbox, settings.http_timeout, settings.ws_ping_interval,
+                                            settings.ws_ping_timeout))
             for b in settings.backends
         }
         self.paused = store.get_meta("paused") == "1"

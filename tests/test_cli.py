@@ -31,11 +31,13 @@ def served(tmp_path, replay):
     config = tmp_path / "pixflow.yaml"
     config.write_text(
         f"comfyui_url: {replay.url}\npub_addr: {pub}\noutput_dir: {tmp_path / 'out'}\nreq_addr: tcp://127.0.0.1:1\n"
+        f"db_path: {tmp_path / 'pixflow.db'}\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         [*PIXFLOW, "serve", "--config", str(config), "--req-addr", req],
         env=env,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -61,7 +63,7 @@ def _pings(client: Client) -> bool:
 
 
 def _run(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*PIXFLOW, *args], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([*PIXFLOW, *args], env=env, capture_output=True, text=True, timeout=60, cwd=REPO / "tests")
 
 
 def test_submit_wait_shows_stages_and_prints_the_image_path(served):
