@@ -19,6 +19,7 @@ class JobRegistry:
         self._max_finished = max_finished
         # (-priority, arrival, job_id): higher priority first, first-in first-out within one.
         self._pending: list[tuple[int, int, str]] = []
+        self._waiting: set[str] = set()  # the jobs in _pending that can still be dispatched
         self._arrival = itertools.count()
 
     def __len__(self) -> int:
@@ -35,15 +36,18 @@ class JobRegistry:
         self._by_prompt[job.prompt_id] = job
         if queue:
             heapq.heappush(self._pending, (-job.params.priority, next(self._arrival), job.job_id))
+            self._waiting.add(job.job_id)
 
     def requeue_front(self, job: Job) -> None:
         """Put back a job whose submission failed, ahead of later jobs of its priority."""
         heapq.heappush(self._pending, (-job.params.priority, -1 - next(self._arrival), job.job_id))
+        self._waiting.add(job.job_id)
 
     def pop_next(self) -> Job | None:
         """The next job to dispatch; cancelled or already-dispatched entries are skipped."""
         while self._pending:
             _, _, job_id = heapq.heappop(self._pending)
+            self._waiting.discard(job_id)
             job = self._jobs.get(job_id)
             if job is not None and job.job_state == JobState.QUEUED and not job.submitted:
                 return job
@@ -51,11 +55,12 @@ class JobRegistry:
 
     def queued_count(self) -> int:
         """Jobs waiting in pixflow's own queue (not yet handed to a backend)."""
-        return sum(1 for job in self._jobs.values() if job.job_state == JobState.QUEUED and not job.submitted)
+        return len(self._waiting)
 
     def mark_finished(self, job: Job) -> None:
         """Keep a finished job for status queries, forgetting the oldest past the limit."""
         self._by_prompt.pop(job.prompt_id, None)
+        self._waiting.discard(job.job_id)
         self._finished[job.job_id] = None
         while len(self._finished) > self._max_finished:
             old_id, _ = self._finished.popitem(last=False)

@@ -235,10 +235,11 @@ def _write_history(state: ReplayState, run: _Run) -> None:
 async def _executor(state: ReplayState) -> None:
     """Runs prompts one at a time, in submission order, like ComfyUI's single execution thread."""
     while True:
-        while not state.pending:
+        await state.released.wait()
+        if not state.pending:
             state.wakeup.clear()
             await state.wakeup.wait()
-        await state.released.wait()
+            continue
         run = state.pending.popleft()
         if run.deleted:
             continue

@@ -237,6 +237,8 @@ class Scheduler:
 
     def _on_backend_event(self, state: BackendState, event: ce.ComfyEvent) -> None:
         state.last_frame = time.monotonic()
+        if isinstance(event, ce.Status):
+            return
         if isinstance(event, ce.ExecutionStart):
             state.running_prompt = event.prompt_id
         # Type-1 previews and some progress messages name no prompt: they belong to the running one.
@@ -254,6 +256,7 @@ class Scheduler:
             case bk.BackendUp():
                 reconnected = state.client_id is not None or state.up is False
                 state.client_id = item.client_id
+                state.running_prompt = None  # whatever runs now, its events go to the old socket
                 changed, state.up, state.reason = state.up is not True, True, None
                 state.last_frame = time.monotonic()
                 state.backend.refresh_info()

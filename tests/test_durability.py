@@ -1,0 +1,195 @@
+"""Crash tests: the worker is a real process killed with SIGKILL at each point of a job's life, then restarted.
+
+After each, the job must end in the right state with exactly one set of outputs, and the replay ComfyUI
+must have received its prompt exactly once (or exactly twice when ComfyUI itself lost it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, wait_for
+
+from pixflow.client import Client, ClientError
+
+SETTINGS = """\
+comfyui_url: {url}
+req_addr: {req}
+pub_addr: {pub}
+db_path: {db}
+output_dir: {out}
+stats_interval: 0.05
+reconcile_interval: 0.05
+log_level: DEBUG
+"""
+
+
+def _free_tcp() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+class WorkerProcess:
+    """`pixflow serve` in its own process, restartable on the same store, ports and output folder."""
+
+    def __init__(self, tmp_path: Path, comfyui_url: str) -> None:
+        self.req, self.pub = _free_tcp(), _free_tcp()
+        self.output_dir = tmp_path / "out"
+        self.config = tmp_path / "pixflow.yaml"
+        self.config.write_text(
+            SETTINGS.format(url=comfyui_url, req=self.req, pub=self.pub, db=tmp_path / "jobs.db", out=self.output_dir)
+        )
+        self.log = tmp_path / "worker.log"
+        self.process: subprocess.Popen | None = None
+        self.client: Client | None = None
+
+    def start(self) -> Client:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pixflow.cli", "serve", "--config", str(self.config)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.config.parent,
+            )
+        self.client = Client(self.req, self.pub, timeout=2)
+        wait_for(self._answers, timeout=20, what=f"the worker to answer (log: {self.log})")
+        return self.client
+
+    def _answers(self) -> bool:
+        try:
+            return self.client.ping()["type"] == "pong"
+        except ClientError:
+            return False
+
+    def kill9(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.client.close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(15)
+        if self.client:
+            self.client.close()
+
+
+@pytest.fixture
+def worker_process(tmp_path, replay):
+    process = WorkerProcess(tmp_path, replay.url)
+    yield process
+    process.stop()
+
+
+def _received(replay) -> dict[str, int]:
+    return replay.call(lambda state: dict(state.prompts_received))
+
+
+def _wait_done(client: Client, job_id: str, timeout: float = 15.0) -> dict:
+    return wait_for(
+        lambda: (job := client.status(job_id))["state"] in ("done", "failed", "cancelled") and job,
+        timeout=timeout,
+        what=f"job {job_id} to end",
+    )
+
+
+def _assert_one_set_of_outputs(process: WorkerProcess, job: dict) -> None:
+    assert job["state"] == "done", job
+    assert len(job["outputs"]) == 1
+    files = sorted(p.name for p in (process.output_dir / job["job_id"]).iterdir())
+    assert files == [f"{job['job_id']}.json", f"{job['job_id']}_00.png"]
+
+
+GENERATE = {"prompt": "pixel art knight", "size": [64, 64], "steps": 8}
+
+
+def test_killed_just_after_accepting_the_job_runs_it_after_restart(worker_process, replay):
+    client = worker_process.start()
+    client.call("pause")  # hold dispatch so the kill lands between `accepted` and the POST
+    client.call("generate", id="crash-accepted", **GENERATE)
+    worker_process.kill9()
+    client = worker_process.start()
+    assert client.status()["paused"] is True  # pausing is durable too
+    assert client.status("crash-accepted")["state"] == "queued"
+    client.call("resume")
+    job = _wait_done(client, "crash-accepted")
+    _assert_one_set_of_outputs(worker_process, job)
+    assert list(_received(replay).values()) == [1]
+
+
+def test_killed_while_the_prompt_waits_in_comfyuis_queue_reattaches(worker_process, replay):
+    replay.call(lambda state: state.released.clear())  # ComfyUI holds the prompt before running it
+    client = worker_process.start()
+    client.call("generate", id="crash-dispatched", **GENERATE)
+    wait_for(lambda: _received(replay), what="ComfyUI to receive the prompt")
+    worker_process.kill9()
+    client = worker_process.start()
+    replay.call(lambda state: state.released.set())
+    job = _wait_done(client, "crash-dispatched")
+    _assert_one_set_of_outputs(worker_process, job)
+    assert list(_received(replay).values()) == [1] and job["attempts"] == 1
+
+
+def test_killed_while_sampling_follows_the_prompt_to_its_end(worker_process, replay):
+    replay.call(lambda state: setattr(state, "speed", 1.0))  # recorded timing: sampling takes ~0.6 s
+    client = worker_process.start()
+    client.subscribe_job("crash-sampling")
+    client.wait_subscribed()
+    client.call("generate", id="crash-sampling", **GENERATE)
+    client.next_event(10, want=lambda topic, event: topic.startswith("job.progress."))
+    worker_process.kill9()
+    client = worker_process.start()
+    job = _wait_done(client, "crash-sampling")
+    _assert_one_set_of_outputs(worker_process, job)
+    assert list(_received(replay).values()) == [1]
+
+
+def test_killed_after_comfyui_finished_but_before_saving_saves_once(worker_process, replay):
+    replay.call(lambda state: setattr(state, "view_delay", 30.0))  # the download hangs: kill the worker then
+    client = worker_process.start()
+    client.call("generate", id="crash-saving", **GENERATE)
+    prompt_id = client.status("crash-saving")["prompt_id"]
+    wait_for(lambda: replay.call(lambda state: prompt_id in state.history), what="ComfyUI to finish the prompt")
+    worker_process.kill9()
+    replay.call(lambda state: setattr(state, "view_delay", 0.0))
+    client = worker_process.start()
+    job = _wait_done(client, "crash-saving")
+    _assert_one_set_of_outputs(worker_process, job)
+    assert _received(replay) == {prompt_id: 1}
+
+
+def test_a_prompt_comfyui_lost_in_its_own_restart_is_sent_again(worker_process, replay):
+    replay.call(lambda state: state.released.clear())
+    client = worker_process.start()
+    client.call("generate", id="crash-lost", **GENERATE)
+    prompt_id = client.status("crash-lost")["prompt_id"]
+    wait_for(lambda: _received(replay), what="ComfyUI to receive the prompt")
+    worker_process.kill9()
+    replay.call(lambda state: (state.pending.clear(), state.history.clear(), state.released.set()))  # "restart"
+    client = worker_process.start()
+    job = _wait_done(client, "crash-lost")
+    _assert_one_set_of_outputs(worker_process, job)
+    assert _received(replay) == {prompt_id: 2} and job["attempts"] == 2
+
+
+def test_finished_jobs_survive_a_restart_and_ids_stay_taken(worker_process, replay):
+    client = worker_process.start()
+    client.call("generate", id="kept", **GENERATE)
+    before = _wait_done(client, "kept")
+    worker_process.kill9()
+    client = worker_process.start()
+    after = client.status("kept")
+    assert after["state"] == "done" and after["outputs"] == before["outputs"]
+    again = client.call("generate", id="kept", **GENERATE)
+    assert again["existing"] is True
+    assert list(_received(replay).values()) == [1]
+    assert client.call("list_jobs", state="done")["total"] == 1
