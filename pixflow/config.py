@@ -46,6 +46,7 @@ class Settings:
     reconcile_interval: float = 0.5  # how often to ask ComfyUI about a prompt whose events we cannot receive
     stall_timeout: float = 30.0  # a backend with prompts and no event for this long is asked where they are
     ws_ping_interval: float = 5.0  # a WebSocket silent this long is pinged ...
+    pub_hwm: int = 10_000  # events queued per subscriber before the transport drops that subscriber's newest
     ws_ping_timeout: float = 5.0  # ... and reconnected if the ping is not answered in this time
 
     @property

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixflow.params import GenerateParams
+from pixflow.progress import JobProgress
 from pixflow.protocol import now_ms
 from pixflow.states import STAGES, TERMINAL, JobState
 from pixflow.workflows import Workflow
@@ -36,6 +37,8 @@ class Job:
     cancel_requested: bool = False
     comfy_succeeded: bool = False
     saving_outputs: bool = False
+    tracking: JobProgress | None = field(default=None, repr=False)  # overall progress and ETA (live jobs)
+    last_preview: dict[str, Any] | None = None  # the last preview published: seq, step, node, format
 
     def __post_init__(self) -> None:
         self.state_times.setdefault(JobState.QUEUED.value, self.created_at)
@@ -55,6 +58,14 @@ class Job:
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
+
+    def progress_view(self) -> dict[str, Any]:
+        """overall, eta, stage_progress and step_rate, as events and snapshots carry them."""
+        if self.job_state == JobState.DONE:
+            return {"overall": 1.0, "eta": 0.0, "stage_progress": None, "step_rate": None}
+        if self.tracking is None or self.finished:
+            return {"overall": None, "eta": None, "stage_progress": None, "step_rate": None}
+        return self.tracking.view()
 
     def snapshot(self) -> dict[str, Any]:
         """The job as clients see it (the `job` reply and list entries)."""
@@ -78,4 +89,6 @@ class Job:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "state_times": dict(self.state_times),
+            "last_preview": self.last_preview,
+            **self.progress_view(),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +24,11 @@ from pixflow.inbox import Inbox
 from pixflow.jobs import Job
 from pixflow.machine import JobMachine
 from pixflow.params import GenerateParams
+from pixflow.progress import EtaBook, JobProgress, job_shape, run_durations, sampler_steps_of
 from pixflow.protocol import TOPIC_BACKEND, TOPIC_OUTPUT, TOPIC_STATE, now_ms
 from pixflow.publisher import Publisher
 from pixflow.registry import JobRegistry
-from pixflow.states import TERMINAL, JobState
+from pixflow.states import DEFAULT_STAGE_OF_NODE, STAGES, TERMINAL, JobState
 from pixflow.store import JobStore
 from pixflow.tracker import JobTracker
 from pixflow.workflows import Workflow
@@ -82,6 +84,8 @@ class Scheduler:
             for b in settings.backends
         }
         self.paused = store.get_meta("paused") == "1"
+        self.eta_book = EtaBook(store.eta_load())
+        self.finish_times: deque[float] = deque()  # monotonic times of recent `done`, for jobs per minute
 
     # Start and stop.
     def recover(self) -> None:
@@ -91,6 +95,7 @@ class Scheduler:
             self.registry.mark_finished(job)
         for job in self.store.unfinished(self.workflows):
             job.seq += SEQ_SKIP_AFTER_RESTART
+            job.tracking = self._tracking_for(job)
             self.registry.add(job, queue=not job.submitted)
             self.machine.add(job, job.job_state)
             if job.submitted:
@@ -123,6 +128,7 @@ class Scheduler:
             raise RequestError(ErrorCode.QUEUE_FULL,
                                f"the queue holds {self.settings.max_queued} jobs, its limit; try again later")
         job = Job(job_id, params, workflow, workflow.fill(params), prompt_id=str(uuid.uuid4()))
+        job.tracking = self._tracking_for(job)
         self.store.insert(job)  # committed before the `accepted` reply
         self.registry.add(job)
         self.machine.add(job)
@@ -147,6 +153,31 @@ class Scheduler:
             log.warning("job %s: no confirmation of the cancel after %ss; interrupting %s outright",
                         job.job_id, self.settings.cancel_timeout, state.backend.url)
             state.backend.interrupt_all()
+
+    # Progress and ETA.
+    def _shape(self, job: Job, backend: str | None) -> str:
+        params = job.params
+        return job_shape(job.workflow.name, params.model, params.width, params.height, params.steps, backend)
+
+    def _tracking_for(self, job: Job) -> JobProgress:
+        backend = job.backend or next(iter(self.backends))
+        sampler_types = {t for t, s in {**DEFAULT_STAGE_OF_NODE, **job.workflow.stages}.items()
+                         if s == JobState.SAMPLING}
+        return JobProgress(self.eta_book.estimate(self._shape(job, backend)),
+                           sampler_steps_of(job.graph, sampler_types))
+
+    def _learn(self, job: Job) -> None:
+        if job.tracking is None:
+            return
+        durations = run_durations(job.state_times, sum(job.tracking.sampler_steps.values()))
+        if durations:
+            self.store.eta_save(self.eta_book.learn(self._shape(job, job.backend), durations))
+
+    def jobs_per_minute(self) -> int:
+        horizon = time.monotonic() - 60
+        while self.finish_times and self.finish_times[0] < horizon:
+            self.finish_times.popleft()
+        return len(self.finish_times)
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -181,7 +212,10 @@ class Scheduler:
     def _on_state_change(self, job: Job, source: JobState, dest: JobState) -> None:
         now = now_ms()
         job.state_times[dest.value] = now
+        if dest in STAGES and job.tracking is not None:
+            job.tracking.on_stage(dest)
         fields: dict[str, Any] = {"from": source.value, "to": dest.value, "passes": job.passes}
+        fields.update(job.progress_view())
         if dest in TERMINAL:
             job.finished_at = now
             job.reconciling = False
@@ -192,6 +226,9 @@ class Scheduler:
                 fields["error"] = job.error
             if dest == JobState.DONE:
                 fields["outputs"] = job.outputs
+                self._learn(job)
+                self.finish_times.append(time.monotonic())
+            job.tracking = None
         self.publisher.job_event(TOPIC_STATE, job, fields)
         self.store.save(job)
 

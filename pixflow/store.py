@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, position);
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS eta_stats (key TEXT PRIMARY KEY, seconds REAL NOT NULL);  -- see progress.EtaBook
 """
 MUTABLE = ("state", "backend", "submitted", "attempts", "cancel_requested", "passes", "seq", "progress", "outputs",
            "error", "state_times", "started_at", "finished_at")
@@ -126,6 +127,13 @@ class JobStore:
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
+
+    def eta_load(self) -> dict[str, float]:
+        return dict(self._db.execute("SELECT key, seconds FROM eta_stats").fetchall())
+
+    def eta_save(self, entries: dict[str, float]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO eta_stats VALUES (?, ?)", entries.items())
 
     def delete_finished_before(self, cutoff_ms: int) -> int:
         placeholders = ", ".join("?" * len(TERMINAL_VALUES))

@@ -46,7 +46,9 @@ class JobTracker:
 
     def _progress(self, job: Job, event: ce.Progress) -> None:
         job.progress = {"node": event.node, "value": event.value, "max": event.max}
-        self._publisher.job_event(TOPIC_PROGRESS, job, {"stage": job.stage, **job.progress})
+        if job.tracking is not None:
+            job.tracking.on_step(event.node, event.value, event.max)
+        self._publisher.job_event(TOPIC_PROGRESS, job, {"stage": job.stage, **job.progress, **job.progress_view()})
 
     def _success(self, job: Job, event: ce.ExecutionSuccess) -> None:
         job.comfy_succeeded = True
@@ -87,6 +89,8 @@ class JobTracker:
             "image": event.image,
         }
         self._publisher.job_event(TOPIC_PREVIEW, job, fields)
+        job.last_preview = {"seq": job.seq, "step": fields["step"], "node": fields["node"],
+                            "format": event.image_format}
 
     _handlers: dict[type, Callable[..., None]] = {
         ce.ExecutionStart: _start,

@@ -52,6 +52,7 @@ class Worker:
         self.router.bind(settings.req_addr)
         self.pub = self._context.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.SNDHWM, settings.pub_hwm)
         self.pub.bind(settings.pub_addr)
         self.req_endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -189,5 +190,6 @@ class Worker:
             "failed": counts[JobState.FAILED.value],
             "cancelled": counts[JobState.CANCELLED.value],
             "paused": self.scheduler.paused,
+            "jobs_per_minute": self.scheduler.jobs_per_minute(),
             "backends_up": sum(1 for state in self.scheduler.backends.values() if state.up),
         }

@@ -101,5 +101,8 @@ def test_progress_is_published_with_the_stage(harness):
     job = new_job()
     tracker.apply(job, ce.Executing("p1", "3"))
     tracker.apply(job, ce.Progress("p1", "3", 2, 8))
-    assert publisher.events == [("job.progress.", {"seq": 1, "stage": "sampling", "node": "3", "value": 2, "max": 8})]
+    [(topic, fields)] = publisher.events
+    assert topic == "job.progress."
+    assert {k: fields[k] for k in ("seq", "stage", "node", "value", "max")} == {
+        "seq": 1, "stage": "sampling", "node": "3", "value": 2, "max": 8}
     assert job.progress == {"node": "3", "value": 2, "max": 8}

@@ -1,0 +1,406 @@
+//! pixflow-client: talk to a pixflow worker from the command line, the way the Rust TUI does.
+//! Output is one JSON object per line: replies as the worker sent them (`"type": ...`), events as
+//! `{"topic": ..., <the event's fields>}`.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pixflow_client::protocol::*;
+use pixflow_client::{vectors, Client, ClientError};
+use serde::Serialize;
+
+const USAGE: &str = "\
+usage: pixflow-client [--req ADDR] [--pub ADDR] [--timeout SECS] COMMAND [ARGS]
+
+commands:
+  ping
+  generate [PROMPT] [--prompt TEXT] [--id ID] [--model NAME] [--size WxH] [--steps N]
+           [--cfg-scale X] [--negative-prompt TEXT] [--seed N] [--sampler NAME]
+           [--scheduler NAME] [--batch-size N] [--workflow NAME] [--priority N] [--previews]
+           [--follow [--follow-timeout SECS]]
+  cancel JOB
+  status [JOB]
+  list-jobs [--state STATE[,STATE...]] [--limit N] [--offset N]
+  list-models
+  list-workflows
+  pause | resume
+  vectors PATH [--strict] decode and re-encode every vector of docs/protocol-vectors.json;
+                          --strict: a field the Rust types do not know fails too
+
+options:
+  --req ADDR       the worker's request socket (default $PIXFLOW_REQ_ADDR or tcp://127.0.0.1:5555)
+  --pub ADDR       the worker's event socket (default $PIXFLOW_PUB_ADDR or tcp://127.0.0.1:5556)
+  --timeout SECS   how long to wait for a reply, or for the event subscription (default 5)
+
+generate --follow subscribes to the job's events before sending it, then prints every event of the
+job until its final state. Exit status: 0 success (job done), 1 the worker answered `error` or the
+job failed or was cancelled, 2 usage, transport, timeout or decode errors.";
+
+struct Args {
+    positional: Vec<String>,
+    options: Vec<(String, Option<String>)>,
+}
+
+/// Flags that take no value.
+const SWITCHES: [&str; 4] = ["--follow", "--previews", "--help", "--strict"];
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        positional: Vec::new(),
+        options: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        if arg == "-h" {
+            args.options.push(("--help".into(), None));
+        } else if let Some((name, value)) = arg.split_once('=').filter(|_| arg.starts_with("--")) {
+            args.options.push((name.to_owned(), Some(value.to_owned())));
+        } else if arg.starts_with("--") {
+            if SWITCHES.contains(&arg.as_str()) {
+                args.options.push((arg, None));
+            } else {
+                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                args.options.push((arg, Some(value)));
+            }
+        } else {
+            args.positional.push(arg);
+        }
+    }
+    Ok(args)
+}
+
+impl Args {
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.options.iter().position(|(n, _)| n == name)?;
+        Some(self.options.remove(i).1.unwrap_or_default())
+    }
+    fn flag(&mut self, name: &str) -> bool {
+        self.take(name).is_some()
+    }
+    fn parsed<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>, String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.take(name)
+            .map(|v| v.parse::<T>().map_err(|e| format!("{name} {v:?}: {e}")))
+            .transpose()
+    }
+    fn done(&self) -> Result<(), String> {
+        match self.options.first() {
+            Some((name, _)) => Err(format!("unknown option {name}")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn seconds(name: &str, value: Option<f64>, default: f64) -> Result<Duration, String> {
+    let s = value.unwrap_or(default);
+    if !(s.is_finite() && s > 0.0) {
+        return Err(format!("{name} must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+fn parse_size(value: &str) -> Result<[u32; 2], String> {
+    let (w, h) = value
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("--size {value:?}: expected WxH"))?;
+    let side = |s: &str| s.trim().parse::<u32>().map_err(|e| format!("--size {value:?}: {e}"));
+    Ok([side(w)?, side(h)?])
+}
+
+fn new_job_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("rs-{:x}-{:x}", std::process::id(), nanos)
+}
+
+fn print_json<T: Serialize>(value: &T) {
+    println!("{}", serde_json::to_string(value).expect("JSON"));
+}
+
+/// An event as one JSON line: the topic, then the event's fields (a preview's image as its length).
+fn print_event(topic: &str, event: &Event) {
+    #[derive(Serialize)]
+    struct Line<'a, T: Serialize> {
+        topic: &'a str,
+        #[serde(flatten)]
+        event: &'a T,
+    }
+    #[derive(Serialize)]
+    struct Preview<'a> {
+        ts: u64,
+        job_id: &'a str,
+        seq: u64,
+        node: &'a str,
+        step: Option<u64>,
+        format: &'a str,
+        image_len: usize,
+    }
+    let line = match event {
+        Event::State(e) => serde_json::to_string(&Line { topic, event: e }),
+        Event::Progress(e) => serde_json::to_string(&Line { topic, event: e }),
+        Event::Output(e) => serde_json::to_string(&Line { topic, event: e }),
+        Event::Backend(e) => serde_json::to_string(&Line { topic, event: e }),
+        Event::Stats(e) => serde_json::to_string(&Line { topic, event: e }),
+        Event::Preview(e) => {
+            let p = Preview {
+                ts: e.ts,
+                job_id: &e.job_id,
+                seq: e.seq,
+                node: &e.node,
+                step: e.step,
+                format: &e.format,
+                image_len: e.image.len(),
+            };
+            serde_json::to_string(&Line { topic, event: &p })
+        }
+    };
+    println!("{}", line.expect("JSON"));
+}
+
+enum Failure {
+    Usage(String),
+    Client(ClientError),
+    /// Already printed: exit 1.
+    Reported,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Client(e)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(e: &str) -> Self {
+        Failure::Usage(e.to_owned())
+    }
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Usage(e)
+    }
+}
+
+/// Print a reply; an `error` reply makes the command fail (exit 1).
+fn print_reply(reply: &Reply) -> Result<(), Failure> {
+    print_json(reply);
+    match reply {
+        Reply::Error { code, message, .. } => {
+            eprintln!("pixflow-client: the worker answered {code}: {message}");
+            Err(Failure::Reported)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn generate_params(args: &mut Args) -> Result<GenerateParams, String> {
+    let prompt = match args.take("--prompt") {
+        Some(p) => p,
+        None if !args.positional.is_empty() => args.positional.remove(0),
+        None => return Err("generate needs a prompt (PROMPT or --prompt TEXT)".into()),
+    };
+    Ok(GenerateParams {
+        id: args.take("--id"),
+        prompt,
+        negative_prompt: args.take("--negative-prompt"),
+        model: args.take("--model"),
+        size: args.take("--size").map(|s| parse_size(&s)).transpose()?,
+        steps: args.parsed("--steps")?,
+        cfg_scale: args.parsed("--cfg-scale")?,
+        seed: args.parsed("--seed")?,
+        sampler: args.take("--sampler"),
+        scheduler: args.take("--scheduler"),
+        batch_size: args.parsed("--batch-size")?,
+        workflow: args.take("--workflow"),
+        priority: args.parsed("--priority")?,
+        previews: if args.flag("--previews") { Some(true) } else { None },
+    })
+}
+
+/// Subscribe, wait until the subscription is live, send `generate`, then print the job's events
+/// until it ends.
+fn follow(client: &mut Client, mut params: GenerateParams, follow_timeout: Duration) -> Result<(), Failure> {
+    let job_id = params.id.get_or_insert_with(new_job_id).clone();
+    let topics: HashSet<String> = JOB_TOPIC_PREFIXES.iter().map(|p| job_topic(p, &job_id)).collect();
+    client.subscribe_job(&job_id)?;
+    let wait = client.timeout;
+    client.wait_subscribed(wait)?;
+
+    let reply = client.request(Request::generate(params))?;
+    print_reply(&reply)?;
+    let (existing, state) = match &reply {
+        Reply::Accepted { existing, state, .. } => (*existing, *state),
+        other => return Err(ClientError::Decode(format!("generate answered {}", other.type_name())).into()),
+    };
+    if state.is_terminal() {
+        // A known id whose job has ended: no event will come; its snapshot tells all.
+        let status = client.call(Request::status(Some(job_id)))?;
+        print_json(&status);
+        return if state == JobState::Done {
+            Ok(())
+        } else {
+            Err(Failure::Reported)
+        };
+    }
+
+    let deadline = Instant::now() + follow_timeout;
+    let mut last_seq: Option<u64> = None;
+    let mut gaps = false;
+    loop {
+        let Some((topic, event)) = client.next_event(deadline)? else {
+            return Err(ClientError::Timeout(format!("job {job_id} did not end within {follow_timeout:?}")).into());
+        };
+        // Subscriptions match by prefix: job.state.a also receives job.state.ab.
+        if !topics.contains(&topic) {
+            continue;
+        }
+        let seq = event.seq().unwrap_or(0);
+        let expected = last_seq.map(|s| s + 1).or(if existing { None } else { Some(1) });
+        if expected.is_some_and(|e| seq != e) {
+            gaps = true;
+            eprintln!(
+                "pixflow-client: job {job_id}: expected seq {}, got {seq}: events were missed",
+                expected.unwrap()
+            );
+        }
+        last_seq = Some(seq);
+        print_event(&topic, &event);
+        if let Event::State(e) = &event {
+            if e.to.is_terminal() {
+                if gaps {
+                    // Missed events: the snapshot has everything.
+                    print_json(&client.call(Request::status(Some(job_id.clone())))?);
+                }
+                return match e.to {
+                    JobState::Done => Ok(()),
+                    other => {
+                        let why = e
+                            .error
+                            .as_ref()
+                            .map(|e| format!(": {}: {}", e.code, e.message))
+                            .unwrap_or_default();
+                        eprintln!("pixflow-client: job {job_id} {other}{why}");
+                        Err(Failure::Reported)
+                    }
+                };
+            }
+        }
+    }
+}
+
+fn vectors_command(path: &str, strict: bool) -> Result<(), Failure> {
+    let results = vectors::check_file(Path::new(path), strict).map_err(Failure::Usage)?;
+    let failed = results.iter().filter(|r| !r.ok).count();
+    let byte_exact = results.iter().filter(|r| r.byte_exact).count();
+    for r in &results {
+        print_json(r);
+        if !r.ok {
+            eprintln!("pixflow-client: vector {:?} FAILED: {}", r.name, r.errors.join("; "));
+        } else if !r.ignored_fields.is_empty() {
+            eprintln!(
+                "pixflow-client: vector {:?}: fields the Rust types ignore: {}",
+                r.name,
+                r.ignored_fields.join(", ")
+            );
+        }
+    }
+    #[derive(Serialize)]
+    struct Summary {
+        vectors: usize,
+        decoded: usize,
+        failed: usize,
+        byte_exact: usize,
+    }
+    print_json(&Summary {
+        vectors: results.len(),
+        decoded: results.len() - failed,
+        failed,
+        byte_exact,
+    });
+    if failed > 0 {
+        eprintln!("pixflow-client: {failed} of {} vectors failed", results.len());
+        return Err(Failure::Reported);
+    }
+    Ok(())
+}
+
+fn run() -> Result<(), Failure> {
+    let mut args = parse_args()?;
+    if args.flag("--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    if args.positional.is_empty() {
+        return Err(Failure::Usage("no command".into()));
+    }
+    let req = args.take("--req").or_else(|| std::env::var("PIXFLOW_REQ_ADDR").ok());
+    let req = req.unwrap_or_else(|| DEFAULT_REQ_ADDR.into());
+    let pub_ = args.take("--pub").or_else(|| std::env::var("PIXFLOW_PUB_ADDR").ok());
+    let pub_ = pub_.unwrap_or_else(|| DEFAULT_PUB_ADDR.into());
+    let timeout = seconds("--timeout", args.parsed("--timeout")?, 5.0)?;
+    let command = args.positional.remove(0);
+
+    if command == "vectors" {
+        let path = args.positional.first().cloned().ok_or("vectors needs a PATH")?;
+        let strict = args.flag("--strict");
+        args.done()?;
+        return vectors_command(&path, strict);
+    }
+
+    let mut client = Client::connect(&req, &pub_, timeout)?;
+    let request = match command.as_str() {
+        "ping" => Request::ping(),
+        "generate" => {
+            let params = generate_params(&mut args)?;
+            let follow_on = args.flag("--follow");
+            let follow_timeout = seconds("--follow-timeout", args.parsed("--follow-timeout")?, 600.0)?;
+            args.done()?;
+            if follow_on {
+                return follow(&mut client, params, follow_timeout);
+            }
+            Request::generate(params)
+        }
+        "cancel" => Request::cancel(args.positional.first().cloned().ok_or("cancel needs a JOB")?),
+        "status" => Request::status(args.positional.first().cloned()),
+        "list-jobs" => {
+            let state = args.take("--state").map(|s| {
+                let states: Vec<String> = s.split(',').map(str::to_owned).collect();
+                if states.len() == 1 {
+                    StateFilter::One(states.into_iter().next().unwrap())
+                } else {
+                    StateFilter::Many(states)
+                }
+            });
+            Request::list_jobs(state, args.parsed("--limit")?, args.parsed("--offset")?)
+        }
+        "list-models" => Request::list_models(),
+        "list-workflows" => Request::list_workflows(),
+        "pause" => Request::pause(),
+        "resume" => Request::resume(),
+        other => return Err(Failure::Usage(format!("unknown command {other:?}"))),
+    };
+    args.done()?;
+    print_reply(&client.request(request)?)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Reported) => ExitCode::from(1),
+        Err(Failure::Client(e)) => {
+            eprintln!("pixflow-client: {e}");
+            ExitCode::from(if matches!(e, ClientError::Worker { .. }) { 1 } else { 2 })
+        }
+        Err(Failure::Usage(e)) => {
+            eprintln!("pixflow-client: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,806 @@
+//! The pixflow wire protocol v1 as Rust types (docs/protocol.md).
+//!
+//! Every payload is a MessagePack map with string keys: encode with [`encode`] (rmp-serde's
+//! `to_vec_named`, which writes structs as maps; plain `to_vec` would write arrays), decode with
+//! [`decode_request`], [`decode_reply`] and [`Event::decode`]. Requests and replies are enums tagged
+//! by their `type` field; events are one struct per topic family. Decoding ignores fields it does not
+//! know, and treats a nil field as an absent one, as the protocol requires.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::value::{OrderedMap, Value};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const DEFAULT_REQ_ADDR: &str = "tcp://127.0.0.1:5555";
+pub const DEFAULT_PUB_ADDR: &str = "tcp://127.0.0.1:5556";
+
+pub const TOPIC_STATE: &str = "job.state.";
+pub const TOPIC_PROGRESS: &str = "job.progress.";
+pub const TOPIC_PREVIEW: &str = "job.preview.";
+pub const TOPIC_OUTPUT: &str = "job.output.";
+pub const TOPIC_BACKEND: &str = "backend.";
+pub const TOPIC_STATS: &str = "worker.stats";
+/// The four topics of one job are these prefixes followed by the job id.
+pub const JOB_TOPIC_PREFIXES: [&str; 4] = [TOPIC_STATE, TOPIC_PROGRESS, TOPIC_PREVIEW, TOPIC_OUTPUT];
+
+/// A nil field decodes as the type's default, like an absent one (`#[serde(default)]`).
+fn nil_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+
+/// `req_id`: a string or an integer chosen by the client, echoed by the reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ReqId {
+    Int(i64),
+    Str(String),
+}
+
+/// A job's state. `queued`, the five running stages, and the three final states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Loading,
+    Encoding,
+    Sampling,
+    Decoding,
+    Saving,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Loading => "loading",
+            JobState::Encoding => "encoding",
+            JobState::Sampling => "sampling",
+            JobState::Decoding => "decoding",
+            JobState::Saving => "saving",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+    /// `done`, `failed` and `cancelled`: nothing follows them.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The last ComfyUI progress of a job (`progress` in the snapshot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub node: String,
+    pub value: u64,
+    pub max: u64,
+}
+
+/// A saved image: entries of `outputs` (snapshot, `job.state` on `done`) and the `job.output` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputInfo {
+    pub index: u32,
+    /// Absolute path on the worker's machine.
+    pub path: String,
+    pub node: String,
+    pub comfy_filename: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub bytes: u64,
+}
+
+/// `error` of a failed job. `code`: validation_error, execution_error, interrupted, output_failed,
+/// no_outcome. The other fields depend on the code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<Vec<String>>,
+    /// ComfyUI's own maps (validation_error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comfy_error: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_errors: Option<Value>,
+}
+
+/// The `generate` fields (request side): all optional but `prompt`; the worker fills in defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GenerateParams {
+    /// Client-chosen job id; choose it to subscribe before the job's first event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// [width, height]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cfg_scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previews: Option<bool>,
+}
+
+/// `params` of a job snapshot: the validated `generate` fields, seed filled in. A missing field
+/// takes the documented default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobParams {
+    pub prompt: String,
+    pub model: Option<String>,
+    pub steps: u32,
+    pub cfg_scale: f64,
+    pub negative_prompt: String,
+    pub seed: u64,
+    pub sampler: String,
+    pub scheduler: String,
+    pub batch_size: u32,
+    /// As sent (nil when the request named none); the snapshot's `workflow` is the one used.
+    pub workflow: Option<String>,
+    pub priority: i32,
+    pub previews: bool,
+    pub size: [u32; 2],
+}
+
+impl Default for JobParams {
+    fn default() -> Self {
+        JobParams {
+            prompt: String::new(),
+            model: None,
+            steps: 20,
+            cfg_scale: 7.0,
+            negative_prompt: String::new(),
+            seed: 0,
+            sampler: "euler".into(),
+            scheduler: "normal".into(),
+            batch_size: 1,
+            workflow: None,
+            priority: 0,
+            previews: false,
+            size: [512, 512],
+        }
+    }
+}
+
+/// A job as the `job` reply and `jobs[]` entries carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSnapshot {
+    pub job_id: String,
+    pub state: JobState,
+    /// The state while it is one of the five running stages, else nil.
+    pub stage: Option<JobState>,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub passes: u32,
+    pub progress: Option<Progress>,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub outputs: Vec<OutputInfo>,
+    pub error: Option<JobError>,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub params: JobParams,
+    pub workflow: String,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub priority: i32,
+    pub backend: Option<String>,
+    /// POST /prompt attempts so far (a prompt ComfyUI lost is sent again).
+    #[serde(default, deserialize_with = "nil_default")]
+    pub attempts: u32,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub prompt_id: String,
+    /// The `seq` of the last event published for this job.
+    pub seq: u64,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub cancel_requested: bool,
+    pub created_at: Option<u64>,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    /// When the job entered each state it has been in (ms).
+    #[serde(default, deserialize_with = "nil_default")]
+    pub state_times: OrderedMap<u64>,
+    /// The last preview published for the job (the image itself travels on `job.preview`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_preview: Option<PreviewRef>,
+    /// 0–1 across the whole job; only goes forward (see "Progress and ETA").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overall: Option<f64>,
+    /// Seconds until done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<f64>,
+    /// The current sampler's value / max while sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_progress: Option<f64>,
+    /// Sampler steps per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_rate: Option<f64>,
+}
+
+/// `last_preview` of a job snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewRef {
+    pub seq: u64,
+    pub step: Option<u64>,
+    pub node: Option<String>,
+    pub format: String,
+}
+
+/// A ComfyUI backend, as in `worker.backends[]` and the `backend.<name>` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    pub name: String,
+    pub url: String,
+    pub up: bool,
+    pub reason: Option<String>,
+    pub version: Option<String>,
+    /// How many checkpoints it lists.
+    #[serde(default, deserialize_with = "nil_default")]
+    pub models: u64,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub inflight: u64,
+}
+
+/// An entry of the `workflows` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowInfo {
+    pub name: String,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub description: String,
+    /// The `generate` fields it accepts.
+    #[serde(default, deserialize_with = "nil_default")]
+    pub params: Vec<String>,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub defaults: OrderedMap<Value>,
+}
+
+/// `state` of `list_jobs`: one state or several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StateFilter {
+    One(String),
+    Many(Vec<String>),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests and replies
+
+/// A request. Every one has `type` (the tag), `v` (1) and optionally `req_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Ping {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+    Generate {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        #[serde(flatten)]
+        params: GenerateParams,
+    },
+    Cancel {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        job_id: String,
+    },
+    Status {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        /// Absent: the worker's status.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_id: Option<String>,
+    },
+    ListJobs {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<StateFilter>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u32>,
+    },
+    ListModels {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+    ListWorkflows {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+    /// Stop handing jobs to ComfyUI (answered `worker`).
+    Pause {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+    /// Hand jobs to ComfyUI again (answered `worker`).
+    Resume {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+}
+
+impl Request {
+    pub fn ping() -> Self {
+        Request::Ping {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+        }
+    }
+    pub fn generate(params: GenerateParams) -> Self {
+        Request::Generate {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            params,
+        }
+    }
+    pub fn cancel(job_id: impl Into<String>) -> Self {
+        Request::Cancel {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            job_id: job_id.into(),
+        }
+    }
+    pub fn status(job_id: Option<String>) -> Self {
+        Request::Status {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            job_id,
+        }
+    }
+    pub fn list_jobs(state: Option<StateFilter>, limit: Option<u32>, offset: Option<u32>) -> Self {
+        Request::ListJobs {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            state,
+            limit,
+            offset,
+        }
+    }
+    pub fn list_models() -> Self {
+        Request::ListModels {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+        }
+    }
+    pub fn list_workflows() -> Self {
+        Request::ListWorkflows {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+        }
+    }
+    pub fn pause() -> Self {
+        Request::Pause {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+        }
+    }
+    pub fn resume() -> Self {
+        Request::Resume {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Request::Ping { .. } => "ping",
+            Request::Generate { .. } => "generate",
+            Request::Cancel { .. } => "cancel",
+            Request::Status { .. } => "status",
+            Request::ListJobs { .. } => "list_jobs",
+            Request::ListModels { .. } => "list_models",
+            Request::ListWorkflows { .. } => "list_workflows",
+            Request::Pause { .. } => "pause",
+            Request::Resume { .. } => "resume",
+        }
+    }
+
+    pub fn req_id_mut(&mut self) -> &mut Option<ReqId> {
+        match self {
+            Request::Ping { req_id, .. }
+            | Request::Generate { req_id, .. }
+            | Request::Cancel { req_id, .. }
+            | Request::Status { req_id, .. }
+            | Request::ListJobs { req_id, .. }
+            | Request::ListModels { req_id, .. }
+            | Request::ListWorkflows { req_id, .. }
+            | Request::Pause { req_id, .. }
+            | Request::Resume { req_id, .. } => req_id,
+        }
+    }
+}
+
+/// A reply, tagged by `type`. Any request can be answered `Error`.
+#[allow(clippy::large_enum_variant)] // a job snapshot is the common reply; boxing it buys nothing here
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    Pong {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
+    },
+    Accepted {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        job_id: String,
+        /// The id was known: this is the existing job, nothing new was created.
+        #[serde(default, deserialize_with = "nil_default")]
+        existing: bool,
+        state: JobState,
+    },
+    Job {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        #[serde(flatten)]
+        job: JobSnapshot,
+    },
+    Jobs {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        /// Newest first.
+        #[serde(default, deserialize_with = "nil_default")]
+        jobs: Vec<JobSnapshot>,
+        #[serde(default, deserialize_with = "nil_default")]
+        total: u64,
+        #[serde(default, deserialize_with = "nil_default")]
+        offset: u64,
+    },
+    Worker {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        version: String,
+        protocol: u32,
+        started_at: u64,
+        /// Not handing jobs to ComfyUI (`pause`).
+        #[serde(default, deserialize_with = "nil_default")]
+        paused: bool,
+        /// State name → how many jobs the worker holds in it.
+        #[serde(default, deserialize_with = "nil_default")]
+        jobs: OrderedMap<u64>,
+        #[serde(default, deserialize_with = "nil_default")]
+        backends: Vec<BackendInfo>,
+        #[serde(default, deserialize_with = "nil_default")]
+        workflows: Vec<String>,
+    },
+    Models {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        /// Sorted checkpoint names over all backends.
+        #[serde(default, deserialize_with = "nil_default")]
+        models: Vec<String>,
+        /// Backend name → its checkpoints.
+        #[serde(default, deserialize_with = "nil_default")]
+        backends: OrderedMap<Vec<String>>,
+    },
+    Workflows {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        #[serde(default, deserialize_with = "nil_default")]
+        workflows: Vec<WorkflowInfo>,
+        default: String,
+    },
+    Error {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        /// bad_request, unsupported_version, unknown_type, invalid_params, not_found,
+        /// already_finished, queue_full, internal
+        code: String,
+        #[serde(default, deserialize_with = "nil_default")]
+        message: String,
+    },
+}
+
+impl Reply {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Reply::Pong { .. } => "pong",
+            Reply::Accepted { .. } => "accepted",
+            Reply::Job { .. } => "job",
+            Reply::Jobs { .. } => "jobs",
+            Reply::Worker { .. } => "worker",
+            Reply::Models { .. } => "models",
+            Reply::Workflows { .. } => "workflows",
+            Reply::Error { .. } => "error",
+        }
+    }
+
+    pub fn req_id(&self) -> Option<&ReqId> {
+        match self {
+            Reply::Pong { req_id, .. }
+            | Reply::Accepted { req_id, .. }
+            | Reply::Job { req_id, .. }
+            | Reply::Jobs { req_id, .. }
+            | Reply::Worker { req_id, .. }
+            | Reply::Models { req_id, .. }
+            | Reply::Workflows { req_id, .. }
+            | Reply::Error { req_id, .. } => req_id.as_ref(),
+        }
+    }
+
+    pub fn version(&self) -> u32 {
+        match self {
+            Reply::Pong { v, .. }
+            | Reply::Accepted { v, .. }
+            | Reply::Job { v, .. }
+            | Reply::Jobs { v, .. }
+            | Reply::Worker { v, .. }
+            | Reply::Models { v, .. }
+            | Reply::Workflows { v, .. }
+            | Reply::Error { v, .. } => *v,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events: [topic, payload] on the PUB socket. Every payload has `ts` (ms).
+
+/// `job.state.<job_id>`: every state change, and creation (`from` nil, `to` queued).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStateEvent {
+    pub ts: u64,
+    pub job_id: String,
+    pub seq: u64,
+    pub from: Option<JobState>,
+    pub to: JobState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passes: Option<u32>,
+    /// 0–1 across the whole job; only goes forward (see "Progress and ETA").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overall: Option<f64>,
+    /// Seconds until done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<f64>,
+    /// The current sampler's value / max while sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_progress: Option<f64>,
+    /// Sampler steps per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_rate: Option<f64>,
+    /// On `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    /// On `done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<OutputInfo>>,
+}
+
+/// `job.progress.<job_id>`: every ComfyUI progress step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobProgressEvent {
+    pub ts: u64,
+    pub job_id: String,
+    pub seq: u64,
+    pub stage: Option<JobState>,
+    pub node: String,
+    pub value: u64,
+    pub max: u64,
+    /// 0–1 across the whole job; only goes forward (see "Progress and ETA").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overall: Option<f64>,
+    /// Seconds until done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<f64>,
+    /// The current sampler's value / max while sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_progress: Option<f64>,
+    /// Sampler steps per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_rate: Option<f64>,
+}
+
+/// `job.preview.<job_id>`: a live preview frame (jobs sent with `previews: true`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPreviewEvent {
+    pub ts: u64,
+    pub job_id: String,
+    pub seq: u64,
+    pub node: String,
+    pub step: Option<u64>,
+    /// `jpeg` or `png`.
+    pub format: String,
+    /// msgpack bin.
+    #[serde(with = "serde_bytes")]
+    pub image: Vec<u8>,
+}
+
+/// `job.output.<job_id>`: each saved image, just before `done`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobOutputEvent {
+    pub ts: u64,
+    pub job_id: String,
+    pub seq: u64,
+    #[serde(flatten)]
+    pub output: OutputInfo,
+}
+
+/// `backend.<name>`: a backend's health or model list changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendEvent {
+    pub ts: u64,
+    #[serde(flatten)]
+    pub backend: BackendInfo,
+}
+
+/// `worker.stats`: every `stats_interval` (1 s by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatsEvent {
+    pub ts: u64,
+    pub queued: u64,
+    pub running: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub paused: bool,
+    /// Jobs done in the last 60 seconds.
+    #[serde(default, deserialize_with = "nil_default")]
+    pub jobs_per_minute: u64,
+    pub backends_up: u64,
+}
+
+/// An event, by its topic family.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    State(JobStateEvent),
+    Progress(JobProgressEvent),
+    Preview(JobPreviewEvent),
+    Output(JobOutputEvent),
+    Backend(BackendEvent),
+    Stats(WorkerStatsEvent),
+}
+
+#[derive(Debug)]
+pub enum DecodeError {
+    UnknownTopic(String),
+    Msgpack(rmp_serde::decode::Error),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            DecodeError::UnknownTopic(t) => write!(f, "unknown event topic {t:?}"),
+            DecodeError::Msgpack(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<rmp_serde::decode::Error> for DecodeError {
+    fn from(e: rmp_serde::decode::Error) -> Self {
+        DecodeError::Msgpack(e)
+    }
+}
+
+impl Event {
+    /// Decode an event's payload by its topic.
+    pub fn decode(topic: &str, payload: &[u8]) -> Result<Event, DecodeError> {
+        Ok(if topic.starts_with(TOPIC_STATE) {
+            Event::State(rmp_serde::from_slice(payload)?)
+        } else if topic.starts_with(TOPIC_PROGRESS) {
+            Event::Progress(rmp_serde::from_slice(payload)?)
+        } else if topic.starts_with(TOPIC_PREVIEW) {
+            Event::Preview(rmp_serde::from_slice(payload)?)
+        } else if topic.starts_with(TOPIC_OUTPUT) {
+            Event::Output(rmp_serde::from_slice(payload)?)
+        } else if topic.starts_with(TOPIC_BACKEND) {
+            Event::Backend(rmp_serde::from_slice(payload)?)
+        } else if topic == TOPIC_STATS {
+            Event::Stats(rmp_serde::from_slice(payload)?)
+        } else {
+            return Err(DecodeError::UnknownTopic(topic.to_owned()));
+        })
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+        match self {
+            Event::State(e) => encode(e),
+            Event::Progress(e) => encode(e),
+            Event::Preview(e) => encode(e),
+            Event::Output(e) => encode(e),
+            Event::Backend(e) => encode(e),
+            Event::Stats(e) => encode(e),
+        }
+    }
+
+    /// The job's event number, for the four job topics.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Event::State(e) => Some(e.seq),
+            Event::Progress(e) => Some(e.seq),
+            Event::Preview(e) => Some(e.seq),
+            Event::Output(e) => Some(e.seq),
+            Event::Backend(_) | Event::Stats(_) => None,
+        }
+    }
+
+    pub fn job_id(&self) -> Option<&str> {
+        match self {
+            Event::State(e) => Some(&e.job_id),
+            Event::Progress(e) => Some(&e.job_id),
+            Event::Preview(e) => Some(&e.job_id),
+            Event::Output(e) => Some(&e.job_id),
+            Event::Backend(_) | Event::Stats(_) => None,
+        }
+    }
+}
+
+/// The topic of one of a job's four event families, e.g. `job_topic(TOPIC_STATE, "sprite-001")`.
+/// Subscriptions match by prefix, so `job.state.a` also receives `job.state.ab`: compare the whole
+/// topic (or the event's `job_id`) when following one job.
+pub fn job_topic(prefix: &str, job_id: &str) -> String {
+    format!("{prefix}{job_id}")
+}
+
+/// Encode a message as a MessagePack map with string keys.
+pub fn encode<T: Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+    rmp_serde::to_vec_named(message)
+}
+
+pub fn decode_request(payload: &[u8]) -> Result<Request, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(payload)
+}
+
+pub fn decode_reply(payload: &[u8]) -> Result<Reply, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(payload)
+}
