@@ -164,8 +164,15 @@ class _FetchOutputs:
 
 
 class Backend:
-    def __init__(self, name: str, url: str, inbox: Inbox, http_timeout: float = 10.0, ping_interval: float = 5.0,
-                 ping_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        inbox: Inbox,
+        http_timeout: float = 10.0,
+        ping_interval: float = 5.0,
+        ping_timeout: float = 5.0,
+    ) -> None:
         self.name = name
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self.url = url.rstrip("/")

@@ -22,12 +22,20 @@ def outcome_of(entry: dict[str, Any]) -> Outcome:
         return Outcome(True)
     for kind, data in status.get("messages") or []:
         if kind == "execution_error":
-            return Outcome(False, error=ce.ExecutionError(
-                data.get("prompt_id"), data.get("node_id"), data.get("node_type"),
-                str(data.get("exception_type", "")), str(data.get("exception_message", "")),
-                tuple(data.get("traceback") or ()),
-            ))
+            return Outcome(
+                False,
+                error=ce.ExecutionError(
+                    data.get("prompt_id"),
+                    data.get("node_id"),
+                    data.get("node_type"),
+                    str(data.get("exception_type", "")),
+                    str(data.get("exception_message", "")),
+                    tuple(data.get("traceback") or ()),
+                ),
+            )
         if kind == "execution_interrupted":
-            return Outcome(False, interrupted=ce.ExecutionInterrupted(
-                data.get("prompt_id"), data.get("node_id"), data.get("node_type")))
+            return Outcome(
+                False,
+                interrupted=ce.ExecutionInterrupted(data.get("prompt_id"), data.get("node_id"), data.get("node_type")),
+            )
     return Outcome(False)

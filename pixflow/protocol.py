@@ -20,7 +20,15 @@ DEFAULT_PUB_ADDR = "tcp://127.0.0.1:5556"
 MAX_REQUEST_BYTES = 1 << 20  # larger messages are dropped by libzmq (ZMQ_MAXMSGSIZE)
 
 REQUEST_TYPES = (
-    "ping", "generate", "cancel", "status", "list_jobs", "list_models", "list_workflows", "pause", "resume",
+    "ping",
+    "generate",
+    "cancel",
+    "status",
+    "list_jobs",
+    "list_models",
+    "list_workflows",
+    "pause",
+    "resume",
 )
 REPLY_TYPES = ("pong", "accepted", "job", "jobs", "worker", "models", "workflows", "error")
 

@@ -68,8 +68,15 @@ class BackendState:
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, workflows: dict[str, Workflow], store: JobStore, publisher: Publisher,
-                 inbox: Inbox, schedule: Schedule) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workflows: dict[str, Workflow],
+        store: JobStore,
+        publisher: Publisher,
+        inbox: Inbox,
+        schedule: Schedule,
+    ) -> None:
         self.settings = settings
         self.workflows = workflows
         self.store = store
@@ -79,8 +86,11 @@ class Scheduler:
         self.machine = JobMachine(self._on_state_change)
         self.tracker = JobTracker(self.machine, publisher, self._on_prompt_end)
         self.backends: dict[str, BackendState] = {
-            b.name: BackendState(bk.Backend(b.name, b.url, inbox, settings.http_timeout, settings.ws_ping_interval,
-                                            settings.ws_ping_timeout))
+            b.name: BackendState(
+                bk.Backend(
+                    b.name, b.url, inbox, settings.http_timeout, settings.ws_ping_interval, settings.ws_ping_timeout
+                )
+            )
             for b in settings.backends
         }
         self.paused = store.get_meta("paused") == "1"
@@ -101,8 +111,10 @@ class Scheduler:
             if job.submitted:
                 state = self.backends.get(job.backend or "")
                 if state is None:
-                    job.error = {"code": "backend_removed",
-                                 "message": f"backend {job.backend!r} is no longer configured"}
+                    job.error = {
+                        "code": "backend_removed",
+                        "message": f"backend {job.backend!r} is no longer configured",
+                    }
                     self.machine.fire(job, "fail")
                     continue
                 state.inflight.add(job.job_id)
@@ -125,8 +137,9 @@ class Scheduler:
 
     def create_job(self, job_id: str, params: GenerateParams, workflow: Workflow) -> Job:
         if self.registry.queued_count() >= self.settings.max_queued:
-            raise RequestError(ErrorCode.QUEUE_FULL,
-                               f"the queue holds {self.settings.max_queued} jobs, its limit; try again later")
+            raise RequestError(
+                ErrorCode.QUEUE_FULL, f"the queue holds {self.settings.max_queued} jobs, its limit; try again later"
+            )
         job = Job(job_id, params, workflow, workflow.fill(params), prompt_id=str(uuid.uuid4()))
         job.tracking = self._tracking_for(job)
         self.store.insert(job)  # committed before the `accepted` reply
@@ -150,8 +163,12 @@ class Scheduler:
             return
         state = self.backends[job.backend]
         if state.running_prompt == job.prompt_id or job.reconciling:
-            log.warning("job %s: no confirmation of the cancel after %ss; interrupting %s outright",
-                        job.job_id, self.settings.cancel_timeout, state.backend.url)
+            log.warning(
+                "job %s: no confirmation of the cancel after %ss; interrupting %s outright",
+                job.job_id,
+                self.settings.cancel_timeout,
+                state.backend.url,
+            )
             state.backend.interrupt_all()
 
     # Progress and ETA.
@@ -161,10 +178,12 @@ class Scheduler:
 
     def _tracking_for(self, job: Job) -> JobProgress:
         backend = job.backend or next(iter(self.backends))
-        sampler_types = {t for t, s in {**DEFAULT_STAGE_OF_NODE, **job.workflow.stages}.items()
-                         if s == JobState.SAMPLING}
-        return JobProgress(self.eta_book.estimate(self._shape(job, backend)),
-                           sampler_steps_of(job.graph, sampler_types))
+        sampler_types = {
+            t for t, s in {**DEFAULT_STAGE_OF_NODE, **job.workflow.stages}.items() if s == JobState.SAMPLING
+        }
+        return JobProgress(
+            self.eta_book.estimate(self._shape(job, backend)), sampler_steps_of(job.graph, sampler_types)
+        )
 
     def _learn(self, job: Job) -> None:
         if job.tracking is None:
@@ -256,8 +275,12 @@ class Scheduler:
             "backend": {"name": job.backend, "url": self.backends[job.backend].backend.url},
             "prompt_id": job.prompt_id,
             "attempts": job.attempts,
-            "timings": {"created_at": job.created_at, "started_at": job.started_at,
-                        "state_times": dict(job.state_times), "saved_at": now_ms()},
+            "timings": {
+                "created_at": job.created_at,
+                "started_at": job.started_at,
+                "state_times": dict(job.state_times),
+                "saved_at": now_ms(),
+            },
         }
 
     # Messages from backend threads.
@@ -326,8 +349,12 @@ class Scheduler:
                 for job_id in list(state.inflight):
                     job = self.registry.get(job_id)
                     if job is not None and not job.saving_outputs and not job.reconciling:
-                        log.warning("job %s: no event from %s for %ss; reconciling", job_id, state.backend.url,
-                                    self.settings.stall_timeout)
+                        log.warning(
+                            "job %s: no event from %s for %ss; reconciling",
+                            job_id,
+                            state.backend.url,
+                            self.settings.stall_timeout,
+                        )
                         self._reconcile(job)
 
     def _on_job_result(self, job: Job, item: Any) -> None:
@@ -396,12 +423,20 @@ class Scheduler:
             self.machine.fire(job, "cancel")
         elif job.attempts >= self.settings.max_attempts:
             state.inflight.discard(job.job_id)
-            job.error = {"code": "lost", "message": f"ComfyUI at {state.backend.url} lost the prompt "
-                         f"{job.attempts} times (it restarted or its queue was cleared); giving up"}
+            job.error = {
+                "code": "lost",
+                "message": f"ComfyUI at {state.backend.url} lost the prompt "
+                f"{job.attempts} times (it restarted or its queue was cleared); giving up",
+            }
             self.machine.fire(job, "fail")
         else:
-            log.warning("job %s: ComfyUI at %s does not know prompt %s; sending it again (attempt %d)",
-                        job.job_id, state.backend.url, job.prompt_id, job.attempts + 1)
+            log.warning(
+                "job %s: ComfyUI at %s does not know prompt %s; sending it again (attempt %d)",
+                job.job_id,
+                state.backend.url,
+                job.prompt_id,
+                job.attempts + 1,
+            )
             self._unsubmit(job, state)
 
     def _unsubmit(self, job: Job, state: BackendState) -> None:

@@ -48,8 +48,21 @@ CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS eta_stats (key TEXT PRIMARY KEY, seconds REAL NOT NULL);  -- see progress.EtaBook
 """
-MUTABLE = ("state", "backend", "submitted", "attempts", "cancel_requested", "passes", "seq", "progress", "outputs",
-           "error", "state_times", "started_at", "finished_at")
+MUTABLE = (
+    "state",
+    "backend",
+    "submitted",
+    "attempts",
+    "cancel_requested",
+    "passes",
+    "seq",
+    "progress",
+    "outputs",
+    "error",
+    "state_times",
+    "started_at",
+    "finished_at",
+)
 TERMINAL_VALUES = tuple(state.value for state in TERMINAL)
 
 
@@ -92,12 +105,20 @@ class JobStore:
     # Writes: each method is one transaction.
     def insert(self, job: Job) -> None:
         values = _mutable_values(job)
-        values.update(job_id=job.job_id, position=self._next_position, priority=job.params.priority,
-                      params=json.dumps(job.params.to_wire()), workflow=job.workflow.name,
-                      graph=json.dumps(job.graph), prompt_id=job.prompt_id, created_at=job.created_at)
+        values.update(
+            job_id=job.job_id,
+            position=self._next_position,
+            priority=job.params.priority,
+            params=json.dumps(job.params.to_wire()),
+            workflow=job.workflow.name,
+            graph=json.dumps(job.graph),
+            prompt_id=job.prompt_id,
+            created_at=job.created_at,
+        )
         columns = ", ".join(values)
-        self._db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(values))})",
-                         tuple(values.values()))
+        self._db.execute(
+            f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(values))})", tuple(values.values())
+        )
         job.position = self._next_position
         self._next_position += 1
 
@@ -169,8 +190,9 @@ class JobStore:
         if states:
             where, args = f"WHERE state IN ({', '.join('?' * len(states))})", tuple(states)
         total = self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
-        rows = self._db.execute(f"SELECT job_id FROM jobs {where} ORDER BY position DESC LIMIT ? OFFSET ?",
-                                (*args, limit, offset))
+        rows = self._db.execute(
+            f"SELECT job_id FROM jobs {where} ORDER BY position DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+        )
         return [row[0] for row in rows], total
 
     def count_by_state(self) -> dict[str, int]:
@@ -181,10 +203,17 @@ class JobStore:
         graph = json.loads(row["graph"])
         # The job keeps the graph it was sent with, even if the workflow file changed or is gone since.
         known = workflows.get(row["workflow"])
-        workflow = Workflow(row["workflow"], known.description if known else "", graph, {},
-                            known.stages if known else {})
-        job = Job(row["job_id"], GenerateParams.from_wire(json.loads(row["params"])), workflow, graph,
-                  prompt_id=row["prompt_id"], created_at=row["created_at"])
+        workflow = Workflow(
+            row["workflow"], known.description if known else "", graph, {}, known.stages if known else {}
+        )
+        job = Job(
+            row["job_id"],
+            GenerateParams.from_wire(json.loads(row["params"])),
+            workflow,
+            graph,
+            prompt_id=row["prompt_id"],
+            created_at=row["created_at"],
+        )
         job.position = row["position"]
         job.state = row["state"]
         job.backend = row["backend"]

@@ -89,8 +89,12 @@ class JobTracker:
             "image": event.image,
         }
         self._publisher.job_event(TOPIC_PREVIEW, job, fields)
-        job.last_preview = {"seq": job.seq, "step": fields["step"], "node": fields["node"],
-                            "format": event.image_format}
+        job.last_preview = {
+            "seq": job.seq,
+            "step": fields["step"],
+            "node": fields["node"],
+            "format": event.image_format,
+        }
 
     _handlers: dict[type, Callable[..., None]] = {
         ce.ExecutionStart: _start,

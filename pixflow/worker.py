@@ -72,8 +72,7 @@ class Worker:
         poller.register(self.inbox.wake_fd, zmq.POLLIN)
         self._every(self.settings.stats_interval, self._tick)
         self._every(3600.0, self._apply_retention, first=0.0)
-        log.info("pixflow %s serving requests on %s, events on %s", __version__, self.req_endpoint,
-                 self.pub_endpoint)
+        log.info("pixflow %s serving requests on %s, events on %s", __version__, self.req_endpoint, self.pub_endpoint)
         try:
             while self._running:
                 ready = dict(poller.poll(self._poll_timeout_ms()))

@@ -17,7 +17,8 @@ from pixflow.replay_server import ReplayServer
 from pixflow.worker import Worker
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "fixtures" / "comfyui-0.3.75"
+FIXTURES = REPO / "fixtures" / "comfyui-0.3.75"  # recorded by hand, given to the project
+RECORDED = REPO / "fixtures" / "recordings"  # recorded by `pixflow record` (e2e/record_fixtures.py)
 TERMINAL = ("done", "failed", "cancelled")
 
 
@@ -55,6 +56,14 @@ class RunningWorker:
 @pytest.fixture
 def replay() -> Iterator[ReplayServer]:
     server = ReplayServer(FIXTURES, default="fresh", speed=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def recorded_replay() -> Iterator[ReplayServer]:
+    """The recordings pixflow's own recorder made from a real ComfyUI (two samplers, batches, ...)."""
+    server = ReplayServer(RECORDED, default="txt2img_fresh", speed=0).start()
     yield server
     server.stop()
 
