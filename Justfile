@@ -19,6 +19,10 @@ lint:
     ruff check .
     ruff format --check pixflow
 
+# Benchmarks: each figure next to its baseline from the same run; writes bench-results/latest.json
+bench *ARGS:
+    python -m bench.run {{ARGS}}
+
 # Run the worker against a ComfyUI (default http://127.0.0.1:8188)
 serve *ARGS:
     python -m pixflow.cli serve {{ARGS}}

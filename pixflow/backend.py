@@ -161,6 +161,8 @@ class _FetchOutputs:
     prompt_id: str
     job_dir: Path
     sidecar: dict[str, Any] = field(repr=False)
+    # Output node -> its `executed` output, when the job's events were followed live: saves a GET /history.
+    node_outputs: dict[str, Any] | None = field(default=None, repr=False)
 
 
 class Backend:
@@ -172,13 +174,16 @@ class Backend:
         http_timeout: float = 10.0,
         ping_interval: float = 5.0,
         ping_timeout: float = 5.0,
+        fetch_workers: int = 3,
     ) -> None:
         self.name = name
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self.url = url.rstrip("/")
         self._inbox = inbox
+        # One HTTP session per thread: control is one ordered thread; downloads run on a small pool, so a
+        # slow download never delays a submission and several finished prompts are saved at once.
         self._client = ComfyClient(self.url, timeout=http_timeout)
-        self._fetch_client = ComfyClient(self.url, timeout=http_timeout)  # sessions are per thread
+        self._fetch_clients = [ComfyClient(self.url, timeout=http_timeout) for _ in range(fetch_workers)]
         self._commands: queue.Queue[Any] = queue.Queue()
         self._fetches: queue.Queue[Any] = queue.Queue()
         self._stop = threading.Event()
@@ -186,8 +191,11 @@ class Backend:
         self._threads = [
             threading.Thread(target=self._read_events, name=f"ws-{name}", daemon=True),
             threading.Thread(target=self._serve, args=(self._commands, self._client), name=f"http-{name}", daemon=True),
-            threading.Thread(
-                target=self._serve, args=(self._fetches, self._fetch_client), name=f"fetch-{name}", daemon=True
+            *(
+                threading.Thread(
+                    target=self._serve, args=(self._fetches, client), name=f"fetch-{name}-{i}", daemon=True
+                )
+                for i, client in enumerate(self._fetch_clients)
             ),
         ]
 
@@ -199,15 +207,16 @@ class Backend:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._commands.put(None)
-        self._fetches.put(None)
+        for _ in self._fetch_clients:
+            self._fetches.put(None)
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(Exception):
                 ws.close(timeout=1)
         for thread in self._threads:
             thread.join(timeout)
-        self._client.close()
-        self._fetch_client.close()
+        for client in (self._client, *self._fetch_clients):
+            client.close()
 
     def submit(self, job_id: str, prompt_id: str, graph: dict[str, Any], client_id: str) -> None:
         self._commands.put(_Submit(job_id, prompt_id, graph, client_id))
@@ -224,8 +233,15 @@ class Backend:
     def interrupt_all(self) -> None:
         self._commands.put(_InterruptAll())
 
-    def fetch_outputs(self, job_id: str, prompt_id: str, job_dir: Path, sidecar: dict[str, Any]) -> None:
-        self._fetches.put(_FetchOutputs(job_id, prompt_id, job_dir, sidecar))
+    def fetch_outputs(
+        self,
+        job_id: str,
+        prompt_id: str,
+        job_dir: Path,
+        sidecar: dict[str, Any],
+        node_outputs: dict[str, Any] | None = None,
+    ) -> None:
+        self._fetches.put(_FetchOutputs(job_id, prompt_id, job_dir, sidecar, node_outputs))
 
     # The WebSocket reader thread.
     def _read_events(self) -> None:
@@ -329,7 +345,10 @@ class Backend:
                 return None
             case _FetchOutputs():
                 try:
-                    entry = wait_for_history(client, command.prompt_id, self._stop)
+                    if command.node_outputs:
+                        entry = {"outputs": command.node_outputs}
+                    else:
+                        entry = wait_for_history(client, command.prompt_id, self._stop)
                     outputs = save_outputs(client, entry, command.job_dir, command.job_id, command.sidecar)
                 except (BackendError, OSError) as e:
                     return OutputsFailed(command.job_id, str(e))

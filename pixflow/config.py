@@ -33,7 +33,8 @@ class Settings:
     # so the GPU never idles between jobs.
     max_inflight: int = 2
     http_timeout: float = 10.0
-    max_finished_jobs: int = 10_000  # finished jobs kept in memory (older ones are read from the store)
+    max_finished_jobs: int = 1_000  # finished jobs kept in memory (older ones are read from the store)
+    fetch_workers: int = 3  # parallel image downloads per backend
     stats_interval: float = 1.0  # also how often batched progress is written to the store
     log_level: str = "INFO"
     # Durability (docs/durability.md).

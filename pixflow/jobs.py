@@ -39,6 +39,7 @@ class Job:
     saving_outputs: bool = False
     tracking: JobProgress | None = field(default=None, repr=False)  # overall progress and ETA (live jobs)
     last_preview: dict[str, Any] | None = None  # the last preview published: seq, step, node, format
+    node_outputs: dict[str, Any] = field(default_factory=dict)  # output node -> images, from `executed` events
 
     def __post_init__(self) -> None:
         self.state_times.setdefault(JobState.QUEUED.value, self.created_at)

@@ -41,6 +41,7 @@ class _Run:
     graph: dict[str, Any]
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
     deleted: bool = False
+    posted_at: float = field(default_factory=time.monotonic)
     forgotten: bool = False  # lost in a simulated restart: it ends without a word
 
     def queue_item(self) -> list[Any]:
@@ -78,6 +79,9 @@ class ReplayState:
         self.released = asyncio.Event()
         self.released.set()
         self.view_delay = 0.0
+        # When a list: (time.monotonic_ns(), prompt_id, what, value) for each prompt's start, progress and end,
+        # so a benchmark can time what the worker does with them.
+        self.send_log: list[tuple[int, str, str, Any]] | None = None
         self.object_info = _load_json(fixtures / "object_info.json", {})
         self.system_stats = _load_json(fixtures / "system_stats.json", _default_system_stats())
 
@@ -168,6 +172,9 @@ async def _play(state: ReplayState, run: _Run) -> None:
     recording = run.recording
     old_id = recording.prompt_id or ""
     node: str | None = None
+    # Until execution starts, the recorded delays count from the POST: a prompt that waited in the queue
+    # starts as soon as the one before it ends, as in ComfyUI.
+    started, since_post = False, 0.0
     for frame in recording.frames:
         if frame.after_interrupt:
             try:
@@ -179,7 +186,13 @@ async def _play(state: ReplayState, run: _Run) -> None:
                 await _play_interrupted_tail(state, run, node)
             return
         if state.speed > 0 and frame.delay > 0:
-            await asyncio.sleep(frame.delay / state.speed)
+            if started:
+                await asyncio.sleep(frame.delay / state.speed)
+            else:
+                since_post += frame.delay
+                wait = run.posted_at + since_post / state.speed - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
         if frame.text is not None:
             text = frame.text.replace(old_id, run.prompt_id) if old_id else frame.text
             message = json.loads(text)
@@ -192,6 +205,11 @@ async def _play(state: ReplayState, run: _Run) -> None:
                 if node is None:
                     _write_history(state, run)
             await _send_text(state, text, run.client_id)
+            if kind == "execution_start":
+                started = True
+            logged = kind in ("execution_start", "progress") or (kind == "executing" and node is None)
+            if state.send_log is not None and logged:
+                state.send_log.append((time.monotonic_ns(), run.prompt_id, kind, data.get("value")))
         elif frame.binary is not None:
             for client in list(state.clients.get(run.client_id or "", [])):
                 if not client.ws.closed and not client.stalled:

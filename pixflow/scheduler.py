@@ -88,7 +88,13 @@ class Scheduler:
         self.backends: dict[str, BackendState] = {
             b.name: BackendState(
                 bk.Backend(
-                    b.name, b.url, inbox, settings.http_timeout, settings.ws_ping_interval, settings.ws_ping_timeout
+                    b.name,
+                    b.url,
+                    inbox,
+                    settings.http_timeout,
+                    settings.ws_ping_interval,
+                    settings.ws_ping_timeout,
+                    settings.fetch_workers,
                 )
             )
             for b in settings.backends
@@ -247,7 +253,7 @@ class Scheduler:
                 fields["outputs"] = job.outputs
                 self._learn(job)
                 self.finish_times.append(time.monotonic())
-            job.tracking = None
+            job.tracking, job.graph, job.node_outputs = None, {}, {}  # the store keeps the graph
         self.publisher.job_event(TOPIC_STATE, job, fields)
         self.store.save(job)
 
@@ -259,7 +265,9 @@ class Scheduler:
         if job.comfy_succeeded:
             job.saving_outputs = True
             job_dir = self.settings.output_dir / job.job_id
-            state.backend.fetch_outputs(job.job_id, job.prompt_id, job_dir, self._sidecar(job))
+            # Outputs seen live in `executed` events spare a GET /history; after a reconnect, history it is.
+            node_outputs = job.node_outputs if not job.reconciling else None
+            state.backend.fetch_outputs(job.job_id, job.prompt_id, job_dir, self._sidecar(job), node_outputs)
         elif not job.finished:
             job.error = {"code": "no_outcome", "message": "ComfyUI ended the prompt without success or error"}
             self.machine.fire(job, "fail")

@@ -8,7 +8,9 @@ event counter are written in batches (at most `flush_interval` late): a crash lo
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,10 @@ from pixflow.params import GenerateParams
 from pixflow.states import TERMINAL
 from pixflow.workflows import Workflow
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
+CHECKPOINT_INTERVAL = 1.0  # seconds between WAL checkpoints on the checkpointer's own connection
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -92,6 +97,16 @@ class JobStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        # Checkpoints sync the disk: they run on a thread of their own (its own connection), never inside a
+        # request on the worker's loop.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if str(path) != ":memory:":
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, args=(path,), name="checkpointer", daemon=True
+            )
+            self._checkpointer.start()
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self._dirty: dict[str, Job] = {}
@@ -100,7 +115,22 @@ class JobStore:
 
     def close(self) -> None:
         self.flush()
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(5)
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
+
+    def _checkpoint_loop(self, path: Path) -> None:
+        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(CHECKPOINT_INTERVAL):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as e:  # busy or locked now: the next round will do
+                    log.debug("checkpoint skipped: %s", e)
+        finally:
+            db.close()
 
     # Writes: each method is one transaction.
     def insert(self, job: Job) -> None:

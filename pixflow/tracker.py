@@ -50,6 +50,10 @@ class JobTracker:
             job.tracking.on_step(event.node, event.value, event.max)
         self._publisher.job_event(TOPIC_PROGRESS, job, {"stage": job.stage, **job.progress, **job.progress_view()})
 
+    def _executed(self, job: Job, event: ce.Executed) -> None:
+        if event.output.get("images"):
+            job.node_outputs[event.node] = event.output
+
     def _success(self, job: Job, event: ce.ExecutionSuccess) -> None:
         job.comfy_succeeded = True
 
@@ -100,6 +104,7 @@ class JobTracker:
         ce.ExecutionStart: _start,
         ce.Executing: _executing,
         ce.Progress: _progress,
+        ce.Executed: _executed,
         ce.ExecutionSuccess: _success,
         ce.ExecutionError: _error,
         ce.ExecutionInterrupted: _interrupted,

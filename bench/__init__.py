@@ -1,0 +1,1 @@
+"""`just bench`: measurements of the worker, each next to a baseline measured in the same run."""
