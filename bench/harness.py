@@ -118,6 +118,55 @@ def _pong(client: Client) -> bool:
         return False
 
 
+class ReplayProcess:
+    """The replay server in a process of its own, so it does not share a GIL with the load generator."""
+
+    def __init__(self, recording: str = "cached_all") -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.host = "127.0.0.1"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.recording = recording
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> ReplayProcess:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        command = [
+            sys.executable,
+            "-m",
+            "pixflow.cli",
+            "replay",
+            "--port",
+            str(self.port),
+            "--speed",
+            "0",
+            "--recording",
+            self.recording,
+            "--log-level",
+            "WARNING",
+        ]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import requests
+
+        wait_until(lambda: _answers(requests, f"{self.url}/system_stats"), 20, "the replay server")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _answers(requests: Any, url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 ECHO_SERVER = """
 import sys, zmq
 socket = zmq.Context.instance().socket(zmq.ROUTER)

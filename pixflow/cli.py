@@ -126,10 +126,45 @@ def cmd_replay(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
     server = ReplayServer(args.fixtures, default=args.recording, speed=args.speed, port=args.port).start()
     print(f"replaying {args.fixtures} as ComfyUI at {server.url} (speed {args.speed:g}); Ctrl-C stops", flush=True)
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # delivered to sigwait below, not as exceptions
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(stop_signals)
     finally:
         server.stop()
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Run one workflow against a live ComfyUI and write the whole exchange as a fixture."""
+    from pixflow.recorder import RecordingError, record, record_server_info
+
+    _setup_logging(args.log_level)
+    try:
+        graph = json.loads(args.graph.read_text())
+    except (OSError, ValueError) as e:
+        print(f"pixflow: cannot read the graph {args.graph}: {e}", file=sys.stderr)
+        return 2
+    images = args.images_dir or args.out.parent / "output"
+    try:
+        summary = record(
+            args.comfyui_url,
+            graph,
+            args.out,
+            images,
+            feature_flags=args.feature_flags,
+            interrupt_after_step=args.interrupt_after_step,
+            timeout=args.timeout,
+        )
+        if args.server_info:
+            record_server_info(args.comfyui_url, args.out.parent)
+    except RecordingError as e:
+        print(f"pixflow: recording from {args.comfyui_url} failed: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.out}: {summary.outcome}, {summary.lines} lines ({summary.ws_json} text frames, "
+        f"{summary.ws_binary} binary), {len(summary.images)} images in {summary.seconds:.1f}s"
+    )
     return 0
 
 
@@ -195,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--port", type=int, default=8188)
     replay.add_argument("--log-level", default="INFO")
     replay.set_defaults(run=cmd_replay)
+
+    record = commands.add_parser("record", help="record a workflow run against a live ComfyUI as a fixture")
+    record.add_argument("graph", type=Path, help="API-format workflow graph (JSON)")
+    record.add_argument("--out", type=Path, required=True, help="the recording to write (.jsonl)")
+    record.add_argument("--comfyui-url", default=DEFAULT_COMFYUI_URL)
+    record.add_argument("--images-dir", type=Path, help="where /view images go (default: OUT's folder/output)")
+    record.add_argument("--feature-flags", action="store_true", help="opt in to previews with metadata (type 4)")
+    record.add_argument("--interrupt-after-step", type=int, help="POST /interrupt after this sampler step")
+    record.add_argument("--server-info", action="store_true", help="also write object_info.json, system_stats.json")
+    record.add_argument("--timeout", type=float, default=120.0)
+    record.add_argument("--log-level", default="WARNING")
+    record.set_defaults(run=cmd_record)
 
     demo = commands.add_parser("demo", help="replay server + worker + a few jobs with live progress")
     demo.add_argument("--output-dir", type=Path, default=Path("output/demo"))

@@ -146,3 +146,35 @@ def test_settings_layering_file_then_environment_then_flags(tmp_path):
     assert settings.req_addr == "tcp://127.0.0.1:9"
     with pytest.raises(Exception, match="max_inflight"):
         load_settings(None, environ={"PIXFLOW_MAX_INFLIGHT": "many"})
+
+
+def test_record_writes_a_fixture_the_replay_server_can_serve(tmp_path, replay, start_worker):
+    """`pixflow record` against a ComfyUI (here the replay server) writes a recording that replays the same."""
+    from pixflow.recordings import load_recording
+    from pixflow.replay_server import ReplayServer
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    fixtures = tmp_path / "fixtures"
+    result = _run(
+        env,
+        "record",
+        str(REPO / "workflows" / "txt2img.json"),
+        "--out",
+        str(fixtures / "mine.jsonl"),
+        "--comfyui-url",
+        replay.url,
+        "--server-info",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "success" in result.stdout
+    recording = load_recording(fixtures / "mine.jsonl")
+    assert recording.status == 200 and recording.history is not None
+    assert (fixtures / "object_info.json").exists() and list((fixtures / "output").glob("*.png"))
+    with ReplayServer(fixtures, default="mine") as again:
+        client = start_worker(again.url).client()
+        wait_for(lambda: client.call("list_models")["models"], what="models from the recorded object_info")
+        client.subscribe_job("replayed")
+        client.wait_subscribed()
+        client.call("generate", id="replayed", prompt="knight", size=[64, 64], steps=8)
+        states = [e["to"] for t, e in client.follow("replayed", 10) if t.startswith("job.state.")]
+    assert states == ["queued", "loading", "encoding", "sampling", "decoding", "saving", "done"]
