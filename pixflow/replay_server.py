@@ -79,6 +79,7 @@ class ReplayState:
         self.released = asyncio.Event()
         self.released.set()
         self.view_delay = 0.0
+        self.ignore_targeted_interrupt = False  # as an older ComfyUI would: only a bare /interrupt works
         # When a list: (time.monotonic_ns(), prompt_id, what, value) for each prompt's start, progress and end,
         # so a benchmark can time what the worker does with them.
         self.send_log: list[tuple[int, str, str, Any]] | None = None
@@ -381,6 +382,8 @@ async def _interrupt(request: web.Request) -> web.Response:
     except ValueError:
         body = {}
     target = (body or {}).get("prompt_id")
+    if target is not None and state.ignore_targeted_interrupt:
+        return web.Response(status=200)
     run = state.running
     if run is not None and (target is None or target == run.prompt_id):
         run.interrupted.set()

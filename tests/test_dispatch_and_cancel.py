@@ -119,3 +119,16 @@ def test_list_jobs_filters_and_pages(worker):
     page = client.call("list_jobs", state="done", limit=2, offset=1)
     assert page["total"] == 5 and [j["job_id"] for j in page["jobs"]] == ["list-3", "list-2"]
     assert client.call("list_jobs", state=["queued", "failed"])["total"] == 0
+
+
+def test_an_unconfirmed_cancel_is_escalated_to_a_plain_interrupt(start_worker, replay):
+    replay.call(lambda state: (setattr(state, "speed", 1.0), setattr(state, "ignore_targeted_interrupt", True)))
+    worker = start_worker(replay.url, cancel_timeout=0.3)
+    client = worker.client()
+    client.subscribe_job("stubborn")
+    client.wait_subscribed()
+    client.call("generate", id="stubborn", prompt="knight", size=[64, 64], steps=8)
+    client.next_event(10, want=lambda t, e: t.startswith("job.progress."))
+    client.cancel("stubborn")
+    events = list(client.follow("stubborn", 10))
+    assert states_of(events)[-1] == "cancelled"
