@@ -52,8 +52,28 @@ def _p50_p99(name: str, samples: list[float], base_name: str, base: list[float],
     ]
 
 
+def _sqlite_commits(directory: Path, count: int) -> list[float]:
+    """The storage floor of a durable generate: one committed row of the same size, same settings, same disk."""
+    import sqlite3
+
+    db = sqlite3.connect(str(directory / "floor.db"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    db.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, body TEXT)")
+    body = (Path(__file__).resolve().parent.parent / "workflows" / "txt2img.json").read_text() * 2
+    samples = []
+    for i in range(count):
+        start = time.perf_counter_ns()
+        db.execute("INSERT INTO jobs VALUES (?, ?)", (f"job-{i}", body))
+        samples.append((time.perf_counter_ns() - start) / 1e6)
+    db.close()
+    return samples
+
+
 def control_plane(directory: Path, replay: ReplayServer, count: int = 3000) -> list[Figure]:
     ping = pack({"type": "ping", "v": 1})
+    commit_samples = _sqlite_commits(directory, count)
     with EchoServer() as echo:
         echo_samples = _round_trips(echo.addr, [ping] * (count + 200))
     with WorkerProcess(directory, replay.url) as worker, worker.client() as client:
@@ -70,6 +90,9 @@ def control_plane(directory: Path, replay: ReplayServer, count: int = 3000) -> l
         *_p50_p99("status round trip", status_samples, "bare REQ/ROUTER echo", echo_samples, "p99 < 1 ms"),
         *_p50_p99(
             "generate round trip (durable)", generate_samples, "bare REQ/ROUTER echo", echo_samples, "p99 < 2 ms"
+        ),
+        *_p50_p99(
+            "generate round trip (durable)", generate_samples, "bare SQLite commit, same disk", commit_samples, ""
         ),
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import logging
@@ -27,6 +28,7 @@ from pixflow.workflows import load_workflows
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
+GC_THRESHOLD = 20_000  # allocations between young-generation collections (CPython's default is 700)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class Worker:
     def run(self) -> None:
         """Serve until stop() is called. Everything below runs on this one thread."""
         self._running = True
+        # Every job adds a few dozen objects; the default collector thresholds would walk them all often and
+        # stall requests for milliseconds. Startup objects never die: move them out of the collector's way.
+        gc.freeze()
+        gc.set_threshold(GC_THRESHOLD, 20, 50)
         self.scheduler.start()
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
