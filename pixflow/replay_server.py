@@ -129,8 +129,20 @@ EXECUTOR = web.AppKey("executor", asyncio.Task)
 async def _send_text(state: ReplayState, text: str, client_id: str | None) -> None:
     targets = state.clients.get(client_id, []) if client_id else [c for cs in state.clients.values() for c in cs]
     for client in list(targets):
-        if not client.ws.closed and not client.stalled:
-            await client.ws.send_str(text)
+        await _send(client, text)
+
+
+async def _send(client: _Client, message: str | bytes) -> None:
+    """Like ComfyUI, a socket that went away mid-send costs that client its message, never the prompt."""
+    if client.ws.closed or client.stalled:
+        return
+    try:
+        if isinstance(message, str):
+            await client.ws.send_str(message)
+        else:
+            await client.ws.send_bytes(message)
+    except (ConnectionError, RuntimeError) as e:  # aiohttp's ClientConnectionResetError is a ConnectionError
+        log.debug("replay: client %s went away: %s", client.client_id, e)
 
 
 async def _broadcast_status(state: ReplayState) -> None:
@@ -213,8 +225,7 @@ async def _play(state: ReplayState, run: _Run) -> None:
                 state.send_log.append((time.monotonic_ns(), run.prompt_id, kind, data.get("value")))
         elif frame.binary is not None:
             for client in list(state.clients.get(run.client_id or "", [])):
-                if not client.ws.closed and not client.stalled:
-                    await client.ws.send_bytes(_preview_for(client, frame.binary, run, node))
+                await _send(client, _preview_for(client, frame.binary, run, node))
 
 
 async def _play_interrupted_tail(state: ReplayState, run: _Run, node: str | None) -> None:

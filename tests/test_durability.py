@@ -6,86 +6,16 @@ must have received its prompt exactly once (or exactly twice when ComfyUI itself
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from conftest import REPO, wait_for
+from conftest import wait_for
 
-from pixflow.client import Client, ClientError
-
-SETTINGS = """\
-comfyui_url: {url}
-req_addr: {req}
-pub_addr: {pub}
-db_path: {db}
-output_dir: {out}
-stats_interval: 0.05
-reconcile_interval: 0.05
-log_level: DEBUG
-"""
-
-
-def _free_tcp() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
-
-
-class WorkerProcess:
-    """`pixflow serve` in its own process, restartable on the same store, ports and output folder."""
-
-    def __init__(self, tmp_path: Path, comfyui_url: str) -> None:
-        self.req, self.pub = _free_tcp(), _free_tcp()
-        self.output_dir = tmp_path / "out"
-        self.config = tmp_path / "pixflow.yaml"
-        self.config.write_text(
-            SETTINGS.format(url=comfyui_url, req=self.req, pub=self.pub, db=tmp_path / "jobs.db", out=self.output_dir)
-        )
-        self.log = tmp_path / "worker.log"
-        self.process: subprocess.Popen | None = None
-        self.client: Client | None = None
-
-    def start(self) -> Client:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pixflow.cli", "serve", "--config", str(self.config)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.config.parent,
-            )
-        self.client = Client(self.req, self.pub, timeout=2)
-        wait_for(self._answers, timeout=20, what=f"the worker to answer (log: {self.log})")
-        return self.client
-
-    def _answers(self) -> bool:
-        try:
-            return self.client.ping()["type"] == "pong"
-        except ClientError:
-            return False
-
-    def kill9(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self.client.close()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(15)
-        if self.client:
-            self.client.close()
+from pixflow.client import Client
+from pixflow.testing import ServeProcess
 
 
 @pytest.fixture
 def worker_process(tmp_path, replay):
-    process = WorkerProcess(tmp_path, replay.url)
+    process = ServeProcess(tmp_path, replay.url, stats_interval=0.05, reconcile_interval=0.05, log_level="DEBUG")
     yield process
     process.stop()
 
@@ -102,7 +32,7 @@ def _wait_done(client: Client, job_id: str, timeout: float = 15.0) -> dict:
     )
 
 
-def _assert_one_set_of_outputs(process: WorkerProcess, job: dict) -> None:
+def _assert_one_set_of_outputs(process: ServeProcess, job: dict) -> None:
     assert job["state"] == "done", job
     assert len(job["outputs"]) == 1
     files = sorted(p.name for p in (process.output_dir / job["job_id"]).iterdir())

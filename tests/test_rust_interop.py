@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 
 from pixflow.client import Client
-from pixflow.config import load_settings
 from pixflow.replay_server import ReplayServer
-from pixflow.worker import Worker
+from pixflow.testing import ThreadWorker
 
 REPO = Path(__file__).resolve().parent.parent
 RUST_DIR = REPO / "clients" / "rust"
@@ -73,51 +72,18 @@ def rust_client() -> Path:
     return BINARY
 
 
-@dataclass
-class LiveWorker:
-    worker: Worker
-    output_dir: Path
-
-    @property
-    def req(self) -> str:
-        return self.worker.req_endpoint
-
-    @property
-    def pub(self) -> str:
-        return self.worker.pub_endpoint
-
-    def client(self) -> Client:
-        return Client(self.req, self.pub, timeout=5.0)
-
-
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveWorker]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadWorker]:
     """A replay ComfyUI and a worker on wildcard loopback ports, the worker in a thread."""
-    tmp = tmp_path_factory.mktemp("rust-interop")
     replay = ReplayServer(FIXTURES, default="fresh", speed=0).start()
-    settings = load_settings(
-        overrides={
-            "req_addr": "tcp://127.0.0.1:*",
-            "pub_addr": "tcp://127.0.0.1:*",
-            "comfyui_url": replay.url,
-            "output_dir": tmp / "output",
-            "db_path": tmp / "pixflow.db",
-            "stats_interval": 0.05,
-        },
-        environ={},
-    )
-    worker = Worker(settings)
-    thread = threading.Thread(target=worker.run, name="worker", daemon=True)
-    thread.start()
+    worker = ThreadWorker(tmp_path_factory.mktemp("rust-interop"), replay.url)
     try:
-        with Client(worker.req_endpoint, worker.pub_endpoint, timeout=5.0) as client:
+        with Client(worker.req, worker.pub, timeout=5.0) as client:
             _wait_for_models(client)
-        yield LiveWorker(worker, settings.output_dir)
+        yield worker
     finally:
         worker.stop()
-        thread.join(10)
         replay.stop()
-    assert not thread.is_alive(), "the worker did not stop"
 
 
 def _wait_for_models(client: Client, timeout: float = 10.0) -> None:
@@ -147,7 +113,7 @@ class Run:
         return f"exit {self.returncode}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
 
 
-def run_rust(binary: Path, live: LiveWorker | None, *args: str, timeout: float = RUN_TIMEOUT) -> Run:
+def run_rust(binary: Path, live: ThreadWorker | None, *args: str, timeout: float = RUN_TIMEOUT) -> Run:
     command = [str(binary)]
     if live is not None:
         command += ["--req", live.req, "--pub", live.pub, "--timeout", "5"]
@@ -192,7 +158,7 @@ def known_part(python: Any, rust: Any) -> Any:
     return python
 
 
-def python_run_job(live: LiveWorker, job_id: str) -> list[tuple[str, dict[str, Any]]]:
+def python_run_job(live: ThreadWorker, job_id: str) -> list[tuple[str, dict[str, Any]]]:
     with live.client() as client:
         client.subscribe_job(job_id)
         client.wait_subscribed()
@@ -217,7 +183,7 @@ GENERATE_ARGS = (
 # Tests ---------------------------------------------------------------------------------------------------
 
 
-def test_generate_follow_sees_what_the_python_client_sees(rust_client: Path, live: LiveWorker) -> None:
+def test_generate_follow_sees_what_the_python_client_sees(rust_client: Path, live: ThreadWorker) -> None:
     job_id = "rust-follow-1"
     python_events: list[tuple[str, dict[str, Any]]] = []
     python_error: list[BaseException] = []
@@ -290,7 +256,7 @@ def test_generate_follow_sees_what_the_python_client_sees(rust_client: Path, liv
     assert all(Path(o["path"]).is_file() and Path(o["path"]).stat().st_size == o["bytes"] for o in done["outputs"])
 
 
-def test_generate_follow_of_a_finished_job_returns_it_as_it_is(rust_client: Path, live: LiveWorker) -> None:
+def test_generate_follow_of_a_finished_job_returns_it_as_it_is(rust_client: Path, live: ThreadWorker) -> None:
     job_id = "rust-again-1"
     python_run_job(live, job_id)
     rust = run_rust(rust_client, live, "generate", "--id", job_id, *GENERATE_ARGS, "--follow", "--follow-timeout", "10")
@@ -300,7 +266,7 @@ def test_generate_follow_of_a_finished_job_returns_it_as_it_is(rust_client: Path
     assert status["type"] == "job" and status["job_id"] == job_id and status["state"] == "done"
 
 
-def test_generate_without_follow_and_a_rejected_one(rust_client: Path, live: LiveWorker) -> None:
+def test_generate_without_follow_and_a_rejected_one(rust_client: Path, live: ThreadWorker) -> None:
     rust = run_rust(rust_client, live, "generate", "--id", "rust-nofollow-1", *GENERATE_ARGS)
     assert rust.returncode == 0, str(rust)
     [accepted] = rust.lines
@@ -313,7 +279,7 @@ def test_generate_without_follow_and_a_rejected_one(rust_client: Path, live: Liv
     assert "steps" in error["message"]
 
 
-def test_status_of_a_job_and_of_the_worker(rust_client: Path, live: LiveWorker) -> None:
+def test_status_of_a_job_and_of_the_worker(rust_client: Path, live: ThreadWorker) -> None:
     job_id = "rust-status-1"
     python_run_job(live, job_id)
     with live.client() as client:
@@ -342,7 +308,7 @@ def test_status_of_a_job_and_of_the_worker(rust_client: Path, live: LiveWorker) 
     assert rust.lines[0]["code"] == "not_found"
 
 
-def test_cancel_of_a_finished_job_is_already_finished(rust_client: Path, live: LiveWorker) -> None:
+def test_cancel_of_a_finished_job_is_already_finished(rust_client: Path, live: ThreadWorker) -> None:
     job_id = "rust-cancel-1"
     python_run_job(live, job_id)
     rust = run_rust(rust_client, live, "cancel", job_id)
@@ -356,7 +322,7 @@ def test_cancel_of_a_finished_job_is_already_finished(rust_client: Path, live: L
     assert rust.lines[0]["code"] == "not_found"
 
 
-def test_list_models(rust_client: Path, live: LiveWorker) -> None:
+def test_list_models(rust_client: Path, live: ThreadWorker) -> None:
     with live.client() as client:
         expected = client.call("list_models")
     rust = run_rust(rust_client, live, "list-models")
@@ -366,7 +332,7 @@ def test_list_models(rust_client: Path, live: LiveWorker) -> None:
     assert models["models"] == expected["models"] and models["backends"] == expected["backends"]
 
 
-def test_ping_and_an_unreachable_worker_times_out(rust_client: Path, live: LiveWorker) -> None:
+def test_ping_and_an_unreachable_worker_times_out(rust_client: Path, live: ThreadWorker) -> None:
     rust = run_rust(rust_client, live, "ping")
     assert rust.returncode == 0, str(rust)
     assert rust.lines[0]["type"] == "pong"
