@@ -14,10 +14,18 @@ demo *ARGS:
 test *ARGS: lint
     python -m pytest -q {{ARGS}}
 
+# End-to-end tier against a real ComfyUI on CPU (sets it up in .cache/e2e the first time: ~2 minutes)
+e2e *ARGS:
+    python e2e/run_e2e.py {{ARGS}}
+
+# Re-record every fixture in fixtures/recordings from a real ComfyUI
+record-fixtures *ARGS:
+    python e2e/record_fixtures.py {{ARGS}}
+
 # ruff: lint and format check
 lint:
     ruff check .
-    ruff format --check pixflow
+    ruff format --check pixflow bench e2e
 
 # Benchmarks: each figure next to its baseline from the same run; writes bench-results/latest.json
 bench *ARGS:

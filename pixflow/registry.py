@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections import OrderedDict
 from collections.abc import Iterator
 
@@ -17,10 +16,10 @@ class JobRegistry:
         self._by_prompt: dict[str, Job] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._max_finished = max_finished
-        # (-priority, arrival, job_id): higher priority first, first-in first-out within one.
+        # (-priority, position, job_id): higher priority first, then arrival order (the store's position), so
+        # a job sent back to the queue goes back to its own place, ahead of everything that came after it.
         self._pending: list[tuple[int, int, str]] = []
         self._waiting: set[str] = set()  # the jobs in _pending that can still be dispatched
-        self._arrival = itertools.count()
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -35,12 +34,12 @@ class JobRegistry:
         self._jobs[job.job_id] = job
         self._by_prompt[job.prompt_id] = job
         if queue:
-            heapq.heappush(self._pending, (-job.params.priority, next(self._arrival), job.job_id))
+            heapq.heappush(self._pending, (-job.params.priority, job.position, job.job_id))
             self._waiting.add(job.job_id)
 
-    def requeue_front(self, job: Job) -> None:
-        """Put back a job whose submission failed, ahead of later jobs of its priority."""
-        heapq.heappush(self._pending, (-job.params.priority, -1 - next(self._arrival), job.job_id))
+    def requeue(self, job: Job) -> None:
+        """Put back a job whose submission failed or whose prompt ComfyUI lost, in its original place."""
+        heapq.heappush(self._pending, (-job.params.priority, job.position, job.job_id))
         self._waiting.add(job.job_id)
 
     def pop_next(self) -> Job | None:

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from pixflow.comfy_events import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA
-from pixflow.recordings import Recording, load_recordings
+from pixflow.recordings import Frame, Recording, load_recordings
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,30 @@ def _preview_for(client: _Client, frame: bytes, run: _Run, node: str | None) -> 
     return struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(encoded)) + encoded + image
 
 
+def _preview_kind(frame: Frame) -> int | None:
+    return struct.unpack_from(">I", frame.binary, 0)[0] if frame.binary is not None and len(frame.binary) >= 4 else None
+
+
+def _is_progress(frame: Frame) -> bool:
+    return frame.text is not None and frame.text.startswith('{"type": "progress",')
+
+
+def _in_client_order(frames: tuple[Frame, ...], wants_metadata: bool) -> list[Frame]:
+    """ComfyUI 0.3.75 sends a preview with metadata (type 4) just before its step's `progress`, and a plain one
+    (type 1) just after it. A recording made with one kind is reordered for a client of the other kind."""
+    ordered = list(frames)
+    for i in range(1, len(ordered)):
+        kind = _preview_kind(ordered[i])
+        if wants_metadata and kind == PREVIEW_IMAGE and _is_progress(ordered[i - 1]) and not ordered[i].after_interrupt:
+            ordered[i - 1], ordered[i] = ordered[i], ordered[i - 1]
+    for i in range(len(ordered) - 2, -1, -1):
+        kind = _preview_kind(ordered[i])
+        movable = not (ordered[i].after_interrupt or ordered[i + 1].after_interrupt)
+        if not wants_metadata and kind == PREVIEW_IMAGE_WITH_METADATA and _is_progress(ordered[i + 1]) and movable:
+            ordered[i], ordered[i + 1] = ordered[i + 1], ordered[i]
+    return ordered
+
+
 # Playing one prompt.
 async def _play(state: ReplayState, run: _Run) -> None:
     recording = run.recording
@@ -188,7 +212,8 @@ async def _play(state: ReplayState, run: _Run) -> None:
     # Until execution starts, the recorded delays count from the POST: a prompt that waited in the queue
     # starts as soon as the one before it ends, as in ComfyUI.
     started, since_post = False, 0.0
-    for frame in recording.frames:
+    wants_metadata = any(client.wants_metadata for client in state.clients.get(run.client_id or "", []))
+    for frame in _in_client_order(recording.frames, wants_metadata):
         if frame.after_interrupt:
             try:
                 await asyncio.wait_for(run.interrupted.wait(), INTERRUPT_WAIT)

@@ -328,10 +328,11 @@ class Scheduler:
                 changed, state.up, state.reason = state.up is not True, True, None
                 state.last_frame = time.monotonic()
                 state.backend.refresh_info()
-                # ComfyUI replays nothing to a new socket: ask where each of our prompts is.
-                for job_id in list(state.inflight):
-                    job = self.registry.get(job_id)
-                    if job is not None and (job.reconciling or reconnected) and not job.saving_outputs:
+                # ComfyUI replays nothing to a new socket: ask where each of our prompts is, oldest first, so
+                # prompts it lost are sent again in their order.
+                jobs = sorted(filter(None, map(self.registry.get, state.inflight)), key=lambda job: job.position)
+                for job in jobs:
+                    if (job.reconciling or reconnected) and not job.saving_outputs:
                         self._reconcile(job)
             case bk.BackendDown():
                 changed, state.up, state.reason = state.up is not False, False, item.reason
@@ -354,12 +355,11 @@ class Scheduler:
         for state in self.backends.values():
             if state.up and state.inflight and now - state.last_frame > self.settings.stall_timeout:
                 state.last_frame = now
-                for job_id in list(state.inflight):
-                    job = self.registry.get(job_id)
-                    if job is not None and not job.saving_outputs and not job.reconciling:
+                for job in sorted(filter(None, map(self.registry.get, state.inflight)), key=lambda job: job.position):
+                    if not job.saving_outputs and not job.reconciling:
                         log.warning(
                             "job %s: no event from %s for %ss; reconciling",
-                            job_id,
+                            job.job_id,
                             state.backend.url,
                             self.settings.stall_timeout,
                         )
@@ -456,7 +456,7 @@ class Scheduler:
             self.machine.fire(job, "requeue")  # saves
         else:
             self.store.save(job)
-        self.registry.requeue_front(job)
+        self.registry.requeue(job)
 
 
 def _rejection_message(error: dict[str, Any], node_errors: dict[str, Any]) -> str:

@@ -88,7 +88,7 @@ class JobTracker:
             return
         fields: dict[str, Any] = {
             "node": event.node or (job.progress or {}).get("node"),
-            "step": (job.progress or {}).get("value"),
+            "step": _preview_step(job.progress, event),
             "format": event.image_format,
             "image": event.image,
         }
@@ -110,3 +110,13 @@ class JobTracker:
         ce.ExecutionInterrupted: _interrupted,
         ce.Preview: _preview,
     }
+
+
+def _preview_step(progress: dict[str, Any] | None, event: ce.Preview) -> int | None:
+    """The sampler step a preview shows. ComfyUI 0.3.75 sends a plain preview (type 1) just after its step's
+    `progress`, but a preview with metadata (type 4, the one naming its prompt) just before it."""
+    if progress is None or (event.node is not None and progress.get("node") != event.node):
+        return 1 if event.prompt_id is not None else None  # the first step of a sampler that has not reported
+    if event.prompt_id is None:
+        return progress["value"]
+    return min(progress["value"] + 1, progress["max"])

@@ -42,10 +42,12 @@ def test_status_is_the_full_picture_for_a_late_subscriber(worker, replay):
     client.subscribe_job("late-1")
     client.wait_subscribed()
     client.call("generate", id="late-1", prompt="knight", size=[64, 64], steps=8, previews=True)
-    _, preview = client.next_event(10, want=lambda topic, event: topic.startswith("job.preview."))
+    _, progress = client.next_event(
+        10, want=lambda topic, event: topic.startswith("job.progress.") and event["value"] == 2
+    )
     late = worker.client()  # joins now: everything it needs is in one status reply
     snapshot = late.status("late-1")
-    assert snapshot["state"] == "sampling" and snapshot["seq"] >= preview["seq"]
+    assert snapshot["state"] == "sampling" and snapshot["seq"] >= progress["seq"]
     assert snapshot["last_preview"]["step"] >= 1 and snapshot["last_preview"]["format"] == "jpeg"
     assert 0 < snapshot["overall"] < 1 and snapshot["eta"] > 0 and snapshot["progress"]["max"] == 8
 

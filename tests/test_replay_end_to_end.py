@@ -66,6 +66,8 @@ def test_previews_with_metadata_are_forwarded_with_their_step(worker, replay):
     previews = [e for topic, e in events if topic.startswith("job.preview.")]
     assert len(previews) == 4
     assert all(p["format"] == "jpeg" and p["image"][:2] == b"\xff\xd8" and p["node"] == "3" for p in previews)
+    # Type-4 previews come just before their step's progress event: each still carries its own step.
+    assert [p["step"] for p in previews] == [1, 2, 3, 4]
 
 
 def test_previews_are_not_sent_unless_asked_for(worker, replay):

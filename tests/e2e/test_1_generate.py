@@ -6,7 +6,6 @@ ComfyUI cold and sees the checkpoint being loaded.
 
 from __future__ import annotations
 
-import pytest
 from e2e_helpers import (
     assert_png,
     assert_seq_contiguous,
@@ -96,12 +95,6 @@ def test_previews_are_forwarded_when_asked_for(e2e_worker):
     assert all(p["image"][:2] == b"\xff\xd8" for p in previews)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker bug: ComfyUI 0.3.75 sends a binary type-4 preview (the kind the worker opts into) before the "
-    "`progress` event of the same step, and the worker labels a preview with the last progress value: steps come "
-    "out as [None, 1, ..., 7]",
-)
 def test_previews_carry_the_step_they_show(e2e_worker):
     events = run_job(e2e_worker().client(), "preview-2", seed=3103, previews=True)
     previews = [event for topic, event in events if topic.startswith("job.preview.")]

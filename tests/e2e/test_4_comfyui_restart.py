@@ -74,11 +74,6 @@ def test_comfyui_killed_mid_job_and_restarted_the_job_is_sent_again_and_done(e2e
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    reason="worker bug: after a reconnect the lost prompts are reconciled, and so re-sent, in the iteration order "
-    "of BackendState.inflight (a set), not in their arrival order; fails for most PYTHONHASHSEED values",
-    strict=False,
-)
 def test_jobs_lost_in_a_restart_are_sent_again_in_their_order(e2e_worker, own_comfyui):
     client = e2e_worker(own_comfyui.url, max_inflight=2).client()
     jobs = JobEvents(client).watch("lost-1", "lost-2")
