@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Replay server + worker + three jobs with live progress; PNGs land in output/demo
+# Replay server + worker + three jobs with live progress; PNGs land in output/demo (--monitor: watch in the dashboard)
 demo *ARGS:
     python -m pixflow.cli demo {{ARGS}}
 
@@ -30,6 +30,10 @@ lint:
 # Benchmarks: each figure next to its baseline from the same run; writes bench-results/latest.json
 bench *ARGS:
     python -m bench.run {{ARGS}}
+
+# The operator's dashboard (pixflow-monitor) on a worker's default addresses
+monitor *ARGS:
+    python -m monitor {{ARGS}}
 
 # Run the worker against a ComfyUI (default http://127.0.0.1:8188)
 serve *ARGS:

@@ -169,7 +169,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(args.output_dir, speed=args.speed, jobs=args.jobs)
+    jobs = args.jobs if args.jobs is not None else (16 if args.monitor else 3)
+    return run_demo(args.output_dir, speed=args.speed, jobs=jobs, monitor=args.monitor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="replay server + worker + a few jobs with live progress")
     demo.add_argument("--output-dir", type=Path, default=Path("output/demo"))
     demo.add_argument("--speed", type=float, default=1.0)
-    demo.add_argument("--jobs", type=int, default=3)
+    demo.add_argument("--jobs", type=int, help="how many jobs (default 3, or 16 with --monitor)")
+    demo.add_argument("--monitor", action="store_true", help="watch the jobs in pixflow-monitor; q quits")
     demo.set_defaults(run=cmd_demo)
     return parser
 

@@ -19,10 +19,24 @@ PROMPTS = ("pixel art knight, 16-bit sprite", "pixel art wizard, 32x32 sprite", 
 PLAYLIST = ("fresh", "new_prompt", "cached_all")
 
 
-def run_demo(output_dir: Path, speed: float = 1.0, jobs: int = 3) -> int:
+# With the monitor open, a longer stream: runs that succeed, one that fails in a node, one ComfyUI rejects.
+MONITOR_PLAYLIST = (
+    "fresh",
+    "new_prompt",
+    "fresh_preview_flags",
+    "runtime_error",
+    "new_prompt",
+    "cached_all",
+    "validation_error",
+    "new_prompt",
+)
+
+
+def run_demo(output_dir: Path, speed: float = 1.0, jobs: int = 3, monitor: bool = False) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     replay = ReplayServer(FIXTURES, default="fresh", speed=speed).start()
-    replay.call(lambda state: state.playlist.extend(PLAYLIST[i % len(PLAYLIST)] for i in range(jobs)))
+    playlist = MONITOR_PLAYLIST if monitor else PLAYLIST
+    replay.call(lambda state: state.playlist.extend(playlist[i % len(playlist)] for i in range(jobs)))
     settings = load_settings(
         overrides={
             "comfyui_url": replay.url,
@@ -38,6 +52,13 @@ def run_demo(output_dir: Path, speed: float = 1.0, jobs: int = 3) -> int:
     thread = threading.Thread(target=worker.run, name="worker")
     thread.start()
     print(f"ComfyUI stand-in (recorded runs) at {replay.url}; worker on {worker.req_endpoint} / {worker.pub_endpoint}")
+    if monitor:
+        try:
+            return _with_monitor(worker, jobs)
+        finally:
+            worker.stop()
+            thread.join(10)
+            replay.stop()
     try:
         with Client(worker.req_endpoint, worker.pub_endpoint, timeout=10) as client:
             client.subscribe(b"job.")
@@ -54,3 +75,26 @@ def run_demo(output_dir: Path, speed: float = 1.0, jobs: int = 3) -> int:
         replay.stop()
     print(f"done; images and JSON sidecars are in {output_dir.resolve()}")
     return code
+
+
+def _with_monitor(worker: Worker, jobs: int) -> int:
+    """Open pixflow-monitor on the demo's worker while a thread feeds it jobs; quitting the monitor ends the demo."""
+    from monitor.app import main as monitor_main
+
+    stop = threading.Event()
+
+    def feed() -> None:
+        with Client(worker.req_endpoint, worker.pub_endpoint, timeout=10) as client:
+            for i in range(jobs):
+                if stop.wait(1.0):
+                    return
+                prompt = PROMPTS[i % len(PROMPTS)]
+                client.generate(prompt, id=f"demo-{i + 1}", size=[64, 64], steps=8, seed=1000 + i, previews=True)
+
+    feeder = threading.Thread(target=feed, name="demo-feeder", daemon=True)
+    feeder.start()
+    try:
+        return monitor_main(["--req-addr", worker.req_endpoint, "--pub-addr", worker.pub_endpoint])
+    finally:
+        stop.set()
+        feeder.join(5)

@@ -82,8 +82,12 @@ class ThreadWorker:
         return client
 
     def stop(self) -> None:
+        """Stop the worker and close the clients made here; a second call does nothing."""
+        if not self.thread.is_alive():
+            return
         for client in self._clients:
             client.close()
+        self._clients.clear()
         self.worker.stop()
         self.thread.join(10)
         assert not self.thread.is_alive(), "the worker did not stop"

@@ -1,0 +1,3 @@
+from monitor.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""The operator's actions (bound to keys in MonitorApp.BINDINGS) and how the worker's answers are shown.
+
+Every action asks the worker and shows what it answered, or that it did not answer; nothing is assumed.
+A mixin of MonitorApp: it works on the app's model, table and link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor import commands
+from monitor.metrics import wall_ms
+from monitor.model import LogEntry, MonitorModel
+from monitor.request import Request, is_error
+from monitor.screens import FilterScreen, FindScreen, HelpScreen
+from monitor.widgets.jobs_table import JobsTable
+
+
+class Actions:
+    model: MonitorModel
+    table: JobsTable
+    filter: str
+    pinned: str | None
+    answers: list[str]
+    _dirty_view: bool
+    _select_after_sync: str | None
+
+    def send(self, requests: list[Request]) -> None:
+        raise NotImplementedError
+
+    def refresh_views(self) -> None:
+        raise NotImplementedError
+
+    def _take_answer(self, request: Request, reply: dict[str, Any]) -> None:
+        if request.purpose == "action.retry-lookup" and not is_error(reply):
+            self.model.apply_snapshot(reply)
+            if reply.get("state") not in commands.RETRYABLE:
+                self.answer(
+                    f"retry {request.job_id}: the worker says it is {reply.get('state')}; nothing sent", "warning"
+                )
+                return
+            self.send([commands.retry_generate(reply, commands.retry_id(str(request.job_id)))])
+            return
+        if reply.get("type") == "job":
+            self.model.apply_snapshot(reply)
+        if reply.get("type") == "worker":
+            self.model.apply_worker_status(reply, received_at=wall_ms())
+        if request.purpose == "action.find" and reply.get("type") == "job":
+            self.pinned = self._select_after_sync = request.job_id
+            self._dirty_view = True
+        if request.purpose == "action.retry" and reply.get("type") == "accepted" and reply.get("job_id"):
+            self.model.wanted.add(str(reply["job_id"]))
+        self.answer(*commands.describe(request, reply))
+
+    def answer(self, text: str, severity: str) -> None:
+        """Show the worker's answer to an action: in the log and as a notification."""
+        self.answers.append(text)
+        level = "error" if severity == "error" else "action"
+        self.model.log.append(LogEntry(self.model.clock.now_ms(), text, level))
+        self.notify(text, severity=severity, timeout=8)  # type: ignore[attr-defined]
+
+    # Actions.
+    def action_cancel_job(self) -> None:
+        if (job_id := self._selected_or_say("cancel")) is not None:
+            self.send([commands.cancel(job_id)])
+
+    def action_retry_job(self) -> None:
+        if (job_id := self._selected_or_say("retry")) is not None:
+            self.send([commands.retry_lookup(job_id)])
+
+    def action_pause(self) -> None:
+        self.send([commands.pause()])
+
+    def action_resume(self) -> None:
+        self.send([commands.resume()])
+
+    def action_filter(self) -> None:
+        self.push_screen(FilterScreen(self.filter), self._set_filter)
+
+    def action_find(self) -> None:
+        self.push_screen(FindScreen(), self._find)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def _set_filter(self, choice: str | None) -> None:
+        if choice is not None and choice != self.filter:
+            self.filter = choice
+            self._dirty_view = True
+            self.refresh_views()
+
+    def _find(self, job_id: str | None) -> None:
+        if job_id:
+            self.send([commands.find(job_id)])
+
+    def _selected_or_say(self, action: str) -> str | None:
+        job_id = self.table.selected_job_id
+        if job_id is None:
+            self.notify(f"{action}: select a job first", severity="warning")  # type: ignore[attr-defined]
+        return job_id

@@ -1,0 +1,323 @@
+"""What the monitor knows about the worker, built from events and snapshots. Plain data, touched by the UI thread only.
+
+Events and `status`/`list_jobs` snapshots are merged by `seq`: whichever is newer for a job wins, so a snapshot
+read while events stream in never moves a job backwards. A job first seen through an event, a `seq` gap, or a
+job that started running without a known backend adds the job to `wanted`: the app asks `status` for it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.clock import Clock
+from pixflow.protocol import TOPIC_BACKEND, TOPIC_OUTPUT, TOPIC_PREVIEW, TOPIC_PROGRESS, TOPIC_STATE, TOPIC_STATS
+
+STAGES = ("loading", "encoding", "sampling", "decoding", "saving")
+ACTIVE = ("queued", *STAGES)
+FINAL = ("done", "failed", "cancelled")
+STATES = ACTIVE + FINAL
+MINUTE_MS = 60_000
+
+
+@dataclass
+class Preview:
+    image: bytes
+    format: str
+    step: int | None
+    node: str | None
+
+
+@dataclass
+class JobView:
+    job_id: str
+    state: str = "queued"
+    stage: str | None = None
+    passes: int = 0
+    progress: dict[str, Any] | None = None
+    eta: Any = None  # optional fields a later worker may send (docs/monitor.md)
+    overall: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    workflow: str | None = None
+    priority: int | None = None
+    backend: str | None = None
+    created_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    state_times: dict[str, int] = field(default_factory=dict)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    seq: int = 0
+    cancel_requested: bool = False
+    preview: Preview | None = None
+    has_snapshot: bool = False
+    version: int = 0  # bumped on every change, for render caches
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL
+
+    @property
+    def prompt(self) -> str:
+        return str(self.params.get("prompt") or "")
+
+
+@dataclass
+class LogEntry:
+    ts: int
+    text: str
+    level: str = "info"  # info, warning, error
+
+
+class MonitorModel:
+    def __init__(self, clock: Clock, max_finished: int = 2000) -> None:
+        self.clock = clock
+        self.max_finished = max_finished
+        self.jobs: dict[str, JobView] = {}
+        self.backends: dict[str, dict[str, Any]] = {}
+        self.worker: dict[str, Any] | None = None  # the last `worker` status reply
+        self.stats: dict[str, Any] | None = None  # the last worker.stats event
+        self.finished_per_minute: Counter[int] = Counter()
+        self._counted: set[str] = set()
+        self.wanted: set[str] = set()  # jobs to ask `status` about
+        self.changed_jobs: set[str] = set()
+        self.changed_panels: set[str] = set()  # "backends", "stats", "worker"
+        self.log: list[LogEntry] = []  # new lines, drained by the UI
+        self.events_seen = 0
+        self.stats_seen = 0  # worker.stats events: one arriving means the subscription is live
+        self.paused: bool | None = None  # dispatch paused, when the worker says (`paused`: newer workers only)
+        self._paused_as_of = 0  # ms: worker.stats older than the last pause/resume answer do not count
+
+    # Events.
+    def apply_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        for topic, event in events:
+            self.apply_event(topic, event)
+
+    def apply_event(self, topic: str, event: dict[str, Any]) -> None:
+        self.events_seen += 1
+        if topic == TOPIC_STATS:
+            self.stats = event
+            self.stats_seen += 1
+            self._take_paused(event)
+            self.changed_panels.add("stats")
+        elif topic.startswith(TOPIC_BACKEND):
+            self._apply_backend(event)
+        elif topic.startswith("job."):
+            self._apply_job_event(topic, event)
+
+    def _apply_job_event(self, topic: str, event: dict[str, Any]) -> None:
+        job_id = event.get("job_id")
+        if not isinstance(job_id, str):
+            return
+        job = self.jobs.get(job_id)
+        if job is None:
+            job = self.jobs[job_id] = JobView(job_id)
+            self.wanted.add(job_id)
+        seq = event.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            if seq <= job.seq:  # already reflected by a newer snapshot: only the log takes it
+                if topic.startswith(TOPIC_STATE):
+                    self._log_state(job, event)
+                return
+            if job.seq and seq > job.seq + 1:
+                self.wanted.add(job_id)  # a gap: events were missed
+            job.seq = seq
+        if topic.startswith(TOPIC_STATE):
+            self._apply_state(job, event)
+        elif topic.startswith(TOPIC_PROGRESS):
+            job.progress = {key: event.get(key) for key in ("node", "value", "max")}
+            if event.get("stage") in STAGES:
+                job.stage = event["stage"]
+            self._take_estimates(job, event)
+        elif topic.startswith(TOPIC_PREVIEW):
+            if isinstance(event.get("image"), bytes):
+                job.preview = Preview(
+                    event["image"], str(event.get("format") or ""), event.get("step"), event.get("node")
+                )
+        elif topic.startswith(TOPIC_OUTPUT):
+            output = {key: value for key, value in event.items() if key not in ("ts", "job_id", "seq")}
+            job.outputs = [o for o in job.outputs if o.get("index") != output.get("index")] + [output]
+            job.outputs.sort(key=lambda o: o.get("index") or 0)
+        self._touch(job)
+
+    def _apply_state(self, job: JobView, event: dict[str, Any]) -> None:
+        source, dest, ts = event.get("from"), str(event.get("to")), event.get("ts")
+        job.state = dest
+        job.stage = dest if dest in STAGES else None
+        job.passes = event.get("passes") or job.passes
+        if isinstance(ts, int):
+            job.state_times[dest] = ts
+            if source is None and job.created_at is None:
+                job.created_at = ts
+            if dest in FINAL:
+                job.finished_at = ts
+        if dest == "failed":
+            job.error = event.get("error") or job.error
+        if dest == "done" and event.get("outputs") is not None:
+            job.outputs = list(event["outputs"])
+        if dest in STAGES and job.backend is None:
+            self.wanted.add(job.job_id)  # dispatched: ask which backend took it
+        self._take_estimates(job, event)
+        self._count_finished(job)
+        self._log_state(job, event)
+
+    def _log_state(self, job: JobView, event: dict[str, Any]) -> None:
+        source, dest, ts = event.get("from"), event.get("to"), event.get("ts")
+        if source is None:
+            self._log(ts, f"{job.job_id} created ({dest})")
+        elif dest == "failed":
+            self._log(ts, f"{job.job_id} {source} → failed: {error_summary(event.get('error'))}", "error")
+        else:
+            self._log(ts, f"{job.job_id} {source} → {dest}", "warning" if dest == "cancelled" else "info")
+
+    @staticmethod
+    def _take_estimates(job: JobView, fields: dict[str, Any]) -> None:
+        progress = fields.get("progress") if isinstance(fields.get("progress"), dict) else {}
+        for name in ("eta", "overall"):
+            value = fields.get(name, progress.get(name))
+            if value is not None:
+                setattr(job, name, value)
+        if fields.get("to") in FINAL or fields.get("state") in FINAL:
+            job.eta = None
+
+    def _apply_backend(self, event: dict[str, Any]) -> None:
+        name = event.get("name")
+        if not isinstance(name, str):
+            return
+        before = self.backends.get(name)
+        self.backends[name] = {key: value for key, value in event.items() if key != "ts"}
+        self.changed_panels.add("backends")
+        if before is None or bool(before.get("up")) != bool(event.get("up")):
+            if event.get("up"):
+                self._log(event.get("ts"), f"backend {name} up (ComfyUI {event.get('version') or '?'})")
+            else:
+                self._log(event.get("ts"), f"backend {name} DOWN: {event.get('reason') or 'no reason given'}", "error")
+
+    # Snapshots (`job` replies and `jobs[]` entries).
+    def apply_snapshot(self, snapshot: dict[str, Any]) -> JobView | None:
+        job_id = snapshot.get("job_id")
+        if not isinstance(job_id, str):
+            return None
+        job = self.jobs.get(job_id)
+        if job is None:
+            job = self.jobs[job_id] = JobView(job_id)
+        self.wanted.discard(job_id)
+        # What never changes is taken from any snapshot, even one older than the events seen.
+        job.params = dict(snapshot.get("params") or job.params)
+        job.workflow = snapshot.get("workflow") or job.workflow
+        job.priority = snapshot.get("priority", job.priority)
+        job.created_at = snapshot.get("created_at") or job.created_at
+        job.backend = snapshot.get("backend") or job.backend
+        was_known, job.has_snapshot = job.has_snapshot, True
+        seq = snapshot.get("seq") or 0
+        if seq >= job.seq:
+            previous = job.state
+            job.seq = seq
+            job.state = str(snapshot.get("state") or job.state)
+            job.stage = snapshot.get("stage")
+            job.passes = snapshot.get("passes") or 0
+            job.progress = snapshot.get("progress")
+            job.outputs = list(snapshot.get("outputs") or [])
+            job.error = snapshot.get("error")
+            job.cancel_requested = bool(snapshot.get("cancel_requested"))
+            job.started_at = snapshot.get("started_at")
+            job.finished_at = snapshot.get("finished_at")
+            job.state_times = dict(snapshot.get("state_times") or {})
+            self._take_estimates(job, snapshot)
+            self._count_finished(job)
+            if previous != job.state and was_known:
+                self._log(self.clock.now_ms(), f"{job.job_id} is {job.state} (read with status)")
+        self._touch(job)
+        return job
+
+    def forget(self, job_id: str) -> None:
+        """The worker does not know this job (it restarted, or dropped the finished job)."""
+        if self.jobs.pop(job_id, None) is not None:
+            self.changed_jobs.add(job_id)
+        self.wanted.discard(job_id)
+
+    def apply_worker_status(self, reply: dict[str, Any], received_at: int | None = None) -> bool:
+        """Take a `worker` reply (received at `received_at`, ms since the epoch); True if it comes from a different
+        worker process than before (it restarted)."""
+        restarted = self.worker is not None and reply.get("started_at") != self.worker.get("started_at")
+        self.worker = {key: value for key, value in reply.items() if key not in ("type", "v", "req_id")}
+        if restarted:
+            self._log(self.clock.now_ms(), "the worker restarted: reading its jobs again", "warning")
+            self.changed_jobs.update(self.jobs)
+            self.jobs.clear()
+            self.wanted.clear()
+        self._take_paused(reply)
+        if received_at is not None and isinstance(reply.get("paused"), bool):
+            self._paused_as_of = received_at
+        for backend in reply.get("backends") or []:
+            self._apply_backend(backend)
+        self.changed_panels.update(("worker", "stats"))
+        return restarted
+
+    # Reading.
+    def counts(self) -> dict[str, int]:
+        """The counts of the last worker.stats event, else of the last `worker` reply."""
+        if self.stats is not None:
+            return {key: int(self.stats.get(key) or 0) for key in ("queued", "running", "done", "failed", "cancelled")}
+        by_state = (self.worker or {}).get("jobs") or {}
+        return {
+            "queued": by_state.get("queued", 0),
+            "running": sum(by_state.get(state, 0) for state in STAGES),
+            "done": by_state.get("done", 0),
+            "failed": by_state.get("failed", 0),
+            "cancelled": by_state.get("cancelled", 0),
+        }
+
+    def throughput(self, minutes: int = 30) -> list[int]:
+        """Jobs finished in each of the last `minutes` minutes (oldest first), by the worker's finish times."""
+        current = self.clock.now_ms() // MINUTE_MS
+        return [self.finished_per_minute[minute] for minute in range(current - minutes + 1, current + 1)]
+
+    def take_log(self) -> list[LogEntry]:
+        lines, self.log = self.log, []
+        return lines
+
+    def prune(self, keep: set[str]) -> None:
+        """Hold at most `max_finished` finished jobs: drop the ones that finished longest ago."""
+        finished = [job for job in self.jobs.values() if job.finished and job.job_id not in keep]
+        excess = len(finished) - self.max_finished
+        if excess <= 0:
+            return
+        finished.sort(key=lambda job: job.finished_at or 0)
+        for job in finished[:excess]:
+            del self.jobs[job.job_id]
+            self._counted.discard(job.job_id)
+            self.changed_jobs.add(job.job_id)
+
+    # Helpers.
+    def _count_finished(self, job: JobView) -> None:
+        if job.finished and job.finished_at and job.job_id not in self._counted:
+            self._counted.add(job.job_id)
+            self.finished_per_minute[job.finished_at // MINUTE_MS] += 1
+            self.changed_panels.add("stats")
+
+    def _take_paused(self, fields: dict[str, Any]) -> None:
+        paused, ts = fields.get("paused"), fields.get("ts")
+        if isinstance(ts, int) and ts <= self._paused_as_of:
+            return  # published before the answer to our pause/resume: stale
+        if isinstance(paused, bool) and paused != self.paused:
+            if self.paused is not None or paused:
+                self._log(fields.get("ts"), "dispatch paused" if paused else "dispatch resumed", "warning")
+            self.paused = paused
+            self.changed_panels.add("worker")
+
+    def _touch(self, job: JobView) -> None:
+        job.version += 1
+        self.changed_jobs.add(job.job_id)
+
+    def _log(self, ts: Any, text: str, level: str = "info") -> None:
+        self.log.append(LogEntry(ts if isinstance(ts, int) else self.clock.now_ms(), text, level))
+
+
+def error_summary(error: dict[str, Any] | None) -> str:
+    """One line about a job's error: its code and the first line of its message."""
+    if not error:
+        return "no error details"
+    message = str(error.get("message") or "").strip().splitlines()
+    return f"{error.get('code', '?')}: {message[0] if message else ''}".rstrip(": ")
