@@ -32,7 +32,14 @@ class RequestHandlers:
         return handler(self, message)
 
     def ping(self, message: dict[str, Any]) -> dict[str, Any]:
-        return reply("pong", message.get("req_id"), version=__version__, protocol=PROTOCOL_VERSION)
+        # started_at lets a client notice that the worker restarted between two pings.
+        return reply(
+            "pong",
+            message.get("req_id"),
+            version=__version__,
+            protocol=PROTOCOL_VERSION,
+            started_at=self._worker.started_at,
+        )
 
     def generate(self, message: dict[str, Any]) -> dict[str, Any]:
         worker = self._worker

@@ -151,7 +151,9 @@ class Scheduler:
         self.store.insert(job)  # committed before the `accepted` reply
         self.registry.add(job)
         self.machine.add(job)
-        self.publisher.job_event(TOPIC_STATE, job, {"from": None, "to": job.state})
+        # The creation event carries what a dashboard shows, so a subscriber needs no `status` per new job.
+        created = {"from": None, "to": job.state, "params": job.params.to_wire(), "workflow": workflow.name}
+        self.publisher.job_event(TOPIC_STATE, job, created)
         return job
 
     def cancel_job(self, job: Job) -> None:
@@ -239,7 +241,7 @@ class Scheduler:
         job.state_times[dest.value] = now
         if dest in STAGES and job.tracking is not None:
             job.tracking.on_stage(dest)
-        fields: dict[str, Any] = {"from": source.value, "to": dest.value, "passes": job.passes}
+        fields: dict[str, Any] = {"from": source.value, "to": dest.value, "passes": job.passes, "backend": job.backend}
         fields.update(job.progress_view())
         if dest in TERMINAL:
             job.finished_at = now

@@ -197,4 +197,5 @@ class Worker:
             "paused": self.scheduler.paused,
             "jobs_per_minute": self.scheduler.jobs_per_minute(),
             "backends_up": sum(1 for state in self.scheduler.backends.values() if state.up),
+            "started_at": self.started_at,
         }

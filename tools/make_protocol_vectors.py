@@ -71,7 +71,7 @@ snapshot = {
 PROGRESS = {"overall": 0.5125, "eta": 1.45, "stage_progress": 0.125, "step_rate": None}
 V = [
     ("ping request", "request", {"type": "ping", "v": 1, "req_id": 1}),
-    ("pong reply", "reply", {"type": "pong", "v": 1, "req_id": 1, "version": "0.1.0", "protocol": 1}),
+    ("pong reply", "reply", {"type": "pong", "v": 1, "req_id": 1, "version": "0.1.0", "protocol": 1, "started_at": ts}),
     (
         "generate request, the Rust TUI's fields",
         "request",
@@ -218,7 +218,15 @@ V = [
     (
         "job.state event, created",
         "event:job.state.sprite-001",
-        {"ts": ts, "job_id": "sprite-001", "seq": 1, "from": None, "to": "queued"},
+        {
+            "ts": ts,
+            "job_id": "sprite-001",
+            "seq": 1,
+            "from": None,
+            "to": "queued",
+            "params": snapshot["params"],
+            "workflow": "txt2img",
+        },
     ),
     (
         "job.state event, stage change",
@@ -230,6 +238,7 @@ V = [
             "from": "encoding",
             "to": "sampling",
             "passes": 0,
+            "backend": "local",
             "overall": 0.3382,
             "eta": 4.5,
             "stage_progress": None,
@@ -246,6 +255,7 @@ V = [
             "from": "saving",
             "to": "failed",
             "passes": 0,
+            "backend": "local",
             "overall": None,
             "eta": None,
             "stage_progress": None,
@@ -271,6 +281,7 @@ V = [
             "from": "saving",
             "to": "done",
             "passes": 0,
+            "backend": "local",
             "overall": 1.0,
             "eta": 0.0,
             "stage_progress": None,
@@ -337,6 +348,7 @@ V = [
             "paused": False,
             "jobs_per_minute": 12,
             "backends_up": 1,
+            "started_at": ts,
         },
     ),
 ]

@@ -471,6 +471,9 @@ pub enum Reply {
         version: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         protocol: Option<u32>,
+        /// When the worker started (ms): a change means it restarted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started_at: Option<u64>,
     },
     Accepted {
         v: u32,
@@ -604,6 +607,14 @@ pub struct JobStateEvent {
     pub to: JobState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passes: Option<u32>,
+    /// The backend the job was handed to (nil before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// On creation (`from` nil): the validated generate fields and the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<JobParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
     /// 0–1 across the whole job; only goes forward (see "Progress and ETA").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overall: Option<f64>,
@@ -696,6 +707,9 @@ pub struct WorkerStatsEvent {
     #[serde(default, deserialize_with = "nil_default")]
     pub jobs_per_minute: u64,
     pub backends_up: u64,
+    /// When the worker started (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
 }
 
 /// An event, by its topic family.
