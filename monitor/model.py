@@ -27,6 +27,7 @@ class Preview:
     format: str
     step: int | None
     node: str | None
+    seq: int = 0
 
 
 @dataclass
@@ -119,6 +120,8 @@ class MonitorModel:
             if seq <= job.seq:  # already reflected by a newer snapshot: only the log takes it
                 if topic.startswith(TOPIC_STATE):
                     self._log_state(job, event)
+                elif topic.startswith(TOPIC_PREVIEW):
+                    self._apply_preview(job, event)  # images travel only in events: a snapshot has none
                 return
             if job.seq and seq > job.seq + 1:
                 self.wanted.add(job_id)  # a gap: events were missed
@@ -131,15 +134,20 @@ class MonitorModel:
                 job.stage = event["stage"]
             self._take_estimates(job, event)
         elif topic.startswith(TOPIC_PREVIEW):
-            if isinstance(event.get("image"), bytes):
-                job.preview = Preview(
-                    event["image"], str(event.get("format") or ""), event.get("step"), event.get("node")
-                )
+            self._apply_preview(job, event)
         elif topic.startswith(TOPIC_OUTPUT):
             output = {key: value for key, value in event.items() if key not in ("ts", "job_id", "seq")}
             job.outputs = [o for o in job.outputs if o.get("index") != output.get("index")] + [output]
             job.outputs.sort(key=lambda o: o.get("index") or 0)
         self._touch(job)
+
+    def _apply_preview(self, job: JobView, event: dict[str, Any]) -> None:
+        seq = event.get("seq") if isinstance(event.get("seq"), int) else 0
+        if isinstance(event.get("image"), bytes) and (job.preview is None or seq > job.preview.seq):
+            job.preview = Preview(
+                event["image"], str(event.get("format") or ""), event.get("step"), event.get("node"), seq
+            )
+            self._touch(job)
 
     def _apply_state(self, job: JobView, event: dict[str, Any]) -> None:
         source, dest, ts = event.get("from"), str(event.get("to")), event.get("ts")
