@@ -240,6 +240,14 @@ pub struct JobSnapshot {
     /// The last preview published for the job (the image itself travels on `job.preview`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_preview: Option<PreviewRef>,
+    /// overall, eta, stage_progress, step_rate (see "Progress and ETA").
+    #[serde(flatten)]
+    pub figures: ProgressFigures,
+}
+
+/// The progress figures of snapshots, `job.state` and `job.progress` events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgressFigures {
     /// 0–1 across the whole job; only goes forward (see "Progress and ETA").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overall: Option<f64>,
@@ -615,18 +623,9 @@ pub struct JobStateEvent {
     pub params: Option<JobParams>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
-    /// 0–1 across the whole job; only goes forward (see "Progress and ETA").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overall: Option<f64>,
-    /// Seconds until done.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eta: Option<f64>,
-    /// The current sampler's value / max while sampling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage_progress: Option<f64>,
-    /// Sampler steps per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_rate: Option<f64>,
+    /// overall, eta, stage_progress, step_rate (see "Progress and ETA").
+    #[serde(flatten)]
+    pub figures: ProgressFigures,
     /// On `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<JobError>,
@@ -645,18 +644,9 @@ pub struct JobProgressEvent {
     pub node: String,
     pub value: u64,
     pub max: u64,
-    /// 0–1 across the whole job; only goes forward (see "Progress and ETA").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overall: Option<f64>,
-    /// Seconds until done.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eta: Option<f64>,
-    /// The current sampler's value / max while sampling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage_progress: Option<f64>,
-    /// Sampler steps per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_rate: Option<f64>,
+    /// overall, eta, stage_progress, step_rate (see "Progress and ETA").
+    #[serde(flatten)]
+    pub figures: ProgressFigures,
 }
 
 /// `job.preview.<job_id>`: a live preview frame (jobs sent with `previews: true`).
