@@ -12,7 +12,7 @@ import requests
 import websocket
 import zmq
 
-from bench.harness import EchoServer, Figure, ReplayProcess, WorkerProcess, percentile, wait_until
+from bench.harness import REPO, EchoServer, Figure, ReplayProcess, WorkerProcess, percentile, wait_until
 from pixflow.protocol import pack, unpack
 from pixflow.replay_server import ReplayServer
 
@@ -61,7 +61,7 @@ def _sqlite_commits(directory: Path, count: int) -> list[float]:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA wal_autocheckpoint=0")
     db.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, body TEXT)")
-    body = (Path(__file__).resolve().parent.parent / "workflows" / "txt2img.json").read_text() * 2
+    body = (REPO / "workflows" / "txt2img.json").read_text() * 2
     samples = []
     for i in range(count):
         start = time.perf_counter_ns()
@@ -101,34 +101,57 @@ def _send_log(replay: ReplayServer) -> list[tuple[int, str, str, Any]]:
     return replay.call(lambda state: list(state.send_log))
 
 
+class DirectClient:
+    """A client of ComfyUI's own API with no pixflow in between: the baselines of the latency and throughput
+    figures. One WebSocket, one HTTP session, prompts submitted one at a time."""
+
+    def __init__(self, replay: ReplayServer | ReplayProcess) -> None:
+        self.url = replay.url
+        self.client_id = uuid.uuid4().hex
+        self.ws = websocket.create_connection(
+            f"ws://{replay.host}:{replay.port}/ws?clientId={self.client_id}", timeout=10
+        )
+        self.session = requests.Session()
+        self.graph = json.loads((REPO / "workflows" / "txt2img.json").read_text())
+
+    def close(self) -> None:
+        self.ws.close()
+        self.session.close()
+
+    def run(self, on_progress: Any = None) -> str:
+        """Submit one prompt and read frames until it ends; on_progress(prompt_id, value) for each step."""
+        prompt_id = str(uuid.uuid4())
+        body = {"prompt": self.graph, "client_id": self.client_id, "prompt_id": prompt_id}
+        self.session.post(f"{self.url}/prompt", json=body, timeout=10)
+        while True:
+            message = self.ws.recv()
+            if isinstance(message, bytes):
+                continue
+            data = json.loads(message)
+            kind, fields = data["type"], data.get("data") or {}
+            if kind == "progress" and on_progress is not None:
+                on_progress(fields["prompt_id"], fields["value"])
+            if kind == "executing" and fields.get("node") is None and fields.get("prompt_id") == prompt_id:
+                return prompt_id
+
+    def save_outputs(self, prompt_id: str, out: Path) -> None:
+        entry = self.session.get(f"{self.url}/history/{prompt_id}", timeout=10).json()[prompt_id]
+        for node_output in entry["outputs"].values():
+            for index, image in enumerate(node_output["images"]):
+                data = self.session.get(f"{self.url}/view", params=image, timeout=10).content
+                (out / f"{prompt_id}_{index}.png").write_bytes(data)
+
+
 def _direct_client_latency(replay: ReplayServer, recording: str, jobs: int) -> list[float]:
     """The floor for event latency: a bare websocket-client reading the same frames from the same server."""
-    client_id = uuid.uuid4().hex
-    ws = websocket.create_connection(f"ws://{replay.host}:{replay.port}/ws?clientId={client_id}", timeout=10)
     received: dict[tuple[str, int], int] = {}
+    replay.call(lambda state: state.playlist.extend([recording] * jobs))
+    client = DirectClient(replay)
     try:
-        replay.call(lambda state: state.playlist.extend([recording] * jobs))
-        graph = json.loads((Path(__file__).resolve().parent.parent / "workflows" / "txt2img.json").read_text())
         for _ in range(jobs):
-            prompt_id = str(uuid.uuid4())
-            requests.post(
-                f"{replay.url}/prompt",
-                json={"prompt": graph, "client_id": client_id, "prompt_id": prompt_id},
-                timeout=10,
-            )
-            while True:
-                message = ws.recv()
-                if isinstance(message, bytes):
-                    continue
-                now = time.monotonic_ns()
-                data = json.loads(message)
-                kind, body = data["type"], data.get("data") or {}
-                if kind == "progress":
-                    received[(body["prompt_id"], body["value"])] = now
-                if kind == "executing" and body.get("node") is None and body.get("prompt_id") == prompt_id:
-                    break
+            client.run(lambda prompt_id, value: received.__setitem__((prompt_id, value), time.monotonic_ns()))
     finally:
-        ws.close()
+        client.close()
     sent = {(pid, value): t for t, pid, kind, value in _send_log(replay) if kind == "progress"}
     return [(received[key] - sent[key]) / 1e6 for key in received if key in sent]
 
@@ -180,7 +203,7 @@ def _gaps(replay: ReplayServer) -> list[float]:
 def idle_gap(directory: Path, replay: ReplayServer, jobs: int = 8) -> list[Figure]:
     replay.call(lambda state: (setattr(state, "speed", 1.0), setattr(state, "send_log", [])))
     # The obvious alternative: submit, poll /history every 100 ms, then submit the next one.
-    graph = json.loads((Path(__file__).resolve().parent.parent / "workflows" / "txt2img.json").read_text())
+    graph = json.loads((REPO / "workflows" / "txt2img.json").read_text())
     replay.call(lambda state: state.playlist.extend(["new_prompt"] * jobs))
     session = requests.Session()
     for _ in range(jobs):
@@ -223,32 +246,15 @@ def idle_gap(directory: Path, replay: ReplayServer, jobs: int = 8) -> list[Figur
 
 def _direct_jobs_per_second(replay: ReplayServer | ReplayProcess, directory: Path, jobs: int) -> float:
     """The obvious alternative without pixflow: submit, wait for the end on the WebSocket, fetch, save."""
-    client_id = uuid.uuid4().hex
-    ws = websocket.create_connection(f"ws://{replay.host}:{replay.port}/ws?clientId={client_id}", timeout=10)
-    graph = json.loads((Path(__file__).resolve().parent.parent / "workflows" / "txt2img.json").read_text())
-    session = requests.Session()
     out = directory / "direct"
     out.mkdir(parents=True, exist_ok=True)
+    client = DirectClient(replay)
     start = time.perf_counter()
     try:
-        for i in range(jobs):
-            prompt_id = str(uuid.uuid4())
-            session.post(
-                f"{replay.url}/prompt",
-                json={"prompt": graph, "client_id": client_id, "prompt_id": prompt_id},
-                timeout=10,
-            )
-            while True:
-                message = ws.recv()
-                if isinstance(message, str) and '"node": null' in message and prompt_id in message:
-                    break
-            entry = session.get(f"{replay.url}/history/{prompt_id}", timeout=10).json()[prompt_id]
-            for node_output in entry["outputs"].values():
-                for image in node_output["images"]:
-                    data = session.get(f"{replay.url}/view", params=image, timeout=10).content
-                    (out / f"{i}.png").write_bytes(data)
+        for _ in range(jobs):
+            client.save_outputs(client.run(), out)
     finally:
-        ws.close()
+        client.close()
     return jobs / (time.perf_counter() - start)
 
 
