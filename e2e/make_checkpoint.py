@@ -19,11 +19,12 @@ the same on every run. The images it makes are noise: it exists to exercise the 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 import time
 from pathlib import Path
+
+from setup_comfyui import sha256_of  # this script runs from e2e/, next to it
 
 UNET_CONFIG: dict = {
     # What comfy.model_detection.detect_unet_config reads back from the keys.
@@ -145,14 +146,6 @@ def check_load(path: Path) -> None:
     vae_name = type(vae.first_stage_model).__name__
     if vae_name != "TAESD":
         raise SystemExit(f"VAE was built as {vae_name}, expected TAESD")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
