@@ -265,6 +265,9 @@ def throughput_and_memory(directory: Path, _: ReplayServer, jobs: int = 10_000) 
         return _throughput_and_memory(directory, replay, jobs)
 
 
+WINDOW = 200  # jobs outstanding at once in the throughput run
+
+
 def _throughput_and_memory(directory: Path, replay: ReplayProcess, jobs: int) -> list[Figure]:
     direct = _direct_jobs_per_second(replay, directory, 300)
     half = jobs // 2
@@ -277,20 +280,20 @@ def _throughput_and_memory(directory: Path, replay: ReplayProcess, jobs: int) ->
         dealer.connect(worker.req)
         body = {k: v for k, v in GENERATE.items() if k not in ("type", "v")}
         marks = {}
+        sent = done = 0
         try:
             cpu_start, start = worker.cpu_seconds(), time.perf_counter()
-            for part in (0, 1):
-                for i in range(part * half, (part + 1) * half):
-                    dealer.send_multipart([b"", pack({"type": "generate", "v": 1, "id": f"tp-{i}", **body})])
-                for _ in range(half):
-                    if not dealer.poll(30_000):
-                        raise TimeoutError("no reply to generate")
+            # A steady stream, WINDOW jobs outstanding at a time: what a busy worker sees, not one burst.
+            while done < jobs:
+                while sent < jobs and sent - done < WINDOW:
+                    dealer.send_multipart([b"", pack({"type": "generate", "v": 1, "id": f"tp-{sent}", **body})])
+                    sent += 1
+                while dealer.poll(0):
                     assert unpack(dealer.recv_multipart()[-1])["type"] == "accepted"
-                done = 0
-                while done < half:
-                    _, _event = client.next_event(60, want=lambda topic, e: e.get("to") in ("done", "failed"))
-                    done += 1
-                marks[part] = (time.perf_counter(), worker.cpu_seconds(), worker.rss_mb())
+                client.next_event(60, want=lambda topic, e: e.get("to") in ("done", "failed"))
+                done += 1
+                if done in (half, jobs):
+                    marks[0 if done == half else 1] = (time.perf_counter(), worker.cpu_seconds(), worker.rss_mb())
         finally:
             dealer.close(0)
     elapsed = marks[1][0] - start

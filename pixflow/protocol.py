@@ -108,9 +108,5 @@ def error_reply(code: ErrorCode, message: str, req_id: Any = None) -> dict[str, 
     return reply("error", req_id, code=code.value, message=message)
 
 
-def request(kind: str, req_id: Any = None, **fields: Any) -> dict[str, Any]:
-    return reply(kind, req_id, **fields)
-
-
 def job_topic(prefix: str, job_id: str) -> bytes:
     return f"{prefix}{job_id}".encode()

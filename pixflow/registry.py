@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Iterator
 
 from pixflow.jobs import Job
 from pixflow.states import JobState
@@ -20,9 +19,6 @@ class JobRegistry:
         # a job sent back to the queue goes back to its own place, ahead of everything that came after it.
         self._pending: list[tuple[int, int, str]] = []
         self._waiting: set[str] = set()  # the jobs in _pending that can still be dispatched
-
-    def __len__(self) -> int:
-        return len(self._jobs)
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -64,9 +60,6 @@ class JobRegistry:
         while len(self._finished) > self._max_finished:
             old_id, _ = self._finished.popitem(last=False)
             self._jobs.pop(old_id, None)
-
-    def all(self) -> Iterator[Job]:
-        return iter(self._jobs.values())
 
     def count_by_state(self) -> dict[str, int]:
         counts = {state.value: 0 for state in JobState}
