@@ -8,7 +8,7 @@ default:
 
 # Replay server + worker + three jobs with live progress; PNGs land in output/demo (--monitor: watch in the dashboard)
 demo *ARGS:
-    python -m pixflow.cli demo {{ARGS}}
+    python -m pixflow demo {{ARGS}}
 
 # Lint, then the whole test suite (fast tier on recorded ComfyUI runs)
 test *ARGS: lint
@@ -22,10 +22,12 @@ e2e *ARGS:
 record-fixtures *ARGS:
     python e2e/record_fixtures.py {{ARGS}}
 
-# ruff: lint and format check
+# ruff (lint and format check of every Python file) and mypy (strict for pixflow/, basic for monitor/)
 lint:
     ruff check .
-    ruff format --check pixflow bench e2e
+    ruff format --check .
+    mypy --strict pixflow
+    mypy monitor
 
 # Benchmarks: each figure next to its baseline from the same run; writes bench-results/latest.json
 bench *ARGS:
@@ -37,8 +39,8 @@ monitor *ARGS:
 
 # Run the worker against a ComfyUI (default http://127.0.0.1:8188)
 serve *ARGS:
-    python -m pixflow.cli serve {{ARGS}}
+    python -m pixflow serve {{ARGS}}
 
 # A stand-in ComfyUI on :8188 that replays recorded runs (for building clients without a GPU)
 replay *ARGS:
-    python -m pixflow.cli replay {{ARGS}}
+    python -m pixflow replay {{ARGS}}

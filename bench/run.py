@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench import scenarios
 from bench.harness import REPO, Figure
-from pixflow.replay_server import ReplayServer
+from pixflow.replay.server import ReplayServer
 
 SCENARIOS = {
     "control": scenarios.control_plane,

@@ -14,7 +14,7 @@ import zmq
 
 from bench.harness import REPO, EchoServer, Figure, ReplayProcess, WorkerProcess, percentile, wait_until
 from pixflow.protocol import pack, unpack
-from pixflow.replay_server import ReplayServer
+from pixflow.replay.server import ReplayServer
 
 GENERATE = {"type": "generate", "v": 1, "prompt": "pixel art knight", "size": [64, 64], "steps": 8}
 

@@ -74,7 +74,7 @@ def say(message: str) -> None:
 
 def record_all(staging: Path) -> None:
     """Start a fresh ComfyUI and record SUITE into `staging` (jsonl files, output/, server info)."""
-    from pixflow.recorder import record, record_server_info  # needs the venv's requests/websocket-client
+    from pixflow.replay.recorder import record, record_server_info  # needs the venv's requests/websocket-client
 
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     with ComfyUIServer(run_dir=RUN_DIR) as server:

@@ -24,16 +24,8 @@ from textual.message import Message
 
 from monitor.messages import Event, EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed
 from monitor.request import Request
-from pixflow.protocol import (
-    DEFAULT_PUB_ADDR,
-    DEFAULT_REQ_ADDR,
-    PROTOCOL_VERSION,
-    TOPIC_BACKEND,
-    TOPIC_PREVIEW,
-    TOPIC_STATS,
-    pack,
-    unpack,
-)
+from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR, PROTOCOL_VERSION, pack, unpack
+from pixflow.vocabulary import TOPIC_BACKEND, TOPIC_PREVIEW, TOPIC_STATS
 
 Post = Callable[[Message], object]
 SUBSCRIPTIONS = (b"job.", TOPIC_BACKEND.encode(), TOPIC_STATS.encode())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.clock import Clock
-from pixflow.protocol import TOPIC_BACKEND, TOPIC_OUTPUT, TOPIC_PREVIEW, TOPIC_PROGRESS, TOPIC_STATE, TOPIC_STATS
+from pixflow.vocabulary import TOPIC_BACKEND, TOPIC_OUTPUT, TOPIC_PREVIEW, TOPIC_PROGRESS, TOPIC_STATE, TOPIC_STATS
 
 STAGES = ("loading", "encoding", "sampling", "decoding", "saving")
 ACTIVE = ("queued", *STAGES)

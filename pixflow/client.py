@@ -10,15 +10,8 @@ from typing import Any
 import zmq
 
 from pixflow.errors import PixflowError
-from pixflow.protocol import (
-    DEFAULT_PUB_ADDR,
-    DEFAULT_REQ_ADDR,
-    JOB_TOPIC_PREFIXES,
-    PROTOCOL_VERSION,
-    job_topic,
-    pack,
-    unpack,
-)
+from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR, PROTOCOL_VERSION, job_topic, pack, unpack
+from pixflow.vocabulary import JOB_TOPIC_PREFIXES
 
 
 class ClientError(PixflowError):

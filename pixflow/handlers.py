@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from pixflow import __version__
 from pixflow.errors import ErrorCode, RequestError
-from pixflow.params import parse_generate, parse_job_id
 from pixflow.protocol import PROTOCOL_VERSION, reply
-from pixflow.states import JobState
+from pixflow.vocabulary import JobState
+from pixflow.workflows.params import parse_generate, parse_job_id
 
 if TYPE_CHECKING:
-    from pixflow.jobs import Job
+    from pixflow.jobs.job import Job
     from pixflow.worker import Worker
 
 MAX_LIST_LIMIT = 1000

@@ -32,16 +32,6 @@ REQUEST_TYPES = (
 )
 REPLY_TYPES = ("pong", "accepted", "job", "jobs", "worker", "models", "workflows", "error")
 
-# Event topics. A subscriber takes a whole family with the prefix (b"job.state.") or one job's
-# events with the full topic (b"job.state.<job_id>").
-TOPIC_STATE = "job.state."
-TOPIC_PROGRESS = "job.progress."
-TOPIC_PREVIEW = "job.preview."
-TOPIC_OUTPUT = "job.output."
-TOPIC_BACKEND = "backend."
-TOPIC_STATS = "worker.stats"
-JOB_TOPIC_PREFIXES = (TOPIC_STATE, TOPIC_PROGRESS, TOPIC_PREVIEW, TOPIC_OUTPUT)
-
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000

@@ -6,7 +6,7 @@ from typing import Any
 
 import zmq
 
-from pixflow.jobs import Job
+from pixflow.jobs.job import Job
 from pixflow.protocol import now_ms, pack
 
 

@@ -18,11 +18,11 @@ from pixflow.config import Settings
 from pixflow.errors import ConfigError, ErrorCode, RequestError
 from pixflow.handlers import RequestHandlers
 from pixflow.inbox import Inbox
-from pixflow.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, TOPIC_STATS, decode_request, error_reply, now_ms, pack
+from pixflow.jobs.store import JobStore
+from pixflow.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, decode_request, error_reply, now_ms, pack
 from pixflow.publisher import Publisher
-from pixflow.scheduler import Scheduler
-from pixflow.states import TERMINAL, JobState
-from pixflow.store import JobStore
+from pixflow.scheduling.scheduler import Scheduler
+from pixflow.vocabulary import TERMINAL, TOPIC_STATS, JobState
 from pixflow.workflows import load_workflows
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgpack
 import pytest
 import zmq
-from conftest import run_job, states_of
 
 from pixflow.protocol import pack, unpack
+from tests.helpers import run_job, states_of
 
 GOOD = {"type": "generate", "v": 1, "prompt": "knight", "size": [64, 64], "steps": 8, "cfg_scale": 7.0}
 

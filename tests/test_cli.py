@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, wait_for
 
 from pixflow.client import Client
+from tests.helpers import REPO, wait_for
 
 PIXFLOW = [sys.executable, "-m", "pixflow.cli"]
 
@@ -150,8 +150,8 @@ def test_settings_layering_file_then_environment_then_flags(tmp_path):
 
 def test_record_writes_a_fixture_the_replay_server_can_serve(tmp_path, replay, start_worker):
     """`pixflow record` against a ComfyUI (here the replay server) writes a recording that replays the same."""
-    from pixflow.recordings import load_recording
-    from pixflow.replay_server import ReplayServer
+    from pixflow.replay.recordings import load_recording
+    from pixflow.replay.server import ReplayServer
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     fixtures = tmp_path / "fixtures"

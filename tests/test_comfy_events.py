@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import struct
 
-from conftest import FIXTURES
-
-from pixflow import comfy_events as ce
-from pixflow.recordings import load_recordings
+from pixflow.comfy import events as ce
+from pixflow.replay.recordings import load_recordings
+from tests.helpers import FIXTURES
 
 RECORDINGS = load_recordings(FIXTURES)
 

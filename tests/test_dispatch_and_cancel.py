@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import FIXTURES, states_of, wait_for
 
 from pixflow.client import ClientError
-from pixflow.replay_server import ReplayServer
+from pixflow.replay.server import ReplayServer
+from tests.helpers import FIXTURES, states_of, wait_for
 
 
 def _free_port() -> int:

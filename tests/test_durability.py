@@ -7,10 +7,10 @@ must have received its prompt exactly once (or exactly twice when ComfyUI itself
 from __future__ import annotations
 
 import pytest
-from conftest import wait_for
 
 from pixflow.client import Client
 from pixflow.testing import ServeProcess
+from tests.helpers import wait_for
 
 
 @pytest.fixture

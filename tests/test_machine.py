@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pixflow.machine import JobMachine
-from pixflow.states import ACTIVE, STAGES, TERMINAL, JobState, stage_for
+from pixflow.comfy.nodes import stage_for
+from pixflow.jobs.machine import JobMachine
+from pixflow.vocabulary import ACTIVE, STAGES, TERMINAL, JobState
 
 
 @dataclass(eq=False)

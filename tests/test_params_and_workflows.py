@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pixflow.errors import ErrorCode, RequestError, WorkflowError
-from pixflow.params import GenerateParams, parse_generate, parse_job_id
 from pixflow.workflows import load_workflow, load_workflows
+from pixflow.workflows.params import GenerateParams, parse_generate, parse_job_id
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 BASE = {"prompt": "pixel art knight", "model": "tiny-sd15.safetensors", "size": [64, 64], "steps": 8, "cfg_scale": 7.0}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import zmq
-from conftest import play_next, run_job, wait_for
 
 from pixflow.protocol import unpack
+from tests.helpers import play_next, run_job, wait_for
 
 
 def _progress_events(events):

@@ -16,10 +16,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from pixflow.config import load_settings
 from pixflow.inbox import Inbox
-from pixflow.params import GenerateParams
-from pixflow.scheduler import Scheduler
-from pixflow.store import JobStore
+from pixflow.jobs.store import JobStore
+from pixflow.scheduling.scheduler import Scheduler
 from pixflow.workflows import load_workflows
+from pixflow.workflows.params import GenerateParams
 
 WORKFLOWS = load_workflows(Path(__file__).resolve().parent.parent / "workflows")
 MAX_INFLIGHT = 2
@@ -50,11 +50,13 @@ class QueueOrdering(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
         self.directory = tempfile.TemporaryDirectory()
-        settings_ = load_settings(overrides={"db_path": Path(self.directory.name) / "jobs.db",
-                                             "max_inflight": MAX_INFLIGHT}, environ={})
+        settings_ = load_settings(
+            overrides={"db_path": Path(self.directory.name) / "jobs.db", "max_inflight": MAX_INFLIGHT}, environ={}
+        )
         self.store = JobStore(settings_.db_path)
-        self.scheduler = Scheduler(settings_, WORKFLOWS, self.store, SilentPublisher(), Inbox(),
-                                   schedule=lambda delay, callback: None)
+        self.scheduler = Scheduler(
+            settings_, WORKFLOWS, self.store, SilentPublisher(), Inbox(), schedule=lambda delay, callback: None
+        )
         self.backend = RecordingBackend()
         state = self.scheduler.backends["local"]
         state.backend, state.up, state.client_id = self.backend, True, "client"

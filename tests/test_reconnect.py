@@ -6,9 +6,9 @@ import json
 import urllib.request
 
 import pytest
-from conftest import wait_for
 
 from pixflow.client import ClientError
+from tests.helpers import wait_for
 
 FAST_WATCHDOG = {"ws_ping_interval": 0.2, "ws_ping_timeout": 0.3, "reconcile_interval": 0.05}
 

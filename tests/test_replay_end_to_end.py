@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, RECORDED, progress_of, run_job, states_of, wait_for
 
-from pixflow.outputs import png_size
-from pixflow.replay_server import ReplayServer
+from pixflow.comfy.outputs import png_size
+from pixflow.replay.server import ReplayServer
+from tests.helpers import FIXTURES, RECORDED, progress_of, run_job, states_of, wait_for
 
 STEPS_8 = [("3", step, 8) for step in range(1, 9)]
 RECORDED_NAMES = {
@@ -34,7 +34,7 @@ def replay(request):
     server.stop()
 
 
-def play_next(replay: ReplayServer, scenario: str) -> None:
+def play_scenario(replay: ReplayServer, scenario: str) -> None:
     """Queue the recording of a scenario (named as in the given set) for the next prompt."""
     name = replay.names.get(scenario, scenario)
     replay.call(lambda state: state.playlist.append(name))
@@ -69,7 +69,7 @@ def test_fresh_run_goes_through_every_stage_and_saves_the_image(worker, replay):
 
 
 def test_partly_cached_run_skips_loading(worker, replay):
-    play_next(replay, "new_prompt")
+    play_scenario(replay, "new_prompt")
     events = run_job(worker.client(), "partial-1")
     states = states_of(events)
     # A new prompt re-encodes (given set); a new seed only samples again (recorded set): never a reload.
@@ -80,7 +80,7 @@ def test_partly_cached_run_skips_loading(worker, replay):
 
 
 def test_fully_cached_run_goes_from_queued_to_done_with_the_earlier_image(worker, replay):
-    play_next(replay, "cached_all")
+    play_scenario(replay, "cached_all")
     events = run_job(worker.client(), "cached-1")
     assert states_of(events) == ["queued", "done"]
     assert progress_of(events) == []
@@ -90,7 +90,7 @@ def test_fully_cached_run_goes_from_queued_to_done_with_the_earlier_image(worker
 
 
 def test_previews_with_metadata_are_forwarded_with_their_step(worker, replay):
-    play_next(replay, "fresh_preview_flags")
+    play_scenario(replay, "fresh_preview_flags")
     events = run_job(worker.client(), "preview-1", previews=True)
     assert states_of(events)[-4:] == ["sampling", "decoding", "saving", "done"]
     assert progress_of(events) == [("3", step, 4) for step in range(1, 5)]
@@ -113,7 +113,7 @@ def test_type1_previews_are_attributed_to_the_running_prompt(worker, replay):
 
 
 def test_runtime_error_fails_with_node_and_exception(worker, replay):
-    play_next(replay, "runtime_error")
+    play_scenario(replay, "runtime_error")
     events = run_job(worker.client(), "error-1")
     assert states_of(events)[-4:] == ["sampling", "decoding", "saving", "failed"]
     error = events[-1][1]["error"]
@@ -125,7 +125,7 @@ def test_runtime_error_fails_with_node_and_exception(worker, replay):
 
 
 def test_validation_error_fails_before_any_stage_with_node_errors(worker, replay):
-    play_next(replay, "validation_error")
+    play_scenario(replay, "validation_error")
     events = run_job(worker.client(), "invalid-1")
     assert states_of(events) == ["queued", "failed"]
     error = events[-1][1]["error"]
@@ -135,7 +135,7 @@ def test_validation_error_fails_before_any_stage_with_node_errors(worker, replay
 
 
 def test_cancel_while_sampling_interrupts_and_ends_cancelled(worker, replay):
-    play_next(replay, "interrupt")
+    play_scenario(replay, "interrupt")
     client = worker.client()
     client.subscribe_job("cancel-1")
     client.wait_subscribed()
@@ -151,7 +151,7 @@ def test_cancel_while_sampling_interrupts_and_ends_cancelled(worker, replay):
 
 
 def test_interrupt_not_asked_for_by_pixflow_fails_the_job(worker, replay):
-    play_next(replay, "interrupt")
+    play_scenario(replay, "interrupt")
     client = worker.client()
     client.subscribe_job("foreign-1")
     client.wait_subscribed()

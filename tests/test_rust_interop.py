@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from pixflow.client import Client
-from pixflow.replay_server import ReplayServer
+from pixflow.replay.server import ReplayServer
 from pixflow.testing import ThreadWorker
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pixflow.jobs import Job
-from pixflow.params import GenerateParams
-from pixflow.store import JobStore
+from pixflow.jobs.job import Job
+from pixflow.jobs.store import JobStore
 from pixflow.workflows import load_workflows
+from pixflow.workflows.params import GenerateParams
 
 WORKFLOWS = load_workflows(Path(__file__).resolve().parent.parent / "workflows")
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pixflow import comfy_events as ce
-from pixflow.jobs import Job
-from pixflow.machine import JobMachine
-from pixflow.params import GenerateParams
-from pixflow.tracker import JobTracker
+from pixflow.comfy import events as ce
+from pixflow.jobs.job import Job
+from pixflow.jobs.machine import JobMachine
+from pixflow.jobs.tracker import JobTracker
 from pixflow.workflows import load_workflows
+from pixflow.workflows.params import GenerateParams
 
 WORKFLOWS = load_workflows(Path(__file__).resolve().parent.parent / "workflows")
 
@@ -104,5 +104,10 @@ def test_progress_is_published_with_the_stage(harness):
     [(topic, fields)] = publisher.events
     assert topic == "job.progress."
     assert {k: fields[k] for k in ("seq", "stage", "node", "value", "max")} == {
-        "seq": 1, "stage": "sampling", "node": "3", "value": 2, "max": 8}
+        "seq": 1,
+        "stage": "sampling",
+        "node": "3",
+        "value": 2,
+        "max": 8,
+    }
     assert job.progress == {"node": "3", "value": 2, "max": 8}

@@ -22,26 +22,10 @@ REPO = HERE.parent.parent
 if str(REPO) not in sys.path:  # for `from e2e.comfyui_server import ...`
     sys.path.insert(0, str(REPO))
 
-from e2e_helpers import URL_VAR, ComfyHTTP, wait_for  # noqa: E402
+from tests.e2e.e2e_helpers import URL_VAR, ComfyHTTP, wait_for  # noqa: E402
 
 E2E_TEST_TIMEOUT = 240  # seconds per test (pyproject's 60 is for the fast tier)
 SKIP_REASON = f"e2e: {URL_VAR} is not set; these tests need a real ComfyUI: run `python3 e2e/run_e2e.py` (just e2e)"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Hand the module name `conftest` back to tests/conftest.py.
-
-    pytest imports every conftest.py outside a package as the module `conftest`, replacing the one
-    before it in sys.modules; the fast tier's test modules do `from conftest import ...` and are
-    collected after this folder ("e2e" < "test_..."). Without this they would import this file.
-    Runs when pytest registers this file, right after importing it.
-    """
-    parent = (HERE.parent / "conftest.py").resolve()
-    for plugin in config.pluginmanager.get_plugins():
-        path = getattr(plugin, "__file__", None)
-        if path and Path(path).resolve() == parent:
-            sys.modules["conftest"] = plugin
-            return
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,7 +1,7 @@
 """Helpers of the e2e tests: follow jobs over the worker's ZeroMQ interface, look at ComfyUI over HTTP.
 
-A module of its own, not the conftest: the name `conftest` belongs to tests/conftest.py (see
-tests/e2e/conftest.py), and pytest puts this folder on sys.path, so tests do `from e2e_helpers import ...`.
+A module of its own, not the conftest: fixtures live in tests/e2e/conftest.py, helpers here, imported as
+`from tests.e2e.e2e_helpers import ...`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from pixflow.client import Client, ClientError
-from pixflow.outputs import png_size
+from pixflow.comfy.outputs import png_size
+from pixflow.vocabulary import STAGE_NAMES, TERMINAL_STATES
 
 URL_VAR = "PIXFLOW_E2E_COMFYUI_URL"
 JOB_TIMEOUT = 90.0  # a cold ComfyUI takes ~8 s to load the checkpoint; a warm 64x64 8-step job ~1 s
-TERMINAL = ("done", "failed", "cancelled")
-PIPELINE = ("loading", "encoding", "sampling", "decoding", "saving")
+TERMINAL = TERMINAL_STATES
+PIPELINE = STAGE_NAMES
 
 Event = tuple[str, dict[str, Any]]
 

@@ -6,7 +6,7 @@ ComfyUI cold and sees the checkpoint being loaded.
 
 from __future__ import annotations
 
-from e2e_helpers import (
+from tests.e2e.e2e_helpers import (
     assert_png,
     assert_seq_contiguous,
     pipeline,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from e2e_helpers import pipeline, progress_of, run_job, states_of, steps
+from tests.e2e.e2e_helpers import pipeline, progress_of, run_job, states_of, steps
 
 
 def test_unknown_checkpoint_fails_validation_with_comfyuis_node_errors(e2e_worker, comfy):

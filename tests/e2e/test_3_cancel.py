@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import JobEvents, assert_png, pipeline, states_of, steps, wait_for
 
 from pixflow.client import ClientError
+from tests.e2e.e2e_helpers import JobEvents, assert_png, pipeline, states_of, steps, wait_for
 
 LONG_STEPS = 150  # about 12 s on two CPU cores: a window wide enough to act in while it runs
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_helpers import ComfyHTTP, JobEvents, assert_png, pipeline, sidecar_of, steps, wait_for
 
 from e2e.comfyui_server import ComfyUIServer
+from tests.e2e.e2e_helpers import ComfyHTTP, JobEvents, assert_png, pipeline, sidecar_of, steps, wait_for
 
 STEPS = 40  # about 3 s of sampling on an idle machine: time to kill ComfyUI mid-job
 

@@ -7,12 +7,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from conftest import run_job, wait_for
 from textual.message import Message
 
 from monitor.link import ZmqLink
 from monitor.messages import EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed
 from monitor.request import Request
+from tests.helpers import run_job, wait_for
 
 
 class Posted:

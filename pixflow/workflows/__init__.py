@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from pixflow.errors import WorkflowError
-from pixflow.params import GenerateParams
-from pixflow.states import STAGES, JobState
+from pixflow.vocabulary import STAGES, JobState
+from pixflow.workflows.params import GenerateParams
 
 # Parameters a workflow may route; names as in GenerateParams.
 ROUTABLE_PARAMS = (

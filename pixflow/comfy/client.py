@@ -21,6 +21,10 @@ class PromptRejected:
     node_errors: dict[str, Any] = field(default_factory=dict)
 
 
+# Sent first on every WebSocket: asks ComfyUI for previews with metadata (type 4), which name their prompt.
+FEATURE_FLAGS: dict[str, Any] = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+
+
 class ComfyClient:
     def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pixflow.jobs import Job
-from pixflow.params import GenerateParams
-from pixflow.states import TERMINAL
+from pixflow.jobs.job import Job
+from pixflow.vocabulary import TERMINAL
 from pixflow.workflows import Workflow
+from pixflow.workflows.params import GenerateParams
 
 log = logging.getLogger(__name__)
 

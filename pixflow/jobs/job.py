@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pixflow.params import GenerateParams
-from pixflow.progress import JobProgress
+from pixflow.jobs.progress import JobProgress
 from pixflow.protocol import now_ms
-from pixflow.states import STAGES, TERMINAL, JobState
+from pixflow.vocabulary import STAGES, TERMINAL, JobState
 from pixflow.workflows import Workflow
+from pixflow.workflows.params import GenerateParams
 
 
 @dataclass(eq=False)  # identity equality: transitions keeps models in a list

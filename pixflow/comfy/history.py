@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pixflow import comfy_events as ce
+from pixflow.comfy import events as ce
 
 
 @dataclass(frozen=True)

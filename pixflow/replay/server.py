@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from pixflow.comfy_events import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA
-from pixflow.recordings import Frame, Recording, load_recordings
+from pixflow.comfy.events import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA
+from pixflow.replay.recordings import Frame, Recording, load_recordings
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pixflow import comfy_events as ce
-from pixflow.jobs import Job
-from pixflow.machine import JobMachine
-from pixflow.protocol import TOPIC_PREVIEW, TOPIC_PROGRESS, now_ms
+from pixflow.comfy import events as ce
+from pixflow.comfy.nodes import stage_for
+from pixflow.jobs.job import Job
+from pixflow.jobs.machine import JobMachine
+from pixflow.protocol import now_ms
 from pixflow.publisher import Publisher
-from pixflow.states import stage_for
+from pixflow.vocabulary import TOPIC_PREVIEW, TOPIC_PROGRESS
 
 log = logging.getLogger(__name__)
 

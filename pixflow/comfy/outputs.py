@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pixflow.comfy_client import ComfyClient
+from pixflow.comfy.client import ComfyClient
 from pixflow.errors import BackendError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -6,13 +6,13 @@ import logging
 import threading
 from pathlib import Path
 
+from pixflow.cli.progress_view import follow_jobs
 from pixflow.client import Client
 from pixflow.config import load_settings
-from pixflow.progress_view import follow_jobs
-from pixflow.replay_server import ReplayServer
+from pixflow.replay.server import ReplayServer
 from pixflow.worker import Worker
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "comfyui-0.3.75"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui-0.3.75"
 
 PROMPTS = ("pixel art knight, 16-bit sprite", "pixel art wizard, 32x32 sprite", "pixel art slime, idle frame")
 # Recordings in the order the demo's prompts play them: a cold run, a partly cached one, a fully cached one.

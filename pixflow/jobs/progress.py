@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pixflow.states import STAGES, JobState
+from pixflow.vocabulary import STAGES, JobState
 
 FIXED_STAGES = (JobState.LOADING, JobState.ENCODING, JobState.DECODING, JobState.SAVING)
 DEFAULT_SECONDS = {JobState.LOADING: 2.0, JobState.ENCODING: 0.3, JobState.DECODING: 0.3, JobState.SAVING: 0.2}

@@ -19,15 +19,14 @@ from typing import Any
 
 import websocket
 
-from pixflow.comfy_client import ComfyClient, PromptRejected
-from pixflow.comfy_events import ComfyEvent, parse_binary, parse_text
+from pixflow.comfy.client import FEATURE_FLAGS, ComfyClient, PromptRejected
+from pixflow.comfy.events import ComfyEvent, parse_binary, parse_text
+from pixflow.comfy.outputs import save_outputs, wait_for_history
 from pixflow.errors import BackendError
 from pixflow.inbox import Inbox
-from pixflow.outputs import save_outputs, wait_for_history
 
 log = logging.getLogger(__name__)
 
-FEATURE_FLAGS = json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
 RECV_TIMEOUT = 0.5  # how often the reader looks at the stop flag
 CONNECT_TIMEOUT = 5.0
 MAX_BACKOFF = 10.0
@@ -258,7 +257,7 @@ class Backend:
             self._ws = ws
             backoff = 0.25
             try:
-                ws.send(FEATURE_FLAGS)
+                ws.send(json.dumps(FEATURE_FLAGS))
                 ws.settimeout(RECV_TIMEOUT)
                 self._inbox.post(BackendUp(self.name, client_id))
                 self._pump(ws)

@@ -25,7 +25,7 @@ from typing import Any
 
 from transitions import EventData, Machine, MachineError
 
-from pixflow.states import ACTIVE, STAGES, TERMINAL, JobState
+from pixflow.vocabulary import ACTIVE, STAGES, TERMINAL, JobState
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pixflow.cli.demo import FIXTURES, run_demo
+from pixflow.cli.progress_view import TERMINAL_STATES, follow_jobs, print_result
 from pixflow.client import Client, ClientError
 from pixflow.config import DEFAULT_COMFYUI_URL, load_settings
-from pixflow.demo import FIXTURES, run_demo
 from pixflow.errors import PixflowError
-from pixflow.progress_view import TERMINAL_STATES, follow_jobs, print_result
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 
 
@@ -121,7 +121,7 @@ def cmd_workflows(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from pixflow.replay_server import ReplayServer
+    from pixflow.replay.server import ReplayServer
 
     _setup_logging(args.log_level)
     server = ReplayServer(args.fixtures, default=args.recording, speed=args.speed, port=args.port).start()
@@ -137,7 +137,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Run one workflow against a live ComfyUI and write the whole exchange as a fixture."""
-    from pixflow.recorder import RecordingError, record, record_server_info
+    from pixflow.replay.recorder import RecordingError, record, record_server_info
 
     _setup_logging(args.log_level)
     try:

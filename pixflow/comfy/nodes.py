@@ -1,32 +1,8 @@
-"""Job states and the ComfyUI node types that decide them."""
+"""Which ComfyUI node types move a job to which stage."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    LOADING = "loading"
-    ENCODING = "encoding"
-    SAMPLING = "sampling"
-    DECODING = "decoding"
-    SAVING = "saving"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-# The stages a job passes through while ComfyUI executes it, in pipeline order.
-STAGES: tuple[JobState, ...] = (
-    JobState.LOADING,
-    JobState.ENCODING,
-    JobState.SAMPLING,
-    JobState.DECODING,
-    JobState.SAVING,
-)
-TERMINAL: frozenset[JobState] = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
-ACTIVE: frozenset[JobState] = frozenset({JobState.QUEUED, *STAGES})
+from pixflow.vocabulary import JobState
 
 # class_type -> stage. A workflow can extend or override this with its own `stages:` map.
 # Node types not listed here (EmptyLatentImage, LatentUpscale, ...) leave the stage unchanged.

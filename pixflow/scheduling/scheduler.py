@@ -15,23 +15,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixflow import __version__
-from pixflow import backend as bk
-from pixflow import comfy_events as ce
+from pixflow.comfy import backend as bk
+from pixflow.comfy import events as ce
+from pixflow.comfy.history import outcome_of
+from pixflow.comfy.nodes import DEFAULT_STAGE_OF_NODE
 from pixflow.config import Settings
 from pixflow.errors import ErrorCode, RequestError
-from pixflow.history import outcome_of
 from pixflow.inbox import Inbox
-from pixflow.jobs import Job
-from pixflow.machine import JobMachine
-from pixflow.params import GenerateParams
-from pixflow.progress import EtaBook, JobProgress, job_shape, run_durations, sampler_steps_of
-from pixflow.protocol import TOPIC_BACKEND, TOPIC_OUTPUT, TOPIC_STATE, now_ms
+from pixflow.jobs.job import Job
+from pixflow.jobs.machine import JobMachine
+from pixflow.jobs.progress import EtaBook, JobProgress, job_shape, run_durations, sampler_steps_of
+from pixflow.jobs.registry import JobRegistry
+from pixflow.jobs.store import JobStore
+from pixflow.jobs.tracker import JobTracker
+from pixflow.protocol import now_ms
 from pixflow.publisher import Publisher
-from pixflow.registry import JobRegistry
-from pixflow.states import DEFAULT_STAGE_OF_NODE, STAGES, TERMINAL, JobState
-from pixflow.store import JobStore
-from pixflow.tracker import JobTracker
+from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_BACKEND, TOPIC_OUTPUT, TOPIC_STATE, JobState
 from pixflow.workflows import Workflow
+from pixflow.workflows.params import GenerateParams
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict
 
-from pixflow.jobs import Job
-from pixflow.states import JobState
+from pixflow.jobs.job import Job
+from pixflow.vocabulary import JobState
 
 
 class JobRegistry:

@@ -1,0 +1,5 @@
+"""The `pixflow` command line."""
+
+from pixflow.cli.main import main
+
+__all__ = ["main"]

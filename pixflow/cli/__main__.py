@@ -1,0 +1,3 @@
+from pixflow.cli.main import main
+
+raise SystemExit(main())

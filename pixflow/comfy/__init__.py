@@ -1,0 +1,1 @@
+"""Everything that talks to ComfyUI: its HTTP API, its WebSocket events, its history, and the backend threads."""

@@ -1,0 +1,40 @@
+"""Helpers the tests share: fixture folders, running one job, and reading its events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pixflow.client import Client
+from pixflow.replay.server import ReplayServer
+from pixflow.testing import wait_for
+from pixflow.vocabulary import TOPIC_PROGRESS, TOPIC_STATE
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures" / "comfyui-0.3.75"  # recorded by hand, given to the project
+RECORDED = REPO / "fixtures" / "recordings"  # recorded by `pixflow record` (e2e/record_fixtures.py)
+
+__all__ = ["FIXTURES", "RECORDED", "REPO", "play_next", "progress_of", "run_job", "states_of", "wait_for"]
+
+
+def run_job(client: Client, job_id: str, timeout: float = 10.0, **params: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Subscribe to a job, submit it, and collect its events until it ends."""
+    client.subscribe_job(job_id)
+    client.wait_subscribed()
+    params.setdefault("prompt", "pixel art knight, 16-bit sprite")
+    params.setdefault("size", [64, 64])
+    params.setdefault("steps", 8)
+    client.call("generate", id=job_id, **params)
+    return list(client.follow(job_id, timeout))
+
+
+def states_of(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [event["to"] for topic, event in events if topic.startswith(TOPIC_STATE)]
+
+
+def progress_of(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, int, int]]:
+    return [(e["node"], e["value"], e["max"]) for topic, e in events if topic.startswith(TOPIC_PROGRESS)]
+
+
+def play_next(replay: ReplayServer, *recordings: str) -> None:
+    replay.call(lambda state: state.playlist.extend(recordings))
