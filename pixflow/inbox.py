@@ -9,29 +9,31 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-from typing import Any
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
-class Inbox:
+class Inbox(Generic[T]):
     def __init__(self) -> None:
-        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._items: queue.SimpleQueue[T] = queue.SimpleQueue()
         self.wake_fd, self._wake_write = os.pipe()
         os.set_blocking(self.wake_fd, False)
         os.set_blocking(self._wake_write, False)
 
-    def post(self, item: Any) -> None:
+    def post(self, item: T) -> None:
         self._items.put(item)  # put before the wake-up, so a woken reader always finds it
         # A full pipe holds wake-ups already: the reader is due anyway.
         with contextlib.suppress(BlockingIOError):
             os.write(self._wake_write, b"\0")
 
-    def drain(self) -> list[Any]:
+    def drain(self) -> list[T]:
         try:
             while os.read(self.wake_fd, 65536):
                 pass
         except BlockingIOError:
             pass
-        items = []
+        items: list[T] = []
         while True:
             try:
                 items.append(self._items.get_nowait())

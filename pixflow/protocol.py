@@ -1,4 +1,4 @@
-"""Wire protocol v1: msgpack maps over ZeroMQ. See docs/protocol.md; clients import only this module.
+"""Wire protocol v1: msgpack maps over ZeroMQ (docs/protocol.md). Clients need this module and pixflow.vocabulary.
 
 Requests and replies travel on a ROUTER socket as [identity..., b"", payload]; events on a PUB
 socket as [topic, payload]. Payloads are msgpack maps with string keys, no extension types,
@@ -7,12 +7,12 @@ bytes as bin, timestamps as integer milliseconds.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgpack
 
 from pixflow.errors import ErrorCode, RequestError
+from pixflow.vocabulary import now_ms as now_ms  # clients take the wire's clock from here
 
 PROTOCOL_VERSION = 1
 DEFAULT_REQ_ADDR = "tcp://127.0.0.1:5555"
@@ -31,10 +31,6 @@ REQUEST_TYPES = (
     "resume",
 )
 REPLY_TYPES = ("pong", "accepted", "job", "jobs", "worker", "models", "workflows", "error")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _no_extensions(code: int, data: bytes) -> Any:

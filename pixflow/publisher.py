@@ -11,7 +11,7 @@ from pixflow.protocol import now_ms, pack
 
 
 class Publisher:
-    def __init__(self, socket: zmq.Socket) -> None:
+    def __init__(self, socket: zmq.Socket[bytes]) -> None:
         self._socket = socket
 
     def publish(self, topic: str, fields: dict[str, Any]) -> None:

@@ -41,7 +41,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 5.0, what: str = "",
 
 def answers(client: Client) -> bool:
     try:
-        return client.ping()["type"] == "pong"
+        return bool(client.ping()["type"] == "pong")
     except ClientError:
         return False
 
@@ -70,11 +70,11 @@ class ThreadWorker:
 
     @property
     def req(self) -> str:
-        return self.worker.req_endpoint
+        return str(self.worker.req_endpoint)
 
     @property
     def pub(self) -> str:
-        return self.worker.pub_endpoint
+        return str(self.worker.pub_endpoint)
 
     def client(self, timeout: float = 5.0) -> Client:
         client = Client(self.req, self.pub, timeout=timeout)
@@ -111,12 +111,12 @@ class ServeProcess:
         self.config = directory / "pixflow.yaml"
         self.config.write_text("".join(f"{key}: {value}\n" for key, value in values.items()))
         self.log = directory / "worker.log"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self._clients: list[Client] = []
 
     def start(self, timeout: float = 30.0) -> Client:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        command = [sys.executable, "-m", "pixflow.cli", "serve", "--config", str(self.config)]
+        command = [sys.executable, "-m", "pixflow", "serve", "--config", str(self.config)]
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent
@@ -135,7 +135,14 @@ class ServeProcess:
             client.close()
         self._clients.clear()
 
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("the worker process was never started")
+        return self.process.pid
+
     def kill9(self) -> None:
+        assert self.process is not None, "the worker process was never started"
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
         self._close_clients()
@@ -157,11 +164,11 @@ class ServeProcess:
         self.stop()
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-        raise RuntimeError(f"no VmRSS for process {self.process.pid}")
+        raise RuntimeError(f"no VmRSS for process {self.pid}")

@@ -6,6 +6,7 @@ tests import these names rather than spelling them again.
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 
 
@@ -45,3 +46,8 @@ JOB_TOPIC_PREFIXES = (TOPIC_STATE, TOPIC_PROGRESS, TOPIC_PREVIEW, TOPIC_OUTPUT)
 
 TERMINAL_STATES: frozenset[str] = frozenset(s.value for s in TERMINAL)
 STAGE_NAMES: tuple[str, ...] = tuple(s.value for s in STAGES)
+
+
+def now_ms() -> int:
+    """Timestamps on the wire and in the store: integer milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000

@@ -14,6 +14,7 @@ from typing import Any
 import zmq
 
 from pixflow import __version__
+from pixflow.comfy.messages import LoopMessage
 from pixflow.config import Settings
 from pixflow.errors import ConfigError, ErrorCode, RequestError
 from pixflow.handlers import RequestHandlers
@@ -36,14 +37,17 @@ class _Stop:
     pass
 
 
+InboxItem = LoopMessage | _Stop
+
+
 class Worker:
-    def __init__(self, settings: Settings, context: zmq.Context | None = None) -> None:
+    def __init__(self, settings: Settings, context: zmq.Context[zmq.Socket[bytes]] | None = None) -> None:
         self.settings = settings
         self.workflows = load_workflows(settings.workflows_dir)
         if settings.default_workflow not in self.workflows:
             raise ConfigError(f"default workflow {settings.default_workflow!r} is not in {settings.workflows_dir}")
         self.started_at = now_ms()
-        self.inbox = Inbox()
+        self.inbox: Inbox[InboxItem] = Inbox()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_order = itertools.count()
         self.store = JobStore(settings.db_path, settings.db_synchronous)
@@ -59,7 +63,7 @@ class Worker:
         self.req_endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.publisher = Publisher(self.pub)
-        self.scheduler = Scheduler(settings, self.workflows, self.store, self.publisher, self.inbox, self.schedule)
+        self.scheduler = Scheduler(settings, self.workflows, self.store, self.publisher, self.inbox.post, self.schedule)
         self.scheduler.recover()
         self.handlers = RequestHandlers(self)
         self._running = False
@@ -86,10 +90,11 @@ class Worker:
                     self._serve_requests()
                 if self.inbox.wake_fd in ready:
                     for item in self.inbox.drain():
-                        if isinstance(item, _Stop):
-                            self._running = False
-                        else:
-                            self.scheduler.on_message(item)
+                        match item:
+                            case _Stop():
+                                self._running = False
+                            case _:
+                                self.scheduler.on_message(item)  # guarded there, per job
                 self._run_due_timers()
                 self.scheduler.dispatch()
         finally:
@@ -127,7 +132,10 @@ class Worker:
         now = time.monotonic()
         while self._timers and self._timers[0][0] <= now:
             _, _, callback = heapq.heappop(self._timers)
-            callback()
+            try:
+                callback()  # a job's timers are guarded per job (Scheduler.guard); this catches the worker's own
+            except Exception:
+                log.exception("timer %r failed", callback)
 
     def _tick(self) -> None:
         self.store.flush()
@@ -181,7 +189,7 @@ class Worker:
             "started_at": self.started_at,
             "paused": self.scheduler.paused,
             "jobs": counts,
-            "backends": [state.describe() for state in self.scheduler.backends.values()],
+            "backends": self.scheduler.describe_backends(),
             "workflows": sorted(self.workflows),
         }
 

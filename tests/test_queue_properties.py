@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from pixflow.config import load_settings
-from pixflow.inbox import Inbox
 from pixflow.jobs.store import JobStore
 from pixflow.scheduling.scheduler import Scheduler
 from pixflow.workflows import load_workflows
@@ -55,7 +54,12 @@ class QueueOrdering(RuleBasedStateMachine):
         )
         self.store = JobStore(settings_.db_path)
         self.scheduler = Scheduler(
-            settings_, WORKFLOWS, self.store, SilentPublisher(), Inbox(), schedule=lambda delay, callback: None
+            settings_,
+            WORKFLOWS,
+            self.store,
+            SilentPublisher(),
+            post=lambda message: None,
+            schedule=lambda delay, callback: None,
         )
         self.backend = RecordingBackend()
         state = self.scheduler.backends["local"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixflow.jobs.job import Job
+from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.store import JobStore
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams
@@ -24,7 +25,7 @@ def test_a_job_survives_a_round_trip(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
     job = _job("a")
     store.insert(job)
-    job.state, job.submitted, job.attempts, job.backend = "sampling", True, 1, "local"
+    job.state, job.phase, job.attempts, job.backend = "sampling", Phase.SUBMITTED, 1, "local"
     job.progress = {"node": "3", "value": 2, "max": 8}
     store.save(job)
     store.close()
@@ -37,6 +38,7 @@ def test_a_job_survives_a_round_trip(tmp_path):
         1,
         "local",
     )
+    assert loaded.phase == Phase.RECONCILING  # sent before the restart: asked where it is before anything else
     assert loaded.params == job.params and loaded.graph == job.graph and loaded.progress == job.progress
     assert loaded.workflow.class_type("3") == "KSampler"
     again.close()

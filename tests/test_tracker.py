@@ -24,13 +24,27 @@ class RecordingPublisher:
         self.events.append((prefix, {"seq": job.next_seq(), **fields}))
 
 
+class RecordingListener:
+    def __init__(self) -> None:
+        self.ended: list[Job] = []
+        self.succeeded: list[Job] = []
+
+    def on_success(self, job: Job) -> None:
+        self.succeeded.append(job)
+
+    def on_prompt_end(self, job: Job) -> None:
+        self.ended.append(job)
+
+
 @pytest.fixture
 def harness():
     states: list[str] = []
     machine = JobMachine(lambda job, source, dest: states.append(dest.value))
     publisher = RecordingPublisher()
-    ended: list[Job] = []
-    tracker = JobTracker(machine, publisher, ended.append)
+    listener = RecordingListener()
+    ended = listener.ended
+    tracker = JobTracker(machine, publisher, listener)
+    tracker.listener = listener
 
     def new_job(workflow: str = "txt2img") -> Job:
         params = GenerateParams(prompt="knight", seed=1)
@@ -93,7 +107,7 @@ def test_prompt_end_is_reported_once_for_success(harness):
     job = new_job()
     tracker.apply(job, ce.ExecutionSuccess("p1"))
     tracker.apply(job, ce.Executing("p1", None))
-    assert ended == [job] and job.comfy_succeeded
+    assert ended == [job] and tracker.listener.succeeded == [job]
 
 
 def test_progress_is_published_with_the_stage(harness):

@@ -1,7 +1,7 @@
 """One ComfyUI server as seen by the worker: a WebSocket reader and two HTTP threads.
 
-The threads never touch jobs. They take commands from queues and post what happened to the
-worker's Inbox as the small messages below; the worker loop alone decides what that means.
+The threads never touch jobs. They take commands from queues and post what happened to the worker loop
+as the messages of comfy/messages.py; the loop alone decides what that means.
 """
 
 from __future__ import annotations
@@ -13,114 +13,43 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import websocket
 
 from pixflow.comfy.client import FEATURE_FLAGS, ComfyClient, PromptRejected
-from pixflow.comfy.events import ComfyEvent, parse_binary, parse_text
+from pixflow.comfy.events import parse_binary, parse_text
+from pixflow.comfy.messages import (
+    BackendDown,
+    BackendEvent,
+    BackendInfo,
+    BackendUp,
+    CancelChecked,
+    CommandFailed,
+    HealthMessage,
+    JobResult,
+    LoopMessage,
+    OutputsFailed,
+    OutputsSaved,
+    PromptFinished,
+    PromptUnknown,
+    PromptWaiting,
+    ReconcileFailed,
+    SubmitFailed,
+    SubmitRejected,
+    Submitted,
+)
 from pixflow.comfy.outputs import save_outputs, wait_for_history
 from pixflow.errors import BackendError
-from pixflow.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
 RECV_TIMEOUT = 0.5  # how often the reader looks at the stop flag
 CONNECT_TIMEOUT = 5.0
 MAX_BACKOFF = 10.0
-
-
-# Messages posted to the worker loop.
-@dataclass(frozen=True)
-class BackendUp:
-    backend: str
-    client_id: str
-
-
-@dataclass(frozen=True)
-class BackendDown:
-    backend: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class BackendInfo:
-    backend: str
-    models: list[str]
-    version: str | None
-
-
-@dataclass(frozen=True)
-class BackendEvent:
-    backend: str
-    event: ComfyEvent
-
-
-@dataclass(frozen=True)
-class Submitted:
-    job_id: str
-    number: float | None
-
-
-@dataclass(frozen=True)
-class SubmitRejected:
-    job_id: str
-    rejection: PromptRejected
-
-
-@dataclass(frozen=True)
-class SubmitFailed:
-    job_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class CancelChecked:
-    job_id: str
-    in_comfy_queue: bool  # still pending or running in ComfyUI after delete + interrupt
-
-
-@dataclass(frozen=True)
-class PromptFinished:
-    """Reconcile: ComfyUI has a history entry for the prompt."""
-
-    job_id: str
-    entry: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class PromptWaiting:
-    """Reconcile: the prompt is still in ComfyUI's queue (running or pending)."""
-
-    job_id: str
-    running: bool
-
-
-@dataclass(frozen=True)
-class PromptUnknown:
-    """Reconcile: ComfyUI has never heard of the prompt, or lost it in a restart."""
-
-    job_id: str
-
-
-@dataclass(frozen=True)
-class ReconcileFailed:
-    job_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class OutputsSaved:
-    job_id: str
-    outputs: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class OutputsFailed:
-    job_id: str
-    reason: str
 
 
 # Commands for the backend's threads.
@@ -164,12 +93,16 @@ class _FetchOutputs:
     node_outputs: dict[str, Any] | None = field(default=None, repr=False)
 
 
+_Command = _Submit | _Cancel | _RefreshInfo | _Reconcile | _InterruptAll | _FetchOutputs
+Post = Callable[[LoopMessage], None]
+
+
 class Backend:
     def __init__(
         self,
         name: str,
         url: str,
-        inbox: Inbox,
+        post: Post,
         http_timeout: float = 10.0,
         ping_interval: float = 5.0,
         ping_timeout: float = 5.0,
@@ -178,13 +111,13 @@ class Backend:
         self.name = name
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self.url = url.rstrip("/")
-        self._inbox = inbox
+        self._post = post
         # One HTTP session per thread: control is one ordered thread; downloads run on a small pool, so a
         # slow download never delays a submission and several finished prompts are saved at once.
         self._client = ComfyClient(self.url, timeout=http_timeout)
         self._fetch_clients = [ComfyClient(self.url, timeout=http_timeout) for _ in range(fetch_workers)]
-        self._commands: queue.Queue[Any] = queue.Queue()
-        self._fetches: queue.Queue[Any] = queue.Queue()
+        self._commands: queue.Queue[_Command | None] = queue.Queue()
+        self._fetches: queue.Queue[_Command | None] = queue.Queue()
         self._stop = threading.Event()
         self._ws: websocket.WebSocket | None = None
         self._threads = [
@@ -246,11 +179,11 @@ class Backend:
     def _read_events(self) -> None:
         backoff = 0.25
         while not self._stop.is_set():
-            client_id = uuid.uuid4().hex  # never reuse one: see comfyui-notes.md
+            client_id = uuid.uuid4().hex  # never reuse one: see docs/comfyui.md
             try:
                 ws = websocket.create_connection(f"{self._client.ws_url}?clientId={client_id}", timeout=CONNECT_TIMEOUT)
             except (OSError, websocket.WebSocketException) as e:
-                self._inbox.post(BackendDown(self.name, f"ComfyUI at {self.url} is unreachable: {e}"))
+                self._post(BackendDown(self.name, f"ComfyUI at {self.url} is unreachable: {e}"))
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
@@ -259,11 +192,11 @@ class Backend:
             try:
                 ws.send(json.dumps(FEATURE_FLAGS))
                 ws.settimeout(RECV_TIMEOUT)
-                self._inbox.post(BackendUp(self.name, client_id))
+                self._post(BackendUp(self.name, client_id))
                 self._pump(ws)
             except (OSError, websocket.WebSocketException) as e:
                 if not self._stop.is_set():
-                    self._inbox.post(BackendDown(self.name, f"lost the WebSocket to ComfyUI at {self.url}: {e}"))
+                    self._post(BackendDown(self.name, f"lost the WebSocket to ComfyUI at {self.url}: {e}"))
             finally:
                 self._ws = None
                 with contextlib.suppress(Exception):
@@ -296,10 +229,10 @@ class Backend:
             else:
                 continue
             if event is not None:
-                self._inbox.post(BackendEvent(self.name, event))
+                self._post(BackendEvent(self.name, event))
 
     # The HTTP threads: one for control (ordered), one for downloads (slow, never blocks control).
-    def _serve(self, commands: queue.Queue[Any], client: ComfyClient) -> None:
+    def _serve(self, commands: queue.Queue[_Command | None], client: ComfyClient) -> None:
         while True:
             command = commands.get()
             if command is None or self._stop.is_set():
@@ -307,14 +240,14 @@ class Backend:
             try:
                 result = self._execute(command, client)
                 if result is not None:
-                    self._inbox.post(result)
+                    self._post(result)
             except Exception as e:  # a bug here must not kill the thread: report it against the job
                 log.exception("backend %s: %r failed", self.name, command)
                 job_id = getattr(command, "job_id", None)
                 if job_id is not None:
-                    self._inbox.post(OutputsFailed(job_id, f"internal error: {e}"))
+                    self._post(CommandFailed(job_id, f"{type(e).__name__}: {e}"))
 
-    def _execute(self, command: Any, client: ComfyClient) -> Any:
+    def _execute(self, command: _Command, client: ComfyClient) -> JobResult | HealthMessage | None:
         match command:
             case _Submit():
                 try:
@@ -352,9 +285,10 @@ class Backend:
                 except (BackendError, OSError) as e:
                     return OutputsFailed(command.job_id, str(e))
                 return OutputsSaved(command.job_id, outputs)
-        raise TypeError(f"unknown command {command!r}")
+            case _:
+                assert_never(command)
 
-    def _reconcile(self, command: _Reconcile, client: ComfyClient) -> Any:
+    def _reconcile(self, command: _Reconcile, client: ComfyClient) -> JobResult:
         """Where is this prompt? History first: a finished prompt leaves the queue after its entry is written."""
         try:
             entry = client.history(command.prompt_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.progress import JobProgress
-from pixflow.protocol import now_ms
-from pixflow.vocabulary import STAGES, TERMINAL, JobState
+from pixflow.vocabulary import STAGES, TERMINAL, JobState, now_ms
 from pixflow.workflows import Workflow
 from pixflow.workflows.params import GenerateParams
 
@@ -23,26 +23,29 @@ class Job:
     state: str = JobState.QUEUED.value  # owned by the JobMachine
     seq: int = 0  # last event sequence number published for this job
     passes: int = 0  # times the job moved back to an earlier stage (multi-pass workflows)
-    backend: str | None = None
+    phase: Phase = Phase.WAITING  # where it is in dispatch; owned by the DispatchBook (jobs/dispatch.py)
+    backend: str | None = None  # set with the phase: the backend it was last sent to
     position: int = 0  # arrival order, from the job store
-    submitted: bool = False  # handed to a backend (durably recorded before the POST)
     attempts: int = 0  # POST /prompt attempts
-    reconciling: bool = False  # its backend's events may have been missed: ask ComfyUI where it is
     started_at: int | None = None  # ComfyUI's execution_start
     finished_at: int | None = None
     state_times: dict[str, int] = field(default_factory=dict)
     progress: dict[str, Any] | None = None
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
-    cancel_requested: bool = False
-    comfy_succeeded: bool = False
-    saving_outputs: bool = False
+    cancel_requested: bool = False  # what the client asked for; the phase decides what can still be done
     tracking: JobProgress | None = field(default=None, repr=False)  # overall progress and ETA (live jobs)
     last_preview: dict[str, Any] | None = None  # the last preview published: seq, step, node, format
-    node_outputs: dict[str, Any] = field(default_factory=dict)  # output node -> images, from `executed` events
+    # Output node -> images, from `executed` events; None once events may have been missed (then: /history).
+    node_outputs: dict[str, Any] | None = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state_times.setdefault(JobState.QUEUED.value, self.created_at)
+
+    @property
+    def submitted(self) -> bool:
+        """Handed to a backend at some point of this attempt: after a crash it is reconciled, not re-sent blindly."""
+        return self.phase != Phase.WAITING and self.backend is not None
 
     @property
     def job_state(self) -> JobState:

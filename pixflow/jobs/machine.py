@@ -94,9 +94,10 @@ class JobMachine:
         return self.fire(job, f"enter_{stage.value}")
 
     def _after_change(self, event: EventData) -> None:
-        job = event.model
-        source = JobState(event.transition.source)
-        dest = JobState(event.transition.dest)
+        job: Any = event.model
+        assert event.transition is not None  # after_state_change runs only for transitions
+        source = JobState(str(event.transition.source))
+        dest = JobState(str(event.transition.dest))
         if source in STAGES and dest in STAGES and STAGES.index(dest) < STAGES.index(source):
             job.passes += 1
         self._on_change(job, source, dest)

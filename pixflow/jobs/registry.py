@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict
 
+from pixflow.jobs.dispatch import may_send
 from pixflow.jobs.job import Job
 from pixflow.vocabulary import JobState
 
@@ -44,7 +45,7 @@ class JobRegistry:
             _, _, job_id = heapq.heappop(self._pending)
             self._waiting.discard(job_id)
             job = self._jobs.get(job_id)
-            if job is not None and job.job_state == JobState.QUEUED and not job.submitted:
+            if job is not None and job.job_state == JobState.QUEUED and may_send(job.phase):
                 return job
         return None
 

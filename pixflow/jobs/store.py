@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
-from pixflow.vocabulary import TERMINAL
+from pixflow.vocabulary import TERMINAL, TERMINAL_STATES
 from pixflow.workflows import Workflow
 from pixflow.workflows.params import GenerateParams
 
@@ -216,7 +217,7 @@ class JobStore:
     def page(self, states: list[str] | None, limit: int, offset: int) -> tuple[list[str], int]:
         """Job ids newest first, with the total matching the filter."""
         self.flush()
-        where, args = "", ()
+        where, args = "", tuple[str, ...]()
         if states:
             where, args = f"WHERE state IN ({', '.join('?' * len(states))})", tuple(states)
         total = self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
@@ -247,7 +248,11 @@ class JobStore:
         job.position = row["position"]
         job.state = row["state"]
         job.backend = row["backend"]
-        job.submitted = bool(row["submitted"])
+        # A job that was handed to a backend is asked about (reconciled) before anything else happens to it.
+        if row["state"] in TERMINAL_STATES:
+            job.phase = Phase.ENDED
+        elif row["submitted"] and row["backend"] is not None:
+            job.phase = Phase.RECONCILING
         job.attempts = row["attempts"]
         job.cancel_requested = bool(row["cancel_requested"])
         job.passes = row["passes"]

@@ -4,26 +4,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pixflow.comfy import events as ce
 from pixflow.comfy.nodes import stage_for
 from pixflow.jobs.job import Job
 from pixflow.jobs.machine import JobMachine
-from pixflow.protocol import now_ms
-from pixflow.publisher import Publisher
-from pixflow.vocabulary import TOPIC_PREVIEW, TOPIC_PROGRESS
+from pixflow.vocabulary import TOPIC_PREVIEW, TOPIC_PROGRESS, now_ms
 
 log = logging.getLogger(__name__)
+
+
+class PromptListener(Protocol):
+    """Told what the tracker cannot decide alone: both need the job's dispatch phase (jobs/dispatch.py)."""
+
+    def on_success(self, job: Job) -> None: ...
+
+    def on_prompt_end(self, job: Job) -> None: ...
+
+
+class JobPublisher(Protocol):
+    def job_event(self, prefix: str, job: Job, fields: dict[str, Any]) -> None: ...
 
 
 class JobTracker:
     """Applies one backend event to the job it belongs to. Pure bookkeeping: no I/O but publishing."""
 
-    def __init__(self, machine: JobMachine, publisher: Publisher, on_prompt_end: Callable[[Job], None]) -> None:
+    def __init__(self, machine: JobMachine, publisher: JobPublisher, listener: PromptListener) -> None:
         self._machine = machine
         self._publisher = publisher
-        self._on_prompt_end = on_prompt_end
+        self._listener = listener
 
     def apply(self, job: Job, event: ce.ComfyEvent) -> None:
         if job.finished:
@@ -38,7 +48,7 @@ class JobTracker:
 
     def _executing(self, job: Job, event: ce.Executing) -> None:
         if event.node is None:
-            self._on_prompt_end(job)
+            self._listener.on_prompt_end(job)
             return
         class_type = job.workflow.class_type(event.node)
         stage = stage_for(class_type, job.workflow.stages) if class_type else None
@@ -52,11 +62,11 @@ class JobTracker:
         self._publisher.job_event(TOPIC_PROGRESS, job, {"stage": job.stage, **job.progress, **job.progress_view()})
 
     def _executed(self, job: Job, event: ce.Executed) -> None:
-        if event.output.get("images"):
+        if event.output.get("images") and job.node_outputs is not None:
             job.node_outputs[event.node] = event.output
 
     def _success(self, job: Job, event: ce.ExecutionSuccess) -> None:
-        job.comfy_succeeded = True
+        self._listener.on_success(job)
 
     def _error(self, job: Job, event: ce.ExecutionError) -> None:
         job.error = {
@@ -118,6 +128,7 @@ def _preview_step(progress: dict[str, Any] | None, event: ce.Preview) -> int | N
     `progress`, but a preview with metadata (type 4, the one naming its prompt) just before it."""
     if progress is None or (event.node is not None and progress.get("node") != event.node):
         return 1 if event.prompt_id is not None else None  # the first step of a sampler that has not reported
+    value, maximum = int(progress["value"]), int(progress["max"])
     if event.prompt_id is None:
-        return progress["value"]
-    return min(progress["value"] + 1, progress["max"])
+        return value
+    return min(value + 1, maximum)

@@ -90,7 +90,7 @@ def _size(message: dict[str, Any]) -> tuple[int, int]:
 
 
 def parse_job_id(message: dict[str, Any], key: str = "id") -> str | None:
-    job_id = _typed(message, key, str, None)
+    job_id: str | None = _typed(message, key, str, None)
     if job_id is not None and not JOB_ID_PATTERN.match(job_id):
         raise _fail(f"'{key}' must be 1-128 characters of letters, digits and _ . : - (first a letter or digit)")
     return job_id

@@ -1,0 +1,254 @@
+"""The dispatch model: the moves between phases, and what the loop does with a job in each phase.
+
+The loop-level tests drive the real Scheduler (real SQLite store, real machine and book) with the typed
+messages its backend threads post; the backend's command queue is recorded instead of reaching a ComfyUI,
+so each test can say exactly which command a message must lead to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixflow.comfy import events as ce
+from pixflow.comfy import messages as m
+from pixflow.config import load_settings
+from pixflow.jobs.dispatch import (
+    MOVES,
+    ON_BACKEND,
+    DispatchBook,
+    DispatchError,
+    Phase,
+    cancels_at_once,
+    may_send,
+    may_send_again,
+)
+from pixflow.jobs.job import Job
+from pixflow.jobs.store import JobStore
+from pixflow.scheduling.scheduler import Scheduler
+from pixflow.workflows import load_workflows
+from pixflow.workflows.params import GenerateParams
+from tests.helpers import REPO
+
+WORKFLOWS = load_workflows(REPO / "workflows")
+IMAGE_A = {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}
+IMAGE_B = {"images": [{"filename": "b.png", "subfolder": "", "type": "output"}]}
+
+
+# The table.
+def _job(phase: Phase = Phase.WAITING, backend: str | None = None) -> Job:
+    params = GenerateParams(prompt="knight", seed=1)
+    job = Job("j", params, WORKFLOWS["txt2img"], WORKFLOWS["txt2img"].fill(params), prompt_id="p")
+    job.phase, job.backend = phase, backend
+    return job
+
+
+@pytest.mark.parametrize("source", list(Phase))
+@pytest.mark.parametrize("dest", list(Phase))
+def test_every_move_outside_the_table_is_refused(source: Phase, dest: Phase) -> None:
+    book = DispatchBook()
+    job = _job(source, None if source == Phase.WAITING else "local")
+    backend = "local" if (source, dest) == (Phase.WAITING, Phase.SUBMITTED) else None
+    if dest == source or dest in MOVES[source]:
+        book.move(job, dest, backend)
+        assert job.phase == dest
+    else:
+        with pytest.raises(DispatchError):
+            book.move(job, dest, backend)
+        assert job.phase == source
+
+
+def test_slots_are_held_exactly_while_the_prompt_is_on_the_backend() -> None:
+    book = DispatchBook()
+    job = _job()
+    book.move(job, Phase.SUBMITTED, "gpu0")
+    assert book.holding("gpu0") == ["j"] and job.backend == "gpu0" and job.submitted
+    for phase in (Phase.RECONCILING, Phase.SUBMITTED, Phase.SUCCEEDED):
+        book.move(job, phase)
+        assert book.inflight("gpu0") == 1
+    book.move(job, Phase.FETCHING)
+    assert book.inflight("gpu0") == 0 and job.backend == "gpu0"  # the sidecar still names it
+    book.move(job, Phase.ENDED)
+    assert book.inflight("gpu0") == 0
+
+
+def test_a_job_taken_back_is_on_no_backend_and_may_go_anywhere() -> None:
+    book = DispatchBook()
+    job = _job()
+    book.move(job, Phase.SUBMITTED, "gpu0")
+    book.move(job, Phase.WAITING)
+    assert job.backend is None and not job.submitted and book.inflight("gpu0") == 0
+    book.move(job, Phase.SUBMITTED, "gpu1")
+    assert book.holding("gpu1") == ["j"] and book.holding("gpu0") == []
+
+
+def test_sending_needs_a_backend() -> None:
+    with pytest.raises(DispatchError):
+        DispatchBook().move(_job(), Phase.SUBMITTED)
+
+
+def test_reconciling_forgets_the_outputs_seen_live() -> None:
+    book = DispatchBook()
+    job = _job()
+    book.move(job, Phase.SUBMITTED, "gpu0")
+    assert job.node_outputs == {}
+    book.move(job, Phase.RECONCILING)
+    assert job.node_outputs is None
+    book.move(job, Phase.SUBMITTED)  # events flow again, but some may be gone: still none
+    assert job.node_outputs is None
+
+
+def test_the_questions_are_answered_from_the_phase() -> None:
+    assert [p for p in Phase if may_send(p)] == [Phase.WAITING]
+    assert [p for p in Phase if cancels_at_once(p)] == [Phase.WAITING]
+    assert {p for p in Phase if may_send_again(p)} == {Phase.SUBMITTED, Phase.RECONCILING}
+    assert {Phase.SUBMITTED, Phase.RECONCILING, Phase.SUCCEEDED} == ON_BACKEND
+
+
+# The loop.
+class RecordingBackend:
+    """Stands in for the backend's command queues: what the loop asks of the backend, in order."""
+
+    name, url = "local", "http://127.0.0.1:9"
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __getattr__(self, command: str) -> Any:
+        def record(*args: Any) -> None:
+            self.commands.append((command, args))
+
+        return record
+
+    def named(self, command: str) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.commands if name == command]
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, topic: str, fields: dict[str, Any]) -> None:
+        self.events.append((topic, fields))
+
+    def job_event(self, prefix: str, job: Job, fields: dict[str, Any]) -> None:
+        self.events.append((f"{prefix}{job.job_id}", {"seq": job.next_seq(), **fields}))
+
+
+@pytest.fixture
+def loop(tmp_path: Path) -> Any:
+    settings = load_settings(overrides={"db_path": tmp_path / "jobs.db", "output_dir": tmp_path / "out"}, environ={})
+    store = JobStore(settings.db_path)
+    publisher = RecordingPublisher()
+    timers: list[Any] = []
+    scheduler = Scheduler(settings, WORKFLOWS, store, publisher, lambda message: None, lambda d, c: timers.append(c))
+    scheduler.timers = timers  # type: ignore[attr-defined]  # the test fires them
+    backend = RecordingBackend()
+    scheduler.backends["local"].backend = backend  # type: ignore[assignment]
+    scheduler.on_message(m.BackendUp("local", "client-1"))
+    yield scheduler, backend, publisher
+    store.close()
+
+
+def _submit(scheduler: Scheduler, job_id: str = "job-1") -> Job:
+    params = GenerateParams(prompt="knight", seed=1)
+    job = scheduler.create_job(job_id, params, WORKFLOWS["txt2img"])
+    scheduler.dispatch()
+    assert job.phase == Phase.SUBMITTED
+    return job
+
+
+def _event(event: ce.ComfyEvent) -> m.BackendEvent:
+    return m.BackendEvent("local", event)
+
+
+def test_after_a_reconnect_the_outputs_come_from_history_not_from_before_the_drop(loop: Any) -> None:
+    """Regression: the outputs seen before a drop were saved instead of the history entry's."""
+    scheduler, backend, _ = loop
+    job = _submit(scheduler)
+    scheduler.on_message(_event(ce.ExecutionStart(job.prompt_id)))
+    scheduler.on_message(_event(ce.Executed(job.prompt_id, "9", IMAGE_A)))
+    scheduler.on_message(m.BackendDown("local", "lost the WebSocket"))
+    scheduler.on_message(m.BackendUp("local", "client-2"))
+    assert job.phase == Phase.RECONCILING
+    assert backend.named("reconcile") == [(job.job_id, job.prompt_id)]
+    entry = {"outputs": {"9": IMAGE_A, "12": IMAGE_B}, "status": {"status_str": "success", "completed": True}}
+    scheduler.on_message(m.PromptFinished(job.job_id, entry))
+    [(job_id, _prompt_id, _, _, node_outputs)] = backend.named("fetch_outputs")
+    assert job.phase == Phase.FETCHING and job_id == job.job_id
+    assert node_outputs == entry["outputs"]
+
+
+def test_a_prompt_ending_live_after_missed_events_reads_its_outputs_from_history(loop: Any) -> None:
+    scheduler, backend, _ = loop
+    job = _submit(scheduler)
+    scheduler.on_message(_event(ce.Executed(job.prompt_id, "9", IMAGE_A)))
+    scheduler.check_stalls()  # nothing yet: the backend is not silent for long
+    scheduler.on_message(m.BackendUp("local", "client-2"))  # a reconnect: events may have been missed
+    scheduler.on_message(_event(ce.ExecutionSuccess(job.prompt_id)))  # ... and they flow again
+    scheduler.on_message(_event(ce.Executing(job.prompt_id, None)))
+    [(*_, node_outputs)] = backend.named("fetch_outputs")
+    assert node_outputs is None  # the download thread reads /history first
+
+
+def test_outputs_seen_live_spare_the_history_read(loop: Any) -> None:
+    scheduler, backend, _ = loop
+    job = _submit(scheduler)
+    scheduler.on_message(_event(ce.Executed(job.prompt_id, "9", IMAGE_A)))
+    scheduler.on_message(_event(ce.ExecutionSuccess(job.prompt_id)))
+    assert job.phase == Phase.SUCCEEDED
+    scheduler.on_message(_event(ce.Executing(job.prompt_id, None)))
+    [(*_, node_outputs)] = backend.named("fetch_outputs")
+    assert node_outputs == {"9": IMAGE_A}
+    assert scheduler.book.inflight("local") == 0  # ComfyUI is done with it: its slot is free for the next
+
+
+def test_an_answer_about_a_job_whose_events_came_back_is_ignored(loop: Any) -> None:
+    scheduler, _backend, _ = loop
+    job = _submit(scheduler)
+    scheduler.on_message(m.BackendUp("local", "client-2"))
+    scheduler.on_message(_event(ce.ExecutionStart(job.prompt_id)))
+    assert job.phase == Phase.SUBMITTED
+    scheduler.on_message(m.PromptUnknown(job.job_id))  # stale: the live events are the better news
+    assert job.phase == Phase.SUBMITTED and job.attempts == 1
+
+
+def test_a_lost_prompt_goes_back_to_pixflows_queue_and_is_sent_again(loop: Any) -> None:
+    scheduler, backend, _ = loop
+    job = _submit(scheduler)
+    scheduler.on_message(m.BackendUp("local", "client-2"))
+    scheduler.on_message(m.PromptUnknown(job.job_id))
+    assert job.phase == Phase.WAITING and job.backend is None and scheduler.book.inflight("local") == 0
+    scheduler.dispatch()
+    assert job.phase == Phase.SUBMITTED and job.attempts == 2
+    assert [args[0] for args in backend.named("submit")] == [job.job_id, job.job_id]
+
+
+def test_a_bug_while_handling_one_jobs_message_fails_that_job_only(loop: Any) -> None:
+    scheduler, backend, publisher = loop
+    job = _submit(scheduler, "broken")
+    other = _submit(scheduler, "fine")
+    scheduler.on_message(m.CommandFailed(job.job_id, "KeyError: 'x'"))
+    assert job.state == "failed" and job.error is not None and job.error["code"] == "internal"
+    assert "KeyError" in job.error["message"]
+    assert backend.named("cancel") == [(job.job_id, job.prompt_id)]  # its prompt leaves ComfyUI's GPU
+    failed = [e for t, e in publisher.events if t == "job.state.broken" and e.get("to") == "failed"]
+    assert failed and failed[0]["error"]["code"] == "internal"
+    assert other.phase == Phase.SUBMITTED and not other.finished
+
+
+def test_a_bug_in_a_jobs_timer_fails_that_job_only(loop: Any) -> None:
+    scheduler, backend, _ = loop
+    job = _submit(scheduler, "cancelled-late")
+    other = _submit(scheduler, "fine")
+    scheduler.cancel_job(job)
+    assert backend.named("cancel") == [(job.job_id, job.prompt_id)]
+    job.backend = "gone"  # a stand-in for a bug: the escalation timer finds no such backend
+    [escalate] = scheduler.timers
+    escalate()
+    assert job.state == "failed" and job.error is not None and job.error["code"] == "internal"
+    assert "cancel escalation" in job.error["message"]
+    assert scheduler.book.holding("local") == [other.job_id]  # its slot is free, whatever the job said
+    assert other.phase == Phase.SUBMITTED and not other.finished
