@@ -24,6 +24,7 @@ from pixflow.jobs.dispatch import (
     cancels_at_once,
     may_send,
     may_send_again,
+    too_late_to_cancel,
 )
 from pixflow.jobs.job import Job
 from pixflow.jobs.store import JobStore
@@ -104,6 +105,7 @@ def test_the_questions_are_answered_from_the_phase() -> None:
     assert [p for p in Phase if may_send(p)] == [Phase.WAITING]
     assert [p for p in Phase if cancels_at_once(p)] == [Phase.WAITING]
     assert {p for p in Phase if may_send_again(p)} == {Phase.SUBMITTED, Phase.RECONCILING}
+    assert {p for p in Phase if too_late_to_cancel(p)} == {Phase.SUCCEEDED, Phase.FETCHING}
     assert {Phase.SUBMITTED, Phase.RECONCILING, Phase.SUCCEEDED} == ON_BACKEND
 
 

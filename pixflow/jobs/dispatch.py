@@ -73,7 +73,7 @@ def may_send_again(phase: Phase) -> bool:
 
 def too_late_to_cancel(phase: Phase) -> bool:
     """ComfyUI has produced the images: the job ends `done` whatever the cancel says."""
-    return phase == Phase.FETCHING
+    return phase in (Phase.SUCCEEDED, Phase.FETCHING)
 
 
 class DispatchError(PixflowError):

@@ -7,7 +7,7 @@ import logging
 import time
 
 from pixflow.comfy.messages import SubmitFailed, SubmitRejected, Submitted
-from pixflow.jobs.dispatch import Phase
+from pixflow.jobs.dispatch import DispatchError, Phase, may_send_again
 from pixflow.jobs.job import Job
 from pixflow.scheduling.backends import BackendState
 from pixflow.scheduling.context import Shared
@@ -80,6 +80,8 @@ class Placement:
 
     def take_back(self, job: Job) -> None:
         """Back to pixflow's queue, ahead of later jobs of its priority, to be sent again (to any backend)."""
+        if not may_send_again(job.phase):
+            raise DispatchError(f"job {job.job_id} cannot be sent again from phase {job.phase}")
         self._shared.book.move(job, Phase.WAITING)
         job.started_at, job.progress = None, None
         if job.job_state != JobState.QUEUED:

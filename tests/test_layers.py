@@ -1,0 +1,82 @@
+"""The architecture as docs/architecture.md draws it: no module imports a higher layer, and none grows too big."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+PACKAGE = REPO / "pixflow"
+MAX_LINES = 350
+
+# Lowest first. A module may import its own layer and the ones before it, never one after it.
+LAYERS: list[tuple[str, ...]] = [
+    ("pixflow", "pixflow.vocabulary", "pixflow.errors", "pixflow.inbox"),
+    ("pixflow.comfy",),
+    ("pixflow.workflows",),
+    ("pixflow.jobs",),
+    ("pixflow.config", "pixflow.protocol", "pixflow.publisher"),
+    ("pixflow.scheduling",),
+    ("pixflow.worker", "pixflow.handlers"),
+    ("pixflow.client", "pixflow.client_tracker"),
+    ("pixflow.testing", "pixflow.replay", "pixflow.cli", "pixflow.__main__"),
+]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _layer_of(module: str) -> int:
+    best, best_length = -1, -1
+    for index, names in enumerate(LAYERS):
+        for name in names:
+            matches = module == name or (name != "pixflow" and module.startswith(f"{name}."))
+            if matches and len(name) > best_length:
+                best, best_length = index, len(name)
+    if best < 0:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS and to docs/architecture.md")
+    return best
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: _module_name(path))
+def test_no_module_imports_a_higher_layer(path: Path) -> None:
+    module = _module_name(path)
+    own = _layer_of(module)
+    for imported in sorted(_imports(path)):
+        if imported.split(".")[0] == "monitor":
+            raise AssertionError(f"{module} imports the dashboard ({imported}): the worker must not need its client")
+        if not imported.startswith("pixflow.") or not _is_module(imported):
+            continue  # a name imported from a module (`from pixflow.jobs.job import Job`) is judged by its module
+        assert _layer_of(imported) <= own, f"{module} (layer {own}) imports {imported} (layer {_layer_of(imported)})"
+
+
+def _is_module(name: str) -> bool:
+    path = REPO / Path(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: _module_name(path))
+def test_no_module_is_over_the_size_limit(path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{_module_name(path)} has {lines} lines: split it by responsibility"
