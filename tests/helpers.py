@@ -8,13 +8,28 @@ from typing import Any
 from pixflow.client import Client
 from pixflow.replay.server import ReplayServer
 from pixflow.testing import wait_for
-from pixflow.vocabulary import TOPIC_PROGRESS, TOPIC_STATE
+from pixflow.vocabulary import STAGE_NAMES, TERMINAL_STATES, TOPIC_PROGRESS, TOPIC_STATE, JobState
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures" / "comfyui-0.3.75"  # recorded by hand, given to the project
 RECORDED = REPO / "fixtures" / "recordings"  # recorded by `pixflow record` (e2e/record_fixtures.py)
+# The states of a job that runs every stage once and succeeds.
+FULL_RUN = [JobState.QUEUED.value, *STAGE_NAMES, JobState.DONE.value]
 
-__all__ = ["FIXTURES", "RECORDED", "REPO", "play_next", "progress_of", "run_job", "states_of", "wait_for"]
+__all__ = [
+    "FIXTURES",
+    "FULL_RUN",
+    "RECORDED",
+    "REPO",
+    "TERMINAL_STATES",
+    "TOPIC_PROGRESS",
+    "TOPIC_STATE",
+    "play_next",
+    "progress_of",
+    "run_job",
+    "states_of",
+    "wait_for",
+]
 
 
 def run_job(client: Client, job_id: str, timeout: float = 10.0, **params: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -10,7 +10,7 @@ import pytest
 
 from pixflow.client import Client
 from pixflow.testing import ServeProcess
-from tests.helpers import wait_for
+from tests.helpers import TERMINAL_STATES, TOPIC_PROGRESS, wait_for
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def _received(replay) -> dict[str, int]:
 
 def _wait_done(client: Client, job_id: str, timeout: float = 15.0) -> dict:
     return wait_for(
-        lambda: (job := client.status(job_id))["state"] in ("done", "failed", "cancelled") and job,
+        lambda: (job := client.status(job_id))["state"] in TERMINAL_STATES and job,
         timeout=timeout,
         what=f"job {job_id} to end",
     )
@@ -75,7 +75,7 @@ def test_killed_while_sampling_follows_the_prompt_to_its_end(worker_process, rep
     client.subscribe_job("crash-sampling")
     client.wait_subscribed()
     client.call("generate", id="crash-sampling", **GENERATE)
-    client.next_event(10, want=lambda topic, event: topic.startswith("job.progress."))
+    client.next_event(10, want=lambda topic, event: topic.startswith(TOPIC_PROGRESS))
     worker_process.kill9()
     client = worker_process.start()
     job = _wait_done(client, "crash-sampling")

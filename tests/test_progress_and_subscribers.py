@@ -5,11 +5,11 @@ from __future__ import annotations
 import zmq
 
 from pixflow.protocol import unpack
-from tests.helpers import play_next, run_job, wait_for
+from tests.helpers import TOPIC_PROGRESS, TOPIC_STATE, play_next, run_job, wait_for
 
 
 def _progress_events(events):
-    return [e for topic, e in events if topic.startswith("job.progress.")]
+    return [e for topic, e in events if topic.startswith(TOPIC_PROGRESS)]
 
 
 def test_overall_only_goes_forward_and_ends_at_one(worker, replay):
@@ -43,7 +43,7 @@ def test_status_is_the_full_picture_for_a_late_subscriber(worker, replay):
     client.wait_subscribed()
     client.call("generate", id="late-1", prompt="knight", size=[64, 64], steps=8, previews=True)
     _, progress = client.next_event(
-        10, want=lambda topic, event: topic.startswith("job.progress.") and event["value"] == 2
+        10, want=lambda topic, event: topic.startswith(TOPIC_PROGRESS) and event["value"] == 2
     )
     late = worker.client()  # joins now: everything it needs is in one status reply
     snapshot = late.status("late-1")
@@ -61,7 +61,7 @@ def test_a_subscriber_that_never_reads_holds_up_nobody(start_worker, replay):
     stuck.connect(worker.worker.pub_endpoint)
     try:
         client = worker.client()
-        client.subscribe(b"job.state.")
+        client.subscribe(TOPIC_STATE.encode())
         client.wait_subscribed()
         wait_for(lambda: stuck.poll(100), what="the stuck subscriber to be connected")
         job_ids = [f"flood-{i}" for i in range(40)]
@@ -69,7 +69,7 @@ def test_a_subscriber_that_never_reads_holds_up_nobody(start_worker, replay):
             client.call("generate", id=job_id, prompt="p", size=[64, 64], steps=8, previews=True)
         seen: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
         while any(not states or states[-1] != "done" for states in seen.values()):
-            _, event = client.next_event(20, want=lambda topic, e: topic.startswith("job.state."))
+            _, event = client.next_event(20, want=lambda topic, e: topic.startswith(TOPIC_STATE))
             seen[event["job_id"]].append(event["to"])
         assert all(states[0] == "queued" and states[-1] == "done" for states in seen.values())
         assert client.ping()["type"] == "pong"

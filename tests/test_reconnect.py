@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from pixflow.client import ClientError
-from tests.helpers import wait_for
+from tests.helpers import FULL_RUN, TOPIC_PROGRESS, TOPIC_STATE, wait_for
 
 FAST_WATCHDOG = {"ws_ping_interval": 0.2, "ws_ping_timeout": 0.3, "reconcile_interval": 0.05}
 
@@ -20,7 +20,7 @@ def _start_and_reach_sampling(worker, replay, job_id: str):
     client.subscribe(b"backend.")
     client.wait_subscribed()
     client.call("generate", id=job_id, prompt="knight", size=[64, 64], steps=8)
-    client.next_event(10, want=lambda topic, event: topic.startswith("job.progress."))
+    client.next_event(10, want=lambda topic, event: topic.startswith(TOPIC_PROGRESS))
     return client
 
 
@@ -64,8 +64,8 @@ def test_next_job_after_a_reconnect_gets_live_events_again(start_worker, replay)
     replay.call(lambda state: setattr(state, "speed", 0.0))
     client.subscribe_job("after")
     client.call("generate", id="after", prompt="wizard", size=[64, 64], steps=8)
-    states = [e["to"] for t, e in client.follow("after", 10) if t.startswith("job.state.")]
-    assert states == ["queued", "loading", "encoding", "sampling", "decoding", "saving", "done"]
+    states = [e["to"] for t, e in client.follow("after", 10) if t.startswith(TOPIC_STATE)]
+    assert states == FULL_RUN
 
 
 def test_queue_limit_answers_queue_full(start_worker):
@@ -89,4 +89,4 @@ def test_pause_holds_dispatch_and_resume_releases_it(worker, replay):
     assert client.status("held")["state"] == "queued"
     assert replay.call(lambda state: dict(state.prompts_received)) == {}
     assert client.call("resume")["paused"] is False
-    assert [e["to"] for t, e in client.follow("held", 10) if t.startswith("job.state.")][-1] == "done"
+    assert [e["to"] for t, e in client.follow("held", 10) if t.startswith(TOPIC_STATE)][-1] == "done"
