@@ -254,3 +254,28 @@ def test_a_bug_in_a_jobs_timer_fails_that_job_only(loop: Any) -> None:
     assert "cancel escalation" in job.error["message"]
     assert scheduler.book.holding("local") == [other.job_id]  # its slot is free, whatever the job said
     assert other.phase == Phase.SUBMITTED and not other.finished
+
+
+def test_events_after_comfyui_is_done_do_not_touch_a_fetching_job(loop: Any) -> None:
+    scheduler, backend, _ = loop
+    job = _submit(scheduler)
+    scheduler.on_message(m.BackendUp("local", "client-2"))
+    entry = {"outputs": {"9": IMAGE_A}, "status": {"status_str": "success", "completed": True}}
+    scheduler.on_message(m.PromptFinished(job.job_id, entry))
+    assert job.phase == Phase.FETCHING
+    for event in (ce.ExecutionSuccess(job.prompt_id), ce.Executing(job.prompt_id, None)):
+        scheduler.on_message(_event(event))  # the live events of the same end, arriving late
+    assert job.phase == Phase.FETCHING and not job.finished and len(backend.named("fetch_outputs")) == 1
+
+
+def test_a_prompt_whose_post_failed_on_our_side_but_runs_in_comfyui_is_followed(loop: Any) -> None:
+    scheduler, backend, _ = loop
+    scheduler.backends["local"].up = False  # nothing is sent while we set the scene
+    job = scheduler.create_job("timed-out", GenerateParams(prompt="knight", seed=1), WORKFLOWS["txt2img"])
+    scheduler.on_message(_event(ce.ExecutionStart(job.prompt_id)))
+    assert job.phase == Phase.SUBMITTED and job.backend == "local"
+    scheduler.backends["local"].up = True
+    scheduler.dispatch()
+    assert backend.named("submit") == []  # never sent twice
+    scheduler.on_message(m.SubmitFailed(job.job_id, "timed out"))  # a late answer to a POST: stale
+    assert job.phase == Phase.SUBMITTED

@@ -34,9 +34,13 @@ class Follower:
         job = self.job_of(state, event)
         if isinstance(event, ce.Executing) and event.node is None and state.running_prompt == event.prompt_id:
             state.running_prompt = None
-        if job is None or job.finished:
-            return
-        if job.phase == Phase.RECONCILING:
+        if job is None or job.finished or job.phase == Phase.FETCHING:
+            return  # ComfyUI is done with a fetching job's prompt: its download decides the rest
+        if job.phase == Phase.WAITING:
+            # A POST that failed on our side (a timeout) may still have reached ComfyUI: it runs there now.
+            self._shared.book.move(job, Phase.SUBMITTED, state.name)
+            self._shared.store.save(job)
+        elif job.phase == Phase.RECONCILING:
             self._shared.book.move(job, Phase.SUBMITTED)  # its events reach us again
         self.tracker.apply(job, event)
         if isinstance(event, ce.Progress):

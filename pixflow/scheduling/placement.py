@@ -49,6 +49,8 @@ class Placement:
                 message = rejection_message(error, node_errors)
                 self._shared.fail(job, "validation_error", message, comfy_error=error, node_errors=node_errors)
             case SubmitFailed():
+                if job.started_at is not None or not may_send_again(job.phase):
+                    return  # its events arrived meanwhile: ComfyUI has the prompt after all
                 state = self._shared.backend_of(job)
                 self.take_back(job)
                 if job.cancel_requested:
