@@ -47,7 +47,7 @@ from e2e.comfyui_server import DEFAULT_CACHE, ComfyUIServer  # noqa: E402
 FIXTURES = REPO / "fixtures" / "recordings"
 GRAPHS = FIXTURES / "graphs"
 RUN_DIR = DEFAULT_CACHE / "record-run"
-# Same rewrites as the shared recordings: this machine's paths -> /srv/...
+# The same rewrites as in fixtures/comfyui-0.3.75/: this machine's paths -> /srv/...
 REWRITES = {str(DEFAULT_CACHE / "ComfyUI"): "/srv/ComfyUI", str(RUN_DIR): "/srv/ComfyUI", str(DEFAULT_CACHE): "/srv"}
 
 # (recording, graph, record() options, expected outcome, images in the history entry), in recording order.

@@ -40,3 +40,15 @@ class BackendError(PixflowError):
 
 class ConfigError(PixflowError):
     """The settings file or flags are invalid."""
+
+
+class RecordingError(PixflowError):
+    """A ComfyUI run could not be recorded to its end (the lines written so far stay in the file)."""
+
+    code = "recording_failed"
+
+
+class RecordingTimeout(RecordingError):
+    """The recorded prompt did not finish within the recording's timeout."""
+
+    code = "recording_timeout"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -110,7 +114,7 @@ def test_unreachable_worker_is_a_clear_message(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = _run(env, "status", "--req-addr", _free_tcp(), "--timeout", "0.3")
     assert result.returncode == 2
-    assert "no reply from the worker at tcp://127.0.0.1:" in result.stderr
+    assert result.stderr.startswith("pixflow: ") and "the worker at tcp://127.0.0.1:" in result.stderr
 
 
 def test_bad_config_file_is_a_clear_message(tmp_path):
@@ -178,3 +182,59 @@ def test_record_writes_a_fixture_the_replay_server_can_serve(tmp_path, replay, s
         client.call("generate", id="replayed", prompt="knight", size=[64, 64], steps=8)
         states = [e["to"] for t, e in client.follow("replayed", 10) if t.startswith("job.state.")]
     assert states == ["queued", "loading", "encoding", "sampling", "decoding", "saving", "done"]
+
+
+def test_record_against_an_unreachable_comfyui_is_a_one_line_error(tmp_path):
+    """No traceback from requests or websocket-client: one line naming the URL, the cause and the code."""
+    url = _free_tcp().replace("tcp://", "http://")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    graph = str(REPO / "workflows" / "txt2img.json")
+    result = _run(env, "record", graph, "--out", str(tmp_path / "x.jsonl"), "--comfyui-url", url, "--timeout", "5")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"pixflow: recording from {url} failed: ")
+    assert result.stderr.rstrip().endswith("(recording_failed)") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_the_cli_does_not_import_the_dashboard():
+    """The dashboard is a client of the worker: pixflow runs it as a process, never imports it."""
+    code = "import sys, pixflow.cli.main, pixflow.cli.demo; print(sorted(m for m in sys.modules if m == 'monitor'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def _read_terminal(fd: int, until: float) -> bytes:
+    ready, _, _ = select.select([fd], [], [], max(0.0, min(0.5, until - time.monotonic())))
+    if not ready:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the child closed the terminal
+        return b""
+
+
+def test_demo_with_monitor_runs_the_dashboard_in_the_terminal_until_q(tmp_path):
+    """`pixflow demo --monitor` in a real terminal: the dashboard shows the demo's jobs, q ends both."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the demo, on the pseudo-terminal
+        os.environ.update({"PYTHONPATH": str(REPO), "TERM": "xterm-256color"})
+        argv = [*PIXFLOW, "demo", "--monitor", "--speed", "0", "--jobs", "2", "--output-dir", str(tmp_path)]
+        os.execv(sys.executable, argv)
+    screen, deadline, exit_code = b"", time.monotonic() + 60, None
+    try:
+        while b"demo-2" not in re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", screen) and time.monotonic() < deadline:
+            screen += _read_terminal(fd, deadline)
+        assert b"demo-2" in re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", screen), screen[-2000:]
+        os.write(fd, b"q")
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                exit_code = os.waitstatus_to_exitcode(status)
+                break
+            _read_terminal(fd, deadline)  # keep the terminal drained so the child never blocks on it
+    finally:
+        if exit_code is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert exit_code == 0, "the demo did not end after q" if exit_code is None else exit_code

@@ -55,3 +55,34 @@ def test_garbage_is_ignored_not_raised():
     assert ce.parse_binary(b"\x00\x00") is None
     assert ce.parse_binary(struct.pack(">II", 3, 1) + b"text") is None
     assert ce.parse_binary(struct.pack(">II", 4, 100) + b"{broken") is None
+
+
+def test_an_event_and_its_copy_in_the_history_entry_read_the_same():
+    """history.outcome_of and the WebSocket parser build the same event from the same message."""
+    from pixflow.comfy.history import outcome_of
+
+    recording = RECORDINGS["runtime_error"]
+    sent = next(json.loads(f.text) for f in recording.frames if f.text and '"execution_error"' in f.text)
+    assert outcome_of(recording.history).error == ce.parse_message(sent)
+
+
+def test_events_for_a_prompt_must_name_it():
+    assert ce.parse_message({"type": "execution_interrupted", "data": {"node_id": "3"}}) is None
+    assert ce.parse_message(["not", "an", "object"]) is None
+    assert ce.parse_message({"type": "execution_interrupted", "data": {"prompt_id": "p"}}) == (
+        ce.ExecutionInterrupted("p", None, None)
+    )
+
+
+def test_images_of_a_history_entry_in_node_order_with_their_node():
+    from pixflow.comfy.history import images_of
+    from pixflow.comfy.outputs import images_in_history
+
+    entry = {
+        "outputs": {
+            "9": {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]},
+            "12": {"images": [{"filename": "p.png", "subfolder": "", "type": "temp"}, {"subfolder": "no name"}]},
+        }
+    }
+    assert [(i["node"], i["filename"]) for i in images_of(entry)] == [("9", "a.png"), ("12", "p.png")]
+    assert [i["filename"] for i in images_in_history(entry)] == ["a.png"]  # temp previews only when nothing else

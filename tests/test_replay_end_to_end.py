@@ -13,7 +13,18 @@ import pytest
 
 from pixflow.comfy.outputs import png_size
 from pixflow.replay.server import ReplayServer
-from tests.helpers import FIXTURES, RECORDED, progress_of, run_job, states_of, wait_for
+from tests.helpers import (
+    FIXTURES,
+    FULL_RUN,
+    RECORDED,
+    TERMINAL_STATES,
+    TOPIC_PROGRESS,
+    TOPIC_STATE,
+    progress_of,
+    run_job,
+    states_of,
+    wait_for,
+)
 
 STEPS_8 = [("3", step, 8) for step in range(1, 9)]
 RECORDED_NAMES = {
@@ -53,7 +64,7 @@ def _assert_saved_png(output: dict, job_id: str, width: int = 64, height: int = 
 def test_fresh_run_goes_through_every_stage_and_saves_the_image(worker, replay):
     client = worker.client()
     events = run_job(client, "fresh-1", seed=1001, cfg_scale=7.0)
-    assert states_of(events) == ["queued", "loading", "encoding", "sampling", "decoding", "saving", "done"]
+    assert states_of(events) == FULL_RUN
     assert progress_of(events) == STEPS_8
     assert [e["seq"] for _, e in events] == list(range(1, len(events) + 1))
     done = events[-1][1]
@@ -143,7 +154,7 @@ def test_cancel_while_sampling_interrupts_and_ends_cancelled(worker, replay):
     events = []
     for topic, event in client.follow("cancel-1", 10):
         events.append((topic, event))
-        if topic.startswith("job.progress.") and event["value"] == 3:
+        if topic.startswith(TOPIC_PROGRESS) and event["value"] == 3:
             reply = client.cancel("cancel-1")
             assert reply["cancel_requested"] is True
     assert states_of(events)[-2:] == ["sampling", "cancelled"]
@@ -165,14 +176,14 @@ def test_interrupt_not_asked_for_by_pixflow_fails_the_job(worker, replay):
 
 def test_several_jobs_run_in_order_and_each_gets_its_own_files(worker, replay):
     client = worker.client()
-    client.subscribe(b"job.state.")
+    client.subscribe(TOPIC_STATE.encode())
     client.wait_subscribed()
     ids = [f"batch-{i}" for i in range(5)]
     for job_id in ids:
         client.call("generate", id=job_id, prompt=f"sprite {job_id}", size=[64, 64], steps=8)
     finished = {}
     while len(finished) < len(ids):
-        _, event = client.next_event(10, want=lambda t, e: e.get("to") in ("done", "failed", "cancelled"))
+        _, event = client.next_event(10, want=lambda t, e: e.get("to") in TERMINAL_STATES)
         finished[event["job_id"]] = event
     assert all(event["to"] == "done" for event in finished.values())
     for job_id in ids:

@@ -1,18 +1,27 @@
-"""`pixflow demo`: a replay ComfyUI, a worker and a few jobs with live progress, then a clean stop."""
+"""`pixflow demo`: a replay ComfyUI, a worker and a few jobs with live progress, then a clean stop.
+
+With --monitor the dashboard watches the jobs instead. The dashboard is a client of the worker, so pixflow
+does not import it: it runs as a child process (`python -m monitor`) in the foreground of this terminal.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 from pixflow.cli.progress_view import follow_jobs
 from pixflow.client import Client
 from pixflow.config import load_settings
+from pixflow.replay.recordings import DEFAULT_FIXTURES
 from pixflow.replay.server import ReplayServer
 from pixflow.worker import Worker
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui-0.3.75"
+FIXTURES = DEFAULT_FIXTURES
+MONITOR_MODULE = "monitor"  # the dashboard's package, run with `python -m`
 
 PROMPTS = ("pixel art knight, 16-bit sprite", "pixel art wizard, 32x32 sprite", "pixel art slime, idle frame")
 # Recordings in the order the demo's prompts play them: a cold run, a partly cached one, a fully cached one.
@@ -34,6 +43,11 @@ MONITOR_PLAYLIST = (
 
 def run_demo(output_dir: Path, speed: float = 1.0, jobs: int = 3, monitor: bool = False) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if monitor and importlib.util.find_spec(MONITOR_MODULE) is None:  # looks the package up without importing it
+        print(
+            "pixflow: demo --monitor needs the dashboard (the monitor package), which is not installed", file=sys.stderr
+        )
+        return 2
     replay = ReplayServer(FIXTURES, default="fresh", speed=speed).start()
     playlist = MONITOR_PLAYLIST if monitor else PLAYLIST
     replay.call(lambda state: state.playlist.extend(playlist[i % len(playlist)] for i in range(jobs)))
@@ -52,35 +66,43 @@ def run_demo(output_dir: Path, speed: float = 1.0, jobs: int = 3, monitor: bool 
     thread = threading.Thread(target=worker.run, name="worker")
     thread.start()
     print(f"ComfyUI stand-in (recorded runs) at {replay.url}; worker on {worker.req_endpoint} / {worker.pub_endpoint}")
-    if monitor:
-        try:
-            return _with_monitor(worker, jobs)
-        finally:
-            worker.stop()
-            thread.join(10)
-            replay.stop()
     try:
-        with Client(worker.req_endpoint, worker.pub_endpoint, timeout=10) as client:
-            client.subscribe(b"job.")
-            client.wait_subscribed()
-            job_ids = [
-                client.generate(PROMPTS[i % len(PROMPTS)], id=f"demo-{i + 1}", size=[64, 64], steps=8, seed=1000 + i)
-                for i in range(jobs)
-            ]
-            print(f"submitted {len(job_ids)} jobs: {', '.join(job_ids)}")
-            code = follow_jobs(client, job_ids, timeout=60)
+        code = _with_monitor(worker, jobs) if monitor else _with_progress(worker, jobs)
     finally:
         worker.stop()
         thread.join(10)
         replay.stop()
-    print(f"done; images and JSON sidecars are in {output_dir.resolve()}")
+    if not monitor:
+        print(f"done; images and JSON sidecars are in {output_dir.resolve()}")
     return code
 
 
-def _with_monitor(worker: Worker, jobs: int) -> int:
-    """Open pixflow-monitor on the demo's worker while a thread feeds it jobs; quitting the monitor ends the demo."""
-    from monitor.app import main as monitor_main
+def _submit(client: Client, i: int, previews: bool = False) -> str:
+    prompt = PROMPTS[i % len(PROMPTS)]
+    extra = {"previews": True} if previews else {}  # the dashboard shows them; the progress view does not
+    return client.generate(prompt, id=f"demo-{i + 1}", size=[64, 64], steps=8, seed=1000 + i, **extra)
 
+
+def _with_progress(worker: Worker, jobs: int) -> int:
+    """Submit every job at once and print their progress until all have ended."""
+    with Client(worker.req_endpoint, worker.pub_endpoint, timeout=10) as client:
+        client.subscribe(b"job.")
+        client.wait_subscribed()
+        job_ids = [_submit(client, i) for i in range(jobs)]
+        print(f"submitted {len(job_ids)} jobs: {', '.join(job_ids)}")
+        return follow_jobs(client, job_ids, timeout=60)
+
+
+def monitor_command(req_addr: str, pub_addr: str) -> list[str]:
+    return [sys.executable, "-m", MONITOR_MODULE, "--req-addr", req_addr, "--pub-addr", pub_addr]
+
+
+def _with_monitor(worker: Worker, jobs: int) -> int:
+    """Run the dashboard on the demo's worker while a thread feeds it a job a second; quitting it ends the demo.
+
+    The child shares this terminal (inherited stdin/stdout/stderr, same process group), so it has the keyboard;
+    its exit code is the demo's.
+    """
     stop = threading.Event()
 
     def feed() -> None:
@@ -88,13 +110,14 @@ def _with_monitor(worker: Worker, jobs: int) -> int:
             for i in range(jobs):
                 if stop.wait(1.0):
                     return
-                prompt = PROMPTS[i % len(PROMPTS)]
-                client.generate(prompt, id=f"demo-{i + 1}", size=[64, 64], steps=8, seed=1000 + i, previews=True)
+                _submit(client, i, previews=True)
 
     feeder = threading.Thread(target=feed, name="demo-feeder", daemon=True)
     feeder.start()
     try:
-        return monitor_main(["--req-addr", worker.req_endpoint, "--pub-addr", worker.pub_endpoint])
+        return subprocess.run(monitor_command(worker.req_endpoint, worker.pub_endpoint), check=False).returncode
+    except KeyboardInterrupt:  # Ctrl-C reached us too: the child got it as well and ends on its own
+        return 130
     finally:
         stop.set()
         feeder.join(5)

@@ -8,15 +8,16 @@ import logging
 import signal
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pixflow.cli.demo import FIXTURES, run_demo
 from pixflow.cli.progress_view import TERMINAL_STATES, follow_jobs, print_result
 from pixflow.client import Client, ClientError
 from pixflow.config import DEFAULT_COMFYUI_URL, load_settings
 from pixflow.errors import PixflowError
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
+from pixflow.replay.recordings import DEFAULT_FIXTURES
 
 
 def _setup_logging(level: str) -> None:
@@ -137,7 +138,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Run one workflow against a live ComfyUI and write the whole exchange as a fixture."""
-    from pixflow.replay.recorder import RecordingError, record, record_server_info
+    from pixflow.errors import RecordingError
+    from pixflow.replay.recorder import record, record_server_info
 
     _setup_logging(args.log_level)
     try:
@@ -159,7 +161,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         if args.server_info:
             record_server_info(args.comfyui_url, args.out.parent)
     except RecordingError as e:
-        print(f"pixflow: recording from {args.comfyui_url} failed: {e}", file=sys.stderr)
+        print(f"pixflow: recording from {args.comfyui_url} failed: {e} ({e.code})", file=sys.stderr)
         return 2
     print(
         f"{args.out}: {summary.outcome}, {summary.lines} lines ({summary.ws_json} text frames, "
@@ -169,6 +171,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pixflow.cli.demo import run_demo  # starts a worker: loaded only for this command
+
     jobs = args.jobs if args.jobs is not None else (16 if args.monitor else 3)
     return run_demo(args.output_dir, speed=args.speed, jobs=jobs, monitor=args.monitor)
 
@@ -225,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(run=function)
 
     replay = commands.add_parser("replay", help="serve recorded ComfyUI runs as a stand-in ComfyUI")
-    replay.add_argument("--fixtures", type=Path, default=FIXTURES)
+    replay.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
     replay.add_argument("--recording", default="fresh", help="recording played for each prompt")
     replay.add_argument("--speed", type=float, default=1.0, help="0: no delays, 1: recorded timing")
     replay.add_argument("--port", type=int, default=8188)
@@ -254,14 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; pixflow's own errors end it with a one-line message (and code, if any) and exit code 2."""
     args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return args.run(args)
+        return run(args)
     except ClientError as e:
         print(f"pixflow: {e.message} ({e.code})", file=sys.stderr)
         return 2
     except PixflowError as e:
-        print(f"pixflow: {e}", file=sys.stderr)
+        code = getattr(e, "code", None)
+        print(f"pixflow: {e}" + (f" ({code})" if code else ""), file=sys.stderr)
         return 2
 
 

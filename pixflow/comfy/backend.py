@@ -181,7 +181,7 @@ class Backend:
         while not self._stop.is_set():
             client_id = uuid.uuid4().hex  # never reuse one: see docs/comfyui.md
             try:
-                ws = websocket.create_connection(f"{self._client.ws_url}?clientId={client_id}", timeout=CONNECT_TIMEOUT)
+                ws = websocket.create_connection(self._client.socket_url(client_id), timeout=CONNECT_TIMEOUT)
             except (OSError, websocket.WebSocketException) as e:
                 self._post(BackendDown(self.name, f"ComfyUI at {self.url} is unreachable: {e}"))
                 self._stop.wait(backoff)

@@ -1,10 +1,10 @@
-"""ComfyUI's HTTP API: each call has a timeout and raises BackendError naming the URL."""
+"""ComfyUI's HTTP API (docs/comfyui.md): each call has a timeout and raises BackendError naming the URL."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -21,6 +21,14 @@ class PromptRejected:
     node_errors: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer as it came: its status and its body (parsed JSON, else the text)."""
+
+    status: int
+    body: Any
+
+
 # Sent first on every WebSocket: asks ComfyUI for previews with metadata (type 4), which name their prompt.
 FEATURE_FLAGS: dict[str, Any] = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
 
@@ -33,12 +41,23 @@ class ComfyClient:
 
     @property
     def ws_url(self) -> str:
+        """http://host:port[/prefix] -> ws://host:port[/prefix]/ws (wss for https)."""
         parts = urlsplit(self.base_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         return f"{scheme}://{parts.netloc}{parts.path}/ws"
 
+    def socket_url(self, client_id: str) -> str:
+        """The WebSocket URL for one connection: a fresh clientId each time (docs/comfyui.md, "Client ids")."""
+        return f"{self.ws_url}?{urlencode({'clientId': client_id})}"
+
     def close(self) -> None:
         self._session.close()
+
+    def __enter__(self) -> ComfyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = f"{self.base_url}{path}"
@@ -58,25 +77,41 @@ class ComfyClient:
         except ValueError as e:
             raise BackendError(f"ComfyUI at {self.base_url} sent non-JSON for {method} {path}") from e
 
-    def submit(self, graph: dict[str, Any], prompt_id: str, client_id: str) -> dict[str, Any] | PromptRejected:
-        body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+    def _json_object(self, method: str, path: str) -> dict[str, Any]:
+        body = self._json(method, path)
+        if not isinstance(body, dict):
+            raise BackendError(f"ComfyUI at {self.base_url} sent {type(body).__name__}, not an object, for {path}")
+        return body
+
+    def post_prompt(self, body: dict[str, Any]) -> Reply:
+        """POST /prompt as is, whatever the status: 200 queued it, 400 is a validation error, 500 a bad body."""
         response = self._request("POST", "/prompt", json=body)
-        if response.status_code == 400:
-            try:
-                payload = response.json()
-            except ValueError:
-                payload = {"error": {"type": "bad_request", "message": response.text[:300]}}
-            return PromptRejected(payload.get("error") or {}, payload.get("node_errors") or {})
-        if response.status_code != 200:
+        try:
+            return Reply(response.status_code, response.json())
+        except ValueError:
+            return Reply(response.status_code, response.text)
+
+    def submit(self, graph: dict[str, Any], prompt_id: str, client_id: str) -> dict[str, Any] | PromptRejected:
+        """Queue the graph under our own prompt id; ComfyUI's 200 reply, or what its validation rejected."""
+        reply = self.post_prompt({"prompt": graph, "client_id": client_id, "prompt_id": prompt_id})
+        if reply.status == 400:
+            if not isinstance(reply.body, dict):
+                return PromptRejected({"type": "bad_request", "message": str(reply.body)[:300]})
+            return PromptRejected(reply.body.get("error") or {}, reply.body.get("node_errors") or {})
+        if reply.status != 200 or not isinstance(reply.body, dict):
             raise BackendError(
-                f"ComfyUI at {self.base_url} answered {response.status_code} to POST /prompt: {response.text[:300]}"
+                f"ComfyUI at {self.base_url} answered {reply.status} to POST /prompt: {str(reply.body)[:300]}"
             )
-        return response.json()
+        return reply.body
+
+    def history_reply(self, prompt_id: str) -> dict[str, Any]:
+        """GET /history/{id} as ComfyUI answers it: {prompt_id: entry}, or {} while unknown, queued or running."""
+        return self._json_object("GET", f"/history/{prompt_id}")
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
         """The history entry of a finished prompt, or None while unknown, queued or running."""
-        body = self._json("GET", f"/history/{prompt_id}")
-        return body.get(prompt_id) if isinstance(body, dict) else None
+        entry = self.history_reply(prompt_id).get(prompt_id)
+        return entry if isinstance(entry, dict) else None
 
     def view(self, filename: str, subfolder: str = "", folder_type: str = "output") -> bytes:
         params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
@@ -86,20 +121,25 @@ class ComfyClient:
         return response.content
 
     def queue(self) -> dict[str, Any]:
-        return self._json("GET", "/queue")
+        return self._json_object("GET", "/queue")
 
     def delete_from_queue(self, prompt_ids: list[str]) -> None:
+        """Takes pending prompts off the queue; a running one is not touched (it needs an interrupt)."""
         self._request("POST", "/queue", json={"delete": prompt_ids})
 
-    def interrupt(self, prompt_id: str | None) -> None:
-        """Interrupt that prompt if it is running now; None interrupts whatever runs."""
-        self._request("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
+    def interrupt(self, prompt_id: str | None) -> int:
+        """Interrupt that prompt if it is running now; None interrupts whatever runs.
+
+        Returns the HTTP status, always 200 from ComfyUI: only `execution_interrupted` confirms it.
+        """
+        response = self._request("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
+        return response.status_code
 
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
-        return self._json("GET", f"/object_info/{class_type}" if class_type else "/object_info")
+        return self._json_object("GET", f"/object_info/{class_type}" if class_type else "/object_info")
 
     def system_stats(self) -> dict[str, Any]:
-        return self._json("GET", "/system_stats")
+        return self._json_object("GET", "/system_stats")
 
     def checkpoints(self) -> list[str]:
         """Checkpoint names, as CheckpointLoaderSimple's option list."""

@@ -1,14 +1,15 @@
 """ComfyUI WebSocket messages, parsed into small typed events.
 
 Text frames are JSON `{"type", "data"}`; binary frames start with a 4-byte big-endian event type
-(see ../shared/comfyui-notes.md). Unknown types are returned as None and ignored by the caller:
-custom nodes send messages of their own.
+(docs/comfyui.md, "Events" and "Binary frames"). Unknown types are returned as None and ignored by
+the caller: custom nodes send messages of their own.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,12 +88,19 @@ class Preview(ComfyEvent):
 def parse_text(text: str) -> ComfyEvent | None:
     try:
         message = json.loads(text)
-        kind, data = message["type"], message.get("data") or {}
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         return None
+    return parse_message(message)
+
+
+def parse_message(message: object) -> ComfyEvent | None:
+    """A text frame already decoded from JSON; None for unknown types and malformed messages."""
+    if not isinstance(message, dict):
+        return None
+    kind, data = message.get("type"), message.get("data") or {}
     if not isinstance(data, dict):
         return None
-    builder = _TEXT_BUILDERS.get(kind)
+    builder = _TEXT_BUILDERS.get(kind) if isinstance(kind, str) else None
     if builder is None:
         return None
     try:
@@ -106,9 +114,10 @@ def _status(data: dict[str, Any]) -> Status:
     return Status(None, info.get("queue_remaining"), data.get("sid"))
 
 
-def _error(data: dict[str, Any]) -> ExecutionError:
+def execution_error(data: dict[str, Any]) -> ExecutionError:
+    """From the data of an `execution_error` event, or of the same message in a history entry's status."""
     return ExecutionError(
-        data["prompt_id"],
+        data.get("prompt_id"),
         data.get("node_id"),
         data.get("node_type"),
         str(data.get("exception_type", "")),
@@ -117,7 +126,23 @@ def _error(data: dict[str, Any]) -> ExecutionError:
     )
 
 
-_TEXT_BUILDERS = {
+def execution_interrupted(data: dict[str, Any]) -> ExecutionInterrupted:
+    """From the data of an `execution_interrupted` event, or of the same message in a history entry's status."""
+    return ExecutionInterrupted(data.get("prompt_id"), data.get("node_id"), data.get("node_type"))
+
+
+def _named(build: Callable[[dict[str, Any]], ComfyEvent]) -> Callable[[dict[str, Any]], ComfyEvent]:
+    """An event sent for one prompt must name it: one that does not is malformed (KeyError: ignored)."""
+
+    def checked(data: dict[str, Any]) -> ComfyEvent:
+        if "prompt_id" not in data:
+            raise KeyError("prompt_id")
+        return build(data)
+
+    return checked
+
+
+_TEXT_BUILDERS: dict[str, Callable[[dict[str, Any]], ComfyEvent]] = {
     "status": _status,
     "execution_start": lambda d: ExecutionStart(d["prompt_id"]),
     "execution_cached": lambda d: ExecutionCached(d["prompt_id"], tuple(d.get("nodes") or ())),
@@ -125,8 +150,8 @@ _TEXT_BUILDERS = {
     "progress": lambda d: Progress(d.get("prompt_id"), d.get("node"), int(d["value"]), int(d["max"])),
     "executed": lambda d: Executed(d["prompt_id"], d["node"], d.get("output") or {}),
     "execution_success": lambda d: ExecutionSuccess(d["prompt_id"]),
-    "execution_error": _error,
-    "execution_interrupted": lambda d: ExecutionInterrupted(d["prompt_id"], d.get("node_id"), d.get("node_type")),
+    "execution_error": _named(execution_error),
+    "execution_interrupted": _named(execution_interrupted),
 }
 
 

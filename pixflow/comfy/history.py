@@ -1,4 +1,8 @@
-"""Reading the outcome of a finished prompt from its ComfyUI history entry (for reconciliation)."""
+"""Reading a finished prompt's ComfyUI history entry: its outcome and its images (docs/comfyui.md, "History").
+
+An entry is `{"prompt", "outputs": {node_id: {"images": [{"filename", "subfolder", "type"}]}},
+"status": {"status_str", "completed", "messages"}, "meta"}`.
+"""
 
 from __future__ import annotations
 
@@ -22,20 +26,17 @@ def outcome_of(entry: dict[str, Any]) -> Outcome:
         return Outcome(True)
     for kind, data in status.get("messages") or []:
         if kind == "execution_error":
-            return Outcome(
-                False,
-                error=ce.ExecutionError(
-                    data.get("prompt_id"),
-                    data.get("node_id"),
-                    data.get("node_type"),
-                    str(data.get("exception_type", "")),
-                    str(data.get("exception_message", "")),
-                    tuple(data.get("traceback") or ()),
-                ),
-            )
+            return Outcome(False, error=ce.execution_error(data))
         if kind == "execution_interrupted":
-            return Outcome(
-                False,
-                interrupted=ce.ExecutionInterrupted(data.get("prompt_id"), data.get("node_id"), data.get("node_type")),
-            )
+            return Outcome(False, interrupted=ce.execution_interrupted(data))
     return Outcome(False)
+
+
+def images_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every image the entry lists, output nodes in graph order, each with its node id added as "node"."""
+    images = []
+    for node_id, node_output in (entry.get("outputs") or {}).items():
+        for image in node_output.get("images") or []:
+            if isinstance(image, dict) and image.get("filename"):
+                images.append({**image, "node": node_id})
+    return images

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pixflow.comfy.client import ComfyClient
+from pixflow.comfy.history import images_of
 from pixflow.errors import BackendError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -24,10 +25,7 @@ def png_size(data: bytes) -> tuple[int, int] | None:
 
 def images_in_history(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The images a prompt produced, output nodes in graph order; temp previews only when nothing else."""
-    images = []
-    for node_id, node_output in (entry.get("outputs") or {}).items():
-        for image in node_output.get("images") or []:
-            images.append({**image, "node": node_id})
+    images = images_of(entry)
     saved = [image for image in images if image.get("type", "output") == "output"]
     return saved or images
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The recordings of ComfyUI 0.3.75 the project was given: the replay server's and the demo's default set.
+DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui-0.3.75"
+
 
 @dataclass(frozen=True)
 class Frame:

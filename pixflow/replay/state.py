@@ -1,0 +1,122 @@
+"""What the replay server knows: the recordings, the queue, the sockets, the history and the fault switches."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from pixflow.replay.recordings import Recording
+
+COMFYUI_VERSION = "0.3.75"
+
+
+@dataclass
+class Run:
+    """One submitted prompt, queued or running."""
+
+    prompt_id: str
+    client_id: str | None
+    number: int
+    recording: Recording
+    graph: dict[str, Any]
+    interrupted: asyncio.Event = field(default_factory=asyncio.Event)
+    deleted: bool = False  # taken off the queue by POST /queue {"delete"}: skipped, never played
+    posted_at: float = field(default_factory=time.monotonic)
+    forgotten: bool = False  # lost in a simulated restart: it ends without a word
+
+    def queue_item(self) -> list[Any]:
+        """The prompt as GET /queue and its history entry show it: [number, id, graph, extra_data, outputs]."""
+        return [self.number, self.prompt_id, self.graph, {"client_id": self.client_id}, []]
+
+
+@dataclass
+class Listener:
+    """One open WebSocket and what its client asked for."""
+
+    ws: web.WebSocketResponse
+    client_id: str
+    wants_metadata: bool = False  # it sent the feature_flags opt-in: previews go as type 4
+    # A stalled socket gets nothing and reads nothing, so it answers no ping: a silent, half-dead link.
+    stalled: bool = False
+
+
+class ReplayState:
+    """Everything the replay server knows; touched only from its event loop."""
+
+    def __init__(self, recordings: dict[str, Recording], fixtures: Path, default: str, speed: float) -> None:
+        if default not in recordings:
+            raise ValueError(f"no recording {default!r} in {fixtures}; have: {', '.join(sorted(recordings))}")
+        self.recordings = recordings
+        self.fixtures = fixtures
+        self.default = default
+        self.speed = speed
+        self.playlist: deque[str] = deque()
+        self.clients: dict[str, list[Listener]] = {}
+        self.pending: deque[Run] = deque()
+        self.running: Run | None = None
+        self.history: dict[str, Any] = {}
+        self.prompts_received: Counter[str] = Counter()
+        self.number = 0
+        self.wakeup = asyncio.Event()
+        # Fault injection for tests (routes under /replay/): hold prompts before they start, slow /view.
+        self.released = asyncio.Event()
+        self.released.set()
+        self.view_delay = 0.0
+        self.ignore_targeted_interrupt = False  # as an older ComfyUI would: only a bare /interrupt works
+        # When a list: (time.monotonic_ns(), prompt_id, what, value) for each prompt's start, progress and end,
+        # so a benchmark can time what the worker does with them.
+        self.send_log: list[tuple[int, str, str, Any]] | None = None
+        self.object_info: dict[str, Any] = _load_json(fixtures / "object_info.json", {})
+        self.system_stats: dict[str, Any] = _load_json(fixtures / "system_stats.json", default_system_stats())
+
+    def next_recording(self) -> Recording:
+        name = self.playlist.popleft() if self.playlist else self.default
+        return self.recordings[name]
+
+    def queue_remaining(self) -> int:
+        """As ComfyUI counts it: the pending prompts and the running one."""
+        return len([r for r in self.pending if not r.deleted]) + (1 if self.running else 0)
+
+    def listeners(self, client_id: str | None = None) -> list[Listener]:
+        """The sockets of one clientId, or every socket when None."""
+        if client_id is not None:
+            return list(self.clients.get(client_id, []))
+        return [listener for listeners in self.clients.values() for listener in listeners]
+
+
+STATE = web.AppKey("state", ReplayState)
+
+
+def _load_json(path: Path, default: Any) -> Any:
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def default_system_stats() -> dict[str, Any]:
+    """GET /system_stats for fixtures recorded without one: a CPU-only ComfyUI of the recorded version."""
+    return {
+        "system": {
+            "os": "posix",
+            "comfyui_version": COMFYUI_VERSION,
+            "python_version": "3.11",
+            "embedded_python": False,
+            "argv": ["main.py", "--cpu"],
+        },
+        "devices": [
+            {
+                "name": "cpu",
+                "type": "cpu",
+                "index": None,
+                "vram_total": 0,
+                "vram_free": 0,
+                "torch_vram_total": 0,
+                "torch_vram_free": 0,
+            }
+        ],
+    }
