@@ -10,8 +10,8 @@ default:
 demo *ARGS:
     python -m pixflow demo {{ARGS}}
 
-# Lint, then the whole test suite (fast tier on recorded ComfyUI runs)
-test *ARGS: lint
+# Lint, the Rust client's checks and tests, then the whole test suite (fast tier on recorded ComfyUI runs)
+test *ARGS: lint rust-check
     python -m pytest -q {{ARGS}}
 
 # End-to-end tier against a real ComfyUI on CPU (sets it up in .cache/e2e the first time: ~2 minutes)
@@ -44,3 +44,14 @@ serve *ARGS:
 # A stand-in ComfyUI on :8188 that replays recorded runs (for building clients without a GPU)
 replay *ARGS:
     python -m pixflow replay {{ARGS}}
+
+# The Rust client: cargo fmt --check, clippy (warnings are errors) and its tests, offline against Debian's crates
+rust-check:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    clients/rust/setup.sh
+    cd clients/rust
+    export PATH="$PATH:$HOME/.cargo/bin"
+    cargo fmt --check
+    cargo clippy --offline --all-features --all-targets -- -D warnings
+    cargo test --offline --all-features

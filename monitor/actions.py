@@ -6,7 +6,9 @@ A mixin of MonitorApp: it works on the app's model, table and link.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from textual.notifications import SeverityLevel
 
 from monitor import commands
 from monitor.metrics import wall_ms
@@ -15,8 +17,15 @@ from monitor.request import Request, is_error
 from monitor.screens import FilterScreen, FindScreen, HelpScreen
 from monitor.widgets.jobs_table import JobsTable
 
+if TYPE_CHECKING:
+    from textual.app import App
 
-class Actions:
+    _Base = App[None]  # the mixin uses the app's screens and notifications
+else:
+    _Base = object
+
+
+class Actions(_Base):
     model: MonitorModel
     table: JobsTable
     filter: str
@@ -52,12 +61,12 @@ class Actions:
             self.model.wanted.add(str(reply["job_id"]))
         self.answer(*commands.describe(request, reply))
 
-    def answer(self, text: str, severity: str) -> None:
+    def answer(self, text: str, severity: SeverityLevel) -> None:
         """Show the worker's answer to an action: in the log and as a notification."""
         self.answers.append(text)
         level = "error" if severity == "error" else "action"
         self.model.log.append(LogEntry(self.model.clock.now_ms(), text, level))
-        self.notify(text, severity=severity, timeout=8)  # type: ignore[attr-defined]
+        self.notify(text, severity=severity, timeout=8)
 
     # Actions.
     def action_cancel_job(self) -> None:
@@ -96,5 +105,5 @@ class Actions:
     def _selected_or_say(self, action: str) -> str | None:
         job_id = self.table.selected_job_id
         if job_id is None:
-            self.notify(f"{action}: select a job first", severity="warning")  # type: ignore[attr-defined]
+            self.notify(f"{action}: select a job first", severity="warning")
         return job_id

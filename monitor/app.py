@@ -25,7 +25,15 @@ from monitor import commands
 from monitor.actions import Actions
 from monitor.clock import Clock, SystemClock
 from monitor.link import Link, ZmqLink
-from monitor.messages import EventsReceived, JobHighlighted, LinkDown, LinkUp, ReplyReceived, RequestFailed
+from monitor.messages import (
+    EventsReceived,
+    JobHighlighted,
+    LinkDown,
+    LinkUp,
+    ReplyReceived,
+    RequestFailed,
+    WorkerRestarted,
+)
 from monitor.metrics import UiMetrics
 from monitor.model import LogEntry, MonitorModel
 from monitor.request import Request, is_error
@@ -133,17 +141,32 @@ class MonitorApp(Actions, App[None]):
     def on_events_received(self, message: EventsReceived) -> None:
         self.model.apply_events(message.events)
         self.metrics.batch([ts for _, event in message.events if isinstance(ts := event.get("ts"), int)])
+        if self.model.restart_pending:  # a worker.stats event showed another started_at
+            self.model.restart_pending = False
+            self._resync_after_restart()
+
+    def on_worker_restarted(self, message: WorkerRestarted) -> None:
+        if self.model.note_started_at(message.started_at):  # not already noticed through worker.stats
+            self._resync_after_restart()
+
+    def _resync_after_restart(self) -> None:
+        """The worker restarted without the link going down: events were lost, read everything again (when the
+        link is down, LinkUp does it)."""
+        if self.link_state == "up":
+            self._asking.clear()
+            self.send(self.resync.begin())
+        self._dirty_view = True
 
     def on_link_up(self, _: LinkUp) -> None:
         self.link_state, self.last_contact = "up", self.clock.now_ms()
-        self._log(f"connected to {self.link.req_addr}; reading the worker's state")
+        self._note(f"connected to {self.link.req_addr}; reading the worker's state")
         self._asking.clear()
         self.send(self.resync.begin())
         self._dirty_view = True
 
     def on_link_down(self, message: LinkDown) -> None:
         self.link_state, self.link_reason = "down", message.reason
-        self._log(f"the worker is unreachable: {message.reason}; reconnecting", "error")
+        self._note(f"the worker is unreachable: {message.reason}; reconnecting", "error")
         self._dirty_view = True
 
     def on_reply_received(self, message: ReplyReceived) -> None:
@@ -153,7 +176,7 @@ class MonitorApp(Actions, App[None]):
             self.send(self.resync.on_reply(request, reply))
             if request.purpose == "resync.finished" and request.generation == self.resync.generation:
                 active = sum(1 for job in self.model.jobs.values() if not job.finished)
-                self._log(f"in sync: {len(self.model.jobs)} jobs known, {active} active")
+                self._note(f"in sync: {len(self.model.jobs)} jobs known, {active} active")
         elif request.purpose == "snapshot":
             self._take_snapshot(request, reply)
         elif request.purpose.startswith("action."):
@@ -176,7 +199,7 @@ class MonitorApp(Actions, App[None]):
         elif is_error(reply) and reply.get("code") == "not_found":
             self.model.forget(request.job_id)
 
-    def _log(self, text: str, level: str = "info") -> None:
+    def _note(self, text: str, level: str = "info") -> None:
         self.model.log.append(LogEntry(self.clock.now_ms(), text, level))
 
     def on_job_highlighted(self, message: JobHighlighted) -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from textual.notifications import SeverityLevel
+
 from monitor.request import Request, error_text, is_error
+from pixflow.vocabulary import JobState
 
 GENERATE_FIELDS = (
     "prompt",
@@ -23,7 +26,7 @@ GENERATE_FIELDS = (
     "priority",
     "previews",
 )
-RETRYABLE = ("failed", "cancelled")
+RETRYABLE = (JobState.FAILED, JobState.CANCELLED)
 MAX_ID = 128
 
 
@@ -64,7 +67,7 @@ def retry_generate(snapshot: dict[str, Any], new_id: str) -> Request:
     )
 
 
-def describe(request: Request, reply: dict[str, Any]) -> tuple[str, str]:
+def describe(request: Request, reply: dict[str, Any]) -> tuple[str, SeverityLevel]:
     """(sentence, severity) for the worker's answer to an action; severity is information, warning or error."""
     what = _what(request)
     if is_error(reply):
@@ -85,7 +88,7 @@ def describe(request: Request, reply: dict[str, Any]) -> tuple[str, str]:
     return f"{what}: the worker answered {kind}" + (f" ({shown})" if shown else ""), "information"
 
 
-def describe_failure(request: Request, code: str, message: str) -> tuple[str, str]:
+def describe_failure(request: Request, code: str, message: str) -> tuple[str, SeverityLevel]:
     return f"{_what(request)}: no answer ({code}: {message})", "error"
 
 

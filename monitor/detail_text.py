@@ -7,21 +7,21 @@ from typing import Any
 from rich.text import Text
 
 from monitor.format import STATE_STYLES, duration, eta_seconds, job_fraction, progress_text
-from monitor.model import FINAL, STATES, JobView
+from monitor.model import JobView
+from pixflow.vocabulary import TERMINAL_STATES, JobState
 
 TRACEBACK_LINES = 6
+STATE_ORDER = {state.value: index for index, state in enumerate(JobState)}  # states entered in the same ms
 
 
 def timeline(job: JobView, now_ms: int) -> list[tuple[str, int, int | None]]:
     """(state, entered at, time spent) for each state the job has been in, in order; None: still there."""
-    entered = sorted(
-        job.state_times.items(), key=lambda item: (item[1], STATES.index(item[0]) if item[0] in STATES else 99)
-    )
+    entered = sorted(job.state_times.items(), key=lambda item: (item[1], STATE_ORDER.get(item[0], 99)))
     rows: list[tuple[str, int, int | None]] = []
     for index, (state, at) in enumerate(entered):
         if index + 1 < len(entered):
             rows.append((state, at, entered[index + 1][1] - at))
-        elif state in FINAL:
+        elif state in TERMINAL_STATES:
             rows.append((state, at, 0))
         else:
             rows.append((state, at, None if now_ms is None else now_ms - at))
@@ -75,7 +75,7 @@ def timeline_text(job: JobView, now_ms: int) -> Text:
             text.append("\n")
         text.append(f"{state:<9}", STATE_STYLES.get(state, ""))
         text.append(f"{'+' + duration(at - start):>8} ", "dim")
-        if state in FINAL:
+        if state in TERMINAL_STATES:
             continue
         live = state == job.state
         text.append(f"{duration(spent)}{'…' if live else '':<1} ")

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
-from monitor.model import FINAL, STAGES, JobView
+from monitor.model import JobView
+from pixflow.vocabulary import STAGE_NAMES, TERMINAL_STATES, JobState
 
-STATE_STYLES = {
-    "queued": "dim",
-    "loading": "cyan",
-    "encoding": "cyan",
-    "sampling": "bold yellow",
-    "decoding": "cyan",
-    "saving": "cyan",
-    "done": "green",
-    "failed": "bold red",
-    "cancelled": "magenta",
+STATE_STYLES: dict[str, str] = {
+    JobState.QUEUED: "dim",
+    JobState.LOADING: "cyan",
+    JobState.ENCODING: "cyan",
+    JobState.SAMPLING: "bold yellow",
+    JobState.DECODING: "cyan",
+    JobState.SAVING: "cyan",
+    JobState.DONE: "green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "magenta",
 }
 BAR_WIDTH = 8
 
@@ -72,7 +73,7 @@ def eta_seconds(value: Any, now_ms: int) -> float | None:
     return max(0.0, float(value))
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -84,7 +85,7 @@ def job_fraction(job: JobView) -> float | None:
     if job.state == "done":
         return 1.0
     progress = job.progress or {}
-    if job.state in STAGES or job.state in FINAL:
+    if job.state in STAGE_NAMES or job.state in TERMINAL_STATES:
         return fraction_of(progress) if progress else None
     return None
 

@@ -40,7 +40,9 @@ def scaled(image: Image.Image, max_cols: int, max_rows: int) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.Resampling.NEAREST)
 
 
-def _color(pixel: tuple[int, int, int, int]) -> Color | None:
+def _color(pixel: float | tuple[int, ...]) -> Color | None:
+    if not isinstance(pixel, tuple):  # images are converted to RGBA first: never a single band
+        return None
     red, green, blue, alpha = pixel
     return Color.from_rgb(red, green, blue) if alpha >= 128 else None
 
@@ -51,6 +53,7 @@ def rows_of(image: Image.Image) -> list[list[Segment]]:
     assert pixels is not None
     lines: list[list[Segment]] = []
     styles: dict[tuple[Color | None, Color | None, str], Style] = {}
+    key: tuple[Color | None, Color | None, str]
     for top in range(0, image.height, 2):
         line: list[Segment] = []
         for x in range(image.width):

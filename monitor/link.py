@@ -5,7 +5,8 @@
 - `run_requests`: a DEALER on the worker's ROUTER, several requests in flight matched by `req_id`, a timeout on
   each, and a `ping` every `heartbeat` seconds. No answer in time means the worker is unreachable: every request
   in flight fails, the socket is thrown away (so nothing stale is delivered later) and a fresh one keeps pinging
-  until the worker answers again (the "lazy pirate" pattern).
+  until the worker answers again (the "lazy pirate" pattern). A worker that restarts faster than the timeout is
+  noticed by the `started_at` of the heartbeat's `pong` (`WorkerRestarted`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from typing import Protocol
 import zmq
 from textual.message import Message
 
-from monitor.messages import Event, EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed
+from monitor.messages import Event, EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed, WorkerRestarted
 from monitor.request import Request
+from pixflow.client_tracker import WorkerIdentity
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR, PROTOCOL_VERSION, pack, unpack
-from pixflow.vocabulary import TOPIC_BACKEND, TOPIC_PREVIEW, TOPIC_STATS
+from pixflow.vocabulary import JOB_TOPIC_PREFIXES, TOPIC_BACKEND, TOPIC_PREVIEW, TOPIC_STATS
 
 Post = Callable[[Message], object]
-SUBSCRIPTIONS = (b"job.", TOPIC_BACKEND.encode(), TOPIC_STATS.encode())
+SUBSCRIPTIONS = tuple(topic.encode() for topic in (*JOB_TOPIC_PREFIXES, TOPIC_BACKEND, TOPIC_STATS))
 POLL_MS = 100  # how often the threads look at their stop flag when idle
 
 
@@ -139,6 +141,7 @@ class Requester:
         self.in_flight: dict[int, tuple[Request, float]] = {}
         self.req_ids = itertools.count(1)
         self.up: bool | None = None  # None: not known yet
+        self.identity = WorkerIdentity()  # the started_at of the pongs
         self.next_ping = 0.0
 
     def run(self) -> None:
@@ -222,13 +225,18 @@ class Requester:
                 continue
             if not isinstance(reply, dict):
                 continue
-            entry = self.in_flight.pop(reply.get("req_id"), None)
+            req_id = reply.get("req_id")
+            entry = self.in_flight.pop(req_id, None) if isinstance(req_id, int) else None
             if entry is None:
                 continue  # a late answer to a request already failed
+            was_up = self.up
             self._set_up(True, "")
             request = entry[0]
-            if request.kind == "ping" and not request.purpose:
-                continue  # the heartbeat
+            if request.kind == "ping" and not request.purpose:  # the heartbeat
+                # Coming up, LinkUp makes the app read everything anyway; while up, only a restart does.
+                if self.identity.observe(reply.get("started_at")) and was_up and self.identity.started_at:
+                    self.post(WorkerRestarted(self.identity.started_at))
+                continue
             self.post(ReplyReceived(request, reply))
 
     def _expire(self) -> bool:

@@ -49,6 +49,13 @@ class LinkDown(Message):
 
 
 @dataclass
+class WorkerRestarted(Message):
+    """A heartbeat `pong` carried another `started_at` while the link stayed up: the worker restarted quickly."""
+
+    started_at: int
+
+
+@dataclass
 class JobHighlighted(Message):
     """The jobs table's cursor is on another job (or on none)."""
 

@@ -3,6 +3,7 @@
 Events and `status`/`list_jobs` snapshots are merged by `seq`: whichever is newer for a job wins, so a snapshot
 read while events stream in never moves a job backwards. A job first seen through an event, a `seq` gap, or a
 job that started running without a known backend adds the job to `wanted`: the app asks `status` for it.
+The `seq` bookkeeping and restart detection are pixflow's client tracker, shared with the Python client's follow.
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.clock import Clock
-from pixflow.vocabulary import TOPIC_BACKEND, TOPIC_OUTPUT, TOPIC_PREVIEW, TOPIC_PROGRESS, TOPIC_STATE, TOPIC_STATS
+from pixflow.client_tracker import Seen, SeqTracker, WorkerIdentity, is_seq
+from pixflow.vocabulary import (
+    JOB_TOPIC_PREFIXES,
+    STAGE_NAMES,
+    TERMINAL_STATES,
+    TOPIC_BACKEND,
+    TOPIC_OUTPUT,
+    TOPIC_PREVIEW,
+    TOPIC_PROGRESS,
+    TOPIC_STATE,
+    TOPIC_STATS,
+    JobState,
+)
 
-STAGES = ("loading", "encoding", "sampling", "decoding", "saving")
-ACTIVE = ("queued", *STAGES)
-FINAL = ("done", "failed", "cancelled")
-STATES = ACTIVE + FINAL
 MINUTE_MS = 60_000
 
 
@@ -33,7 +42,7 @@ class Preview:
 @dataclass
 class JobView:
     job_id: str
-    state: str = "queued"
+    state: str = JobState.QUEUED.value
     stage: str | None = None
     passes: int = 0
     progress: dict[str, Any] | None = None
@@ -57,7 +66,7 @@ class JobView:
 
     @property
     def finished(self) -> bool:
-        return self.state in FINAL
+        return self.state in TERMINAL_STATES
 
     @property
     def prompt(self) -> str:
@@ -89,6 +98,9 @@ class MonitorModel:
         self.stats_seen = 0  # worker.stats events: one arriving means the subscription is live
         self.paused: bool | None = None  # dispatch paused, when the worker says (`paused`: newer workers only)
         self._paused_as_of = 0  # ms: worker.stats older than the last pause/resume answer do not count
+        self.seqs = SeqTracker()  # the newest seq of each job held, from events and snapshots
+        self.identity = WorkerIdentity()  # the worker's started_at, from `worker` replies, worker.stats and pongs
+        self.restart_pending = False  # a worker.stats event showed a restart: the app resynchronises
 
     # Events.
     def apply_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
@@ -98,13 +110,15 @@ class MonitorModel:
     def apply_event(self, topic: str, event: dict[str, Any]) -> None:
         self.events_seen += 1
         if topic == TOPIC_STATS:
+            if self.note_started_at(event.get("started_at")):
+                self.restart_pending = True
             self.stats = event
             self.stats_seen += 1
             self._take_paused(event)
             self.changed_panels.add("stats")
         elif topic.startswith(TOPIC_BACKEND):
             self._apply_backend(event)
-        elif topic.startswith("job."):
+        elif topic.startswith(JOB_TOPIC_PREFIXES):
             self._apply_job_event(topic, event)
 
     def _apply_job_event(self, topic: str, event: dict[str, Any]) -> None:
@@ -116,21 +130,22 @@ class MonitorModel:
             job = self.jobs[job_id] = JobView(job_id)
             self.wanted.add(job_id)
         seq = event.get("seq")
-        if isinstance(seq, int) and not isinstance(seq, bool):
-            if seq <= job.seq:  # already reflected by a newer snapshot: only the log takes it
+        if is_seq(seq):
+            seen = self.seqs.event(job_id, seq)
+            if seen is Seen.STALE:  # already reflected by a newer snapshot: only the log takes it
                 if topic.startswith(TOPIC_STATE):
                     self._log_state(job, event)
                 elif topic.startswith(TOPIC_PREVIEW):
                     self._apply_preview(job, event)  # images travel only in events: a snapshot has none
                 return
-            if job.seq and seq > job.seq + 1:
-                self.wanted.add(job_id)  # a gap: events were missed
+            if seen is Seen.GAP:
+                self.wanted.add(job_id)  # events were missed (or it is new to the monitor): read its status
             job.seq = seq
         if topic.startswith(TOPIC_STATE):
             self._apply_state(job, event)
         elif topic.startswith(TOPIC_PROGRESS):
             job.progress = {key: event.get(key) for key in ("node", "value", "max")}
-            if event.get("stage") in STAGES:
+            if event.get("stage") in STAGE_NAMES:
                 job.stage = event["stage"]
             self._take_estimates(job, event)
         elif topic.startswith(TOPIC_PREVIEW):
@@ -142,7 +157,7 @@ class MonitorModel:
         self._touch(job)
 
     def _apply_preview(self, job: JobView, event: dict[str, Any]) -> None:
-        seq = event.get("seq") if isinstance(event.get("seq"), int) else 0
+        seq = event["seq"] if is_seq(event.get("seq")) else 0
         if isinstance(event.get("image"), bytes) and (job.preview is None or seq > job.preview.seq):
             job.preview = Preview(
                 event["image"], str(event.get("format") or ""), event.get("step"), event.get("node"), seq
@@ -152,19 +167,19 @@ class MonitorModel:
     def _apply_state(self, job: JobView, event: dict[str, Any]) -> None:
         source, dest, ts = event.get("from"), str(event.get("to")), event.get("ts")
         job.state = dest
-        job.stage = dest if dest in STAGES else None
+        job.stage = dest if dest in STAGE_NAMES else None
         job.passes = event.get("passes") or job.passes
         if isinstance(ts, int):
             job.state_times[dest] = ts
             if source is None and job.created_at is None:
                 job.created_at = ts
-            if dest in FINAL:
+            if dest in TERMINAL_STATES:
                 job.finished_at = ts
-        if dest == "failed":
+        if dest == JobState.FAILED:
             job.error = event.get("error") or job.error
-        if dest == "done" and event.get("outputs") is not None:
+        if dest == JobState.DONE and event.get("outputs") is not None:
             job.outputs = list(event["outputs"])
-        if dest in STAGES and job.backend is None:
+        if dest in STAGE_NAMES and job.backend is None:
             self.wanted.add(job.job_id)  # dispatched: ask which backend took it
         self._take_estimates(job, event)
         self._count_finished(job)
@@ -174,19 +189,21 @@ class MonitorModel:
         source, dest, ts = event.get("from"), event.get("to"), event.get("ts")
         if source is None:
             self._log(ts, f"{job.job_id} created ({dest})")
-        elif dest == "failed":
+        elif dest == JobState.FAILED:
             self._log(ts, f"{job.job_id} {source} → failed: {error_summary(event.get('error'))}", "error")
         else:
-            self._log(ts, f"{job.job_id} {source} → {dest}", "warning" if dest == "cancelled" else "info")
+            self._log(ts, f"{job.job_id} {source} → {dest}", "warning" if dest == JobState.CANCELLED else "info")
 
     @staticmethod
     def _take_estimates(job: JobView, fields: dict[str, Any]) -> None:
-        progress = fields.get("progress") if isinstance(fields.get("progress"), dict) else {}
+        progress = fields.get("progress")
+        if not isinstance(progress, dict):
+            progress = {}
         for name in ("eta", "overall"):
             value = fields.get(name, progress.get(name))
             if value is not None:
                 setattr(job, name, value)
-        if fields.get("to") in FINAL or fields.get("state") in FINAL:
+        if fields.get("to") in TERMINAL_STATES or fields.get("state") in TERMINAL_STATES:
             job.eta = None
 
     def _apply_backend(self, event: dict[str, Any]) -> None:
@@ -218,8 +235,8 @@ class MonitorModel:
         job.created_at = snapshot.get("created_at") or job.created_at
         job.backend = snapshot.get("backend") or job.backend
         was_known, job.has_snapshot = job.has_snapshot, True
-        seq = snapshot.get("seq") or 0
-        if seq >= job.seq:
+        seq = snapshot["seq"] if is_seq(snapshot.get("seq")) else 0
+        if self.seqs.snapshot(job_id, seq):
             previous = job.state
             job.seq = seq
             job.state = str(snapshot.get("state") or job.state)
@@ -243,18 +260,14 @@ class MonitorModel:
         """The worker does not know this job (it restarted, or dropped the finished job)."""
         if self.jobs.pop(job_id, None) is not None:
             self.changed_jobs.add(job_id)
+        self.seqs.forget(job_id)
         self.wanted.discard(job_id)
 
     def apply_worker_status(self, reply: dict[str, Any], received_at: int | None = None) -> bool:
         """Take a `worker` reply (received at `received_at`, ms since the epoch); True if it comes from a different
         worker process than before (it restarted)."""
-        restarted = self.worker is not None and reply.get("started_at") != self.worker.get("started_at")
+        restarted = self.note_started_at(reply.get("started_at"))
         self.worker = {key: value for key, value in reply.items() if key not in ("type", "v", "req_id")}
-        if restarted:
-            self._log(self.clock.now_ms(), "the worker restarted: reading its jobs again", "warning")
-            self.changed_jobs.update(self.jobs)
-            self.jobs.clear()
-            self.wanted.clear()
         self._take_paused(reply)
         if received_at is not None and isinstance(reply.get("paused"), bool):
             self._paused_as_of = received_at
@@ -262,6 +275,18 @@ class MonitorModel:
             self._apply_backend(backend)
         self.changed_panels.update(("worker", "stats"))
         return restarted
+
+    def note_started_at(self, started_at: object) -> bool:
+        """Take the worker's `started_at` from any message; on a change (it restarted), drop what was known of
+        its jobs, which are read again from scratch, and return True."""
+        if not self.identity.observe(started_at):
+            return False
+        self._log(self.clock.now_ms(), "the worker restarted: reading its jobs again", "warning")
+        self.changed_jobs.update(self.jobs)
+        self.jobs.clear()
+        self.seqs.clear()
+        self.wanted.clear()
+        return True
 
     # Reading.
     def counts(self) -> dict[str, int]:
@@ -271,7 +296,7 @@ class MonitorModel:
         by_state = (self.worker or {}).get("jobs") or {}
         return {
             "queued": by_state.get("queued", 0),
-            "running": sum(by_state.get(state, 0) for state in STAGES),
+            "running": sum(by_state.get(state, 0) for state in STAGE_NAMES),
             "done": by_state.get("done", 0),
             "failed": by_state.get("failed", 0),
             "cancelled": by_state.get("cancelled", 0),
@@ -295,6 +320,7 @@ class MonitorModel:
         finished.sort(key=lambda job: job.finished_at or 0)
         for job in finished[:excess]:
             del self.jobs[job.job_id]
+            self.seqs.forget(job.job_id)
             self._counted.discard(job.job_id)
             self.changed_jobs.add(job.job_id)
 

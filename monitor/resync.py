@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.model import ACTIVE, FINAL, MonitorModel
+from monitor.model import MonitorModel
 from monitor.request import Request, is_error
+from pixflow.vocabulary import ACTIVE, TERMINAL, JobState
 
+# In pipeline order, so that the request is the same every time.
+ACTIVE_STATES = [state.value for state in JobState if state in ACTIVE]
+FINAL_STATES = [state.value for state in JobState if state in TERMINAL]
 PAGE = 500
 MAX_ACTIVE_PAGES = 20  # 10,000 active jobs
 RECENT_FINISHED = 200
@@ -51,11 +55,11 @@ class Resync:
         return []
 
     def _active_page(self, offset: int) -> Request:
-        fields = {"state": list(ACTIVE), "limit": PAGE, "offset": offset}
+        fields = {"state": ACTIVE_STATES, "limit": PAGE, "offset": offset}
         return Request("list_jobs", fields, purpose="resync.active", generation=self.generation)
 
     def _finished(self) -> Request:
-        fields = {"state": list(FINAL), "limit": RECENT_FINISHED}
+        fields = {"state": FINAL_STATES, "limit": RECENT_FINISHED}
         return Request("list_jobs", fields, purpose="resync.finished", generation=self.generation)
 
     def _stragglers(self) -> list[Request]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from monitor.model import ACTIVE, FINAL, STAGES, JobView
+from monitor.model import JobView
+from pixflow.vocabulary import ACTIVE, STAGE_NAMES, TERMINAL_STATES
 
 
 def visible_jobs(
@@ -20,13 +21,13 @@ def visible_jobs(
     elif state_filter == "active":
         shown = [j for j in jobs if j.state in ACTIVE or j.job_id in keep]
     elif state_filter == "running":
-        shown = [j for j in jobs if j.state in STAGES or j.job_id in keep]
+        shown = [j for j in jobs if j.state in STAGE_NAMES or j.job_id in keep]
     else:
         shown = [j for j in jobs if j.state == state_filter or j.job_id in keep]
     return sorted(shown, key=row_order)
 
 
 def row_order(job: JobView) -> tuple[int, int, str]:
-    if job.state in FINAL:
+    if job.state in TERMINAL_STATES:
         return (1, -(job.finished_at or 0), job.job_id)
     return (0, -(job.created_at or 0), job.job_id)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pixflow.jobs.job import Job
 from pixflow.jobs.dispatch import Phase
+from pixflow.jobs.job import Job
 from pixflow.jobs.store import JobStore
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams

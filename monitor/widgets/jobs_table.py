@@ -6,6 +6,8 @@ cells and cached, so a screen of 1,000 jobs changing 100 times a second costs a 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
@@ -19,6 +21,7 @@ from textual.strip import Strip
 from monitor.format import STATE_STYLES, RowCells, row_cells
 from monitor.messages import JobHighlighted
 from monitor.model import JobView
+from pixflow.vocabulary import TERMINAL_STATES, JobState
 
 ID_WIDTH, PROMPT_WIDTH = 14, 20
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -41,14 +44,14 @@ def cell_style(column: str, value: str, state: str) -> str:
     if column == "state":
         return STATE_STYLES.get(state, "")
     if column == "progress":
-        return "green" if state == "done" else "red" if state == "failed" else "yellow"
-    if value == "—" or state in ("done", "failed", "cancelled"):
+        return "green" if state == JobState.DONE else "red" if state == JobState.FAILED else "yellow"
+    if value == "—" or state in TERMINAL_STATES:
         return "dim"
     return ""
 
 
 class JobsTable(ScrollView, can_focus=True):
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor(-1)", "Up", show=False),
         Binding("down", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),

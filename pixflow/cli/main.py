@@ -7,17 +7,17 @@ import json
 import logging
 import signal
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pixflow.cli.progress_view import TERMINAL_STATES, follow_jobs, print_result
-from pixflow.client import Client, ClientError
+from pixflow.cli.progress_view import follow_jobs, print_result
+from pixflow.client import Client, ClientError, new_job_id
 from pixflow.config import DEFAULT_COMFYUI_URL, load_settings
 from pixflow.errors import PixflowError
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 from pixflow.replay.recordings import DEFAULT_FIXTURES
+from pixflow.vocabulary import TERMINAL_STATES
 
 
 def _setup_logging(level: str) -> None:
@@ -65,8 +65,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    job_id = args.id or new_job_id()  # chosen here, so that a retry after a timeout is the same job
     params: dict[str, Any] = {
-        "id": args.id or uuid.uuid4().hex[:12],
         "size": args.size,
         "steps": args.steps,
         "cfg_scale": args.cfg_scale,
@@ -82,14 +82,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     params = {key: value for key, value in params.items() if value is not None}
     with Client(args.req_addr, args.pub_addr, args.timeout) as client:
         if args.wait:
-            client.subscribe_job(params["id"])
+            client.subscribe_job(job_id)
             client.wait_subscribed(timeout=args.timeout)
-        accepted = client.call("generate", prompt=args.prompt, **params)
-        job_id = accepted["job_id"]
+        accepted = client.submit(args.prompt, id=job_id, retries=args.retries, **params)
         if not args.wait:
-            print(job_id)
+            print(accepted.job_id)
             return 0
-        if accepted["existing"] and accepted["state"] in TERMINAL_STATES:
+        if accepted.existing and accepted.state in TERMINAL_STATES:
             return print_result(client.status(job_id))
         return follow_jobs(client, [job_id], args.wait_timeout)
 
@@ -193,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = commands.add_parser("submit", help="queue a job")
     submit.add_argument("prompt")
-    submit.add_argument("--id", help="job id (default: a new one)")
+    submit.add_argument("--id", help="job id (default: a new one); submitting the same id again is the same job")
+    submit.add_argument("--retries", type=int, default=2, help="times to send again after a timeout (same id)")
     submit.add_argument("--model")
     submit.add_argument("--size", type=_size, help="WIDTHxHEIGHT, e.g. 64x64")
     submit.add_argument("--steps", type=int)

@@ -8,24 +8,26 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from pixflow.client import Client
+from pixflow.vocabulary import TERMINAL_STATES, TOPIC_PROGRESS, TOPIC_STATE, JobState
+
+__all__ = ["JobLine", "ProgressPrinter", "follow_jobs", "print_result"]
 
 BAR_WIDTH = 20
-TERMINAL_STATES = ("done", "failed", "cancelled")
 
 
 @dataclass
 class JobLine:
     job_id: str
-    state: str = "queued"
+    state: str = JobState.QUEUED.value
     value: int = 0
     maximum: int = 0
     step_times: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     def update(self, topic: str, event: dict[str, Any]) -> None:
-        if topic.startswith("job.state."):
+        if topic.startswith(TOPIC_STATE):
             self.state = event["to"]
-        elif topic.startswith("job.progress."):
+        elif topic.startswith(TOPIC_PROGRESS):
             if event["value"] < self.value or event["max"] != self.maximum:
                 self.step_times.clear()  # a new sampler node restarts the count
             self.value, self.maximum = event["value"], event["max"]
@@ -41,7 +43,7 @@ class JobLine:
     def render(self) -> str:
         elapsed = time.monotonic() - self.started
         text = f"{self.job_id[:12]:<12} {self.state:<9}"
-        if self.maximum and self.state == "sampling":
+        if self.maximum and self.state == JobState.SAMPLING:
             filled = round(BAR_WIDTH * self.value / self.maximum)
             text += f" {'█' * filled}{'░' * (BAR_WIDTH - filled)} {self.value}/{self.maximum}"
             eta = self.eta()
@@ -74,23 +76,21 @@ class ProgressPrinter:
 def follow_jobs(client: Client, job_ids: list[str], timeout: float) -> int:
     """Show live progress until every job ends, then print outputs. Exit code 1 unless all are done.
 
-    The client must already be subscribed to these jobs' topics."""
+    Through `Client.follow_jobs`: a missed event or a worker restart is made good by reading `status`, so the
+    final state is always shown (subscribe to the jobs before submitting them to see every step)."""
     printer = ProgressPrinter()
-    wanted = set(job_ids)
     finals: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
-    while len(finals) < len(wanted):
-        topic, event = client.next_event(deadline - time.monotonic(), want=lambda t, e: e.get("job_id") in wanted)
+    for topic, event in client.follow_jobs(job_ids, timeout):
         printer.show(topic, event)
-        if topic.startswith("job.state.") and event["to"] in TERMINAL_STATES:
+        if topic.startswith(TOPIC_STATE) and event["to"] in TERMINAL_STATES:
             finals[event["job_id"]] = event
             print_result({**event, "state": event["to"]})
-    return 0 if all(final["to"] == "done" for final in finals.values()) else 1
+    return 0 if all(final["to"] == JobState.DONE for final in finals.values()) else 1
 
 
 def print_result(job: dict[str, Any]) -> int:
     """Print a finished job's images or error (from a `job` snapshot or a final job.state event)."""
-    if job["state"] == "done":
+    if job["state"] == JobState.DONE:
         for output in job.get("outputs", []):
             print(f"  {output['path']}  ({output['width']}x{output['height']})")
         return 0

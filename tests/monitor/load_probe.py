@@ -22,14 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Run as a script, the repository root is not on the path: put it there, so that `tests.` and `monitor.` import.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from synthetic_worker import SyntheticWorker
 from textual._compositor import Compositor
 
 from monitor.app import MonitorApp, tune_gc
 from monitor.link import ZmqLink
 from monitor.metrics import UiMetrics, percentiles
+from tests.monitor.synthetic_worker import SyntheticWorker
 
 
 async def _wait(condition: Any, timeout: float, what: str) -> None:

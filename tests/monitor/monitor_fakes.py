@@ -19,6 +19,7 @@ from monitor.link import Post
 from monitor.messages import Event, EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed
 from monitor.request import Request
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
+from pixflow.vocabulary import TERMINAL_STATES, TOPIC_STATS, JobState
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC: every canned timestamp counts from here
 STARTED_AT = T0 - 3_600_000  # the canned worker has been up an hour at T0
@@ -94,8 +95,8 @@ def snapshot(
 ) -> dict[str, Any]:
     """A job snapshot: `stages` are (state, ms after `created`) in the order the job entered them."""
     state_times = {"queued": created} | {state: created + at for state, at in stages}
-    state = stages[-1][0] if stages else "queued"
-    final = state in ("done", "failed", "cancelled")
+    state = stages[-1][0] if stages else JobState.QUEUED.value
+    final = state in TERMINAL_STATES
     outputs = []
     if output is not None:
         outputs = [
@@ -153,8 +154,7 @@ OUTPUT_DIR = "/srv/pixflow/output"
 
 
 def worker_reply(jobs: list[dict[str, Any]], up: bool = True) -> dict[str, Any]:
-    counts = {state: 0 for state in ("queued", "loading", "encoding", "sampling", "decoding", "saving")}
-    counts |= {"done": 0, "failed": 0, "cancelled": 0}
+    counts = {state.value: 0 for state in JobState}
     for job in jobs:
         counts[job["state"]] += 1
     backend = {
@@ -183,7 +183,7 @@ def stats_event(jobs: list[dict[str, Any]], ts: int) -> Event:
     counts = worker_reply(jobs)["jobs"]
     running = sum(counts[s] for s in ("loading", "encoding", "sampling", "decoding", "saving"))
     fields = {key: counts[key] for key in ("queued", "done", "failed", "cancelled")}
-    return "worker.stats", {"ts": ts, **fields, "running": running, "paused": False, "backends_up": 1}
+    return TOPIC_STATS, {"ts": ts, **fields, "running": running, "paused": False, "backends_up": 1}
 
 
 @dataclass

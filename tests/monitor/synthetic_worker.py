@@ -12,10 +12,16 @@ from typing import Any
 
 import zmq
 
-from pixflow.protocol import PROTOCOL_VERSION, pack, unpack
+from pixflow.protocol import PROTOCOL_VERSION, job_topic, pack, unpack
+from pixflow.vocabulary import STAGE_NAMES, TOPIC_PROGRESS, TOPIC_STATE, TOPIC_STATS, JobState
 
 STEPS = 20
-LIFE = ["queued", "loading", "encoding", "sampling", *(["progress"] * STEPS), "decoding", "saving", "done"]
+QUEUED, SAMPLING, DONE = JobState.QUEUED.value, JobState.SAMPLING.value, JobState.DONE.value
+BEFORE_SAMPLING, AFTER_SAMPLING = (
+    STAGE_NAMES[: STAGE_NAMES.index(SAMPLING) + 1],
+    STAGE_NAMES[STAGE_NAMES.index(SAMPLING) + 1 :],
+)
+LIFE = [QUEUED, *BEFORE_SAMPLING, *(["progress"] * STEPS), *AFTER_SAMPLING, DONE]
 
 
 def now_ms() -> int:
@@ -66,7 +72,7 @@ class SyntheticWorker:
         job_id = f"load-{next(self._ids):05d}"
         job = {
             "job_id": job_id,
-            "state": "queued",
+            "state": QUEUED,
             "stage": None,
             "passes": 0,
             "progress": None,
@@ -82,7 +88,7 @@ class SyntheticWorker:
             "created_at": created,
             "started_at": None,
             "finished_at": None,
-            "state_times": {"queued": created},
+            "state_times": {QUEUED: created},
         }
         self.jobs[job_id] = job
         self.steps[job_id] = 1
@@ -94,7 +100,7 @@ class SyntheticWorker:
         if step == "progress":
             value = (job["progress"] or {}).get("value", 0) + 1
             job["progress"] = {"node": "3", "value": value, "max": STEPS}
-            return f"job.progress.{job['job_id']}", {
+            return TOPIC_PROGRESS + job["job_id"], {
                 **base,
                 "stage": "sampling",
                 "node": "3",
@@ -103,11 +109,11 @@ class SyntheticWorker:
             }
         source = job["state"]
         job["state"], job["state_times"][step] = step, ts
-        job["stage"] = step if step not in ("done", "queued") else None
+        job["stage"] = step if step in STAGE_NAMES else None
         job["backend"] = "synthetic"
-        if step == "done":
+        if step == DONE:
             job["finished_at"] = ts
-        return f"job.state.{job['job_id']}", {**base, "from": source, "to": step, "passes": 0}
+        return TOPIC_STATE + job["job_id"], {**base, "from": source, "to": step, "passes": 0}
 
     def _next_event(self) -> tuple[str, dict[str, Any]]:
         """The next event of the job whose turn it is (round robin over the active jobs)."""
@@ -117,15 +123,13 @@ class SyntheticWorker:
         step = self.steps[turn]
         self.steps[turn] = step + 1
         event = self._advance(job, LIFE[step], now_ms())
-        if LIFE[step] == "done":
+        if LIFE[step] == DONE:
             del self.steps[turn]
             fresh = self._new_job(now_ms())
             self.pub.send_multipart(
                 [
-                    f"job.state.{fresh['job_id']}".encode(),
-                    pack(
-                        {"ts": fresh["created_at"], "job_id": fresh["job_id"], "seq": 1, "from": None, "to": "queued"}
-                    ),
+                    job_topic(TOPIC_STATE, fresh["job_id"]),
+                    pack({"ts": fresh["created_at"], "job_id": fresh["job_id"], "seq": 1, "from": None, "to": QUEUED}),
                 ]
             )
             self.published += 1
@@ -145,7 +149,7 @@ class SyntheticWorker:
                 self.pub.send_multipart([topic.encode(), pack(event)])
                 self.published += 1
             if now >= next_stats:
-                self.pub.send_multipart([b"worker.stats", pack(self._stats())])
+                self.pub.send_multipart([TOPIC_STATS.encode(), pack(self._stats())])
                 next_stats = now + 1.0
 
     def _answer_all(self) -> None:
@@ -183,10 +187,10 @@ class SyntheticWorker:
         return {"type": "jobs", "jobs": matching[offset : offset + limit], "total": len(matching), "offset": offset}
 
     def _counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("queued", "loading", "encoding", "sampling", "decoding", "saving", "done"), 0)
+        counts = {state.value: 0 for state in JobState}
         for job in self.jobs.values():
             counts[job["state"]] += 1
-        return counts | {"failed": 0, "cancelled": 0}
+        return counts
 
     def _worker(self) -> dict[str, Any]:
         backend = {"name": "synthetic", "url": "-", "up": True, "reason": None, "version": "-", "models": 1}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor_fakes import RUN, T0, Scene, ScriptedLink, run_pilot, snapshot, until
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -18,6 +17,7 @@ from monitor.widgets.jobs_table import JobsTable
 from monitor.widgets.pixel_image import PixelImage
 from pixflow.testing import ThreadWorker
 from tests.helpers import play_next, run_job
+from tests.monitor.monitor_fakes import RUN, T0, Scene, ScriptedLink, run_pilot, snapshot, until
 
 SPRITE = {"prompt": "pixel art knight, 16-bit sprite", "size": [64, 64], "steps": 8}
 

@@ -4,7 +4,7 @@ one (two cores shared with a ComfyUI) measured up to 4x the quiet figures."""
 
 from __future__ import annotations
 
-from load_probe import measure_load
+from tests.monitor.load_probe import measure_load
 
 
 def test_a_thousand_jobs_at_a_hundred_events_a_second_stay_responsive():

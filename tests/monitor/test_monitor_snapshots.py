@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor_fakes import (
+from textual.pilot import Pilot
+
+from monitor.app import MonitorApp
+from monitor.clock import FrozenClock
+from monitor.widgets.jobs_table import JobsTable
+from tests.monitor.monitor_fakes import (
     EXECUTION_ERROR,
     OUTPUT_DIR,
     RUN,
@@ -19,11 +24,6 @@ from monitor_fakes import (
     stats_event,
     until,
 )
-from textual.pilot import Pilot
-
-from monitor.app import MonitorApp
-from monitor.clock import FrozenClock
-from monitor.widgets.jobs_table import JobsTable
 
 SIZE = (160, 50)
 SLIME_PATH = f"{OUTPUT_DIR}/slime-003/slime-003_00.png"

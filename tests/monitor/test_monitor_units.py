@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from monitor_fakes import RUN, T0, snapshot, sprite_png
 from PIL import Image
 
 from monitor import commands
@@ -18,6 +17,7 @@ from monitor.model import JobView, MonitorModel
 from monitor.request import Request
 from monitor.resync import PAGE, Resync
 from monitor.view import visible_jobs
+from tests.monitor.monitor_fakes import RUN, T0, snapshot, sprite_png
 
 
 def state_event(job_id: str, seq: int, source: str | None, dest: str, ts: int = T0, **fields: object) -> tuple:
@@ -88,6 +88,18 @@ def test_a_different_started_at_means_the_worker_restarted():
     model.apply_snapshot(snapshot("a", "knight", T0, []))
     assert model.apply_worker_status({"started_at": 1}) is False and "a" in model.jobs
     assert model.apply_worker_status({"started_at": 2}) is True and not model.jobs
+    assert not model.restart_pending  # a `worker` reply is the resync itself
+
+
+def test_a_restart_seen_in_worker_stats_asks_for_a_resync_once():
+    model = MonitorModel(FrozenClock(T0))
+    model.apply_worker_status({"started_at": 1})
+    model.apply_events([state_event("a", 1, None, "queued"), ("worker.stats", {"ts": T0, "started_at": 1})])
+    assert not model.restart_pending and "a" in model.jobs
+    model.apply_event("worker.stats", {"ts": T0 + 50, "started_at": 2})
+    assert model.restart_pending and not model.jobs and model.seqs.seq_of("a") == 0
+    assert model.apply_worker_status({"started_at": 2}) is False  # the resync's reply: already known
+    assert model.note_started_at(2) is False  # a pong of the same worker (monitor.link's WorkerRestarted)
 
 
 def test_paused_follows_the_newest_of_stats_and_answers():

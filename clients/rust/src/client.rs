@@ -1,190 +1,213 @@
-//! A blocking client: requests over a DEALER socket, events over a SUB socket. Every wait has a
-//! timeout.
+//! The blocking client, for simple programs: typed requests over the DEALER, events over the SUB,
+//! every wait bounded. A UI loop wants [`Handle`](crate::Handle) instead (sockets on a thread,
+//! updates over a channel), or at least [`Client::try_next_event`] on each tick.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::epoch::{Restart, WorkerEpoch};
+use crate::error::{Error, Result};
 use crate::protocol::{
-    self, decode_reply, job_topic, Event, Reply, ReqId, Request, JOB_TOPIC_PREFIXES, PROTOCOL_VERSION, TOPIC_STATS,
+    job_topic, Event, GenerateParams, JobSnapshot, Reply, Request, StateFilter, JOB_TOPIC_PREFIXES, TOPIC_STATS,
 };
-
-#[derive(Debug)]
-pub enum ClientError {
-    Zmq(zmq::Error),
-    /// Nothing arrived in time.
-    Timeout(String),
-    /// A payload that does not decode as the protocol says.
-    Decode(String),
-    /// The worker answered `error`.
-    Worker {
-        code: String,
-        message: String,
-    },
-}
-
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            ClientError::Zmq(e) => write!(f, "zmq: {e}"),
-            ClientError::Timeout(what) => write!(f, "timeout: {what}"),
-            ClientError::Decode(what) => write!(f, "decode: {what}"),
-            ClientError::Worker { code, message } => write!(f, "{code}: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for ClientError {}
-
-impl From<zmq::Error> for ClientError {
-    fn from(e: zmq::Error) -> Self {
-        ClientError::Zmq(e)
-    }
-}
-
-pub type Result<T> = std::result::Result<T, ClientError>;
+use crate::replies::{self, Accepted, JobList, Models, Pong, WorkerStatus, Workflows};
+use crate::transport::{EventSocket, RequestSocket};
 
 pub struct Client {
-    _context: zmq::Context,
-    dealer: zmq::Socket,
-    sub: zmq::Socket,
-    pub req_addr: String,
-    pub pub_addr: String,
+    requests: RequestSocket,
+    events: EventSocket,
+    /// Events that arrived while [`wait_subscribed`](Self::wait_subscribed) waited: kept, not lost.
+    pending: VecDeque<(String, Event)>,
     /// How long a request waits for its reply.
     pub timeout: Duration,
-    next_req_id: i64,
-}
-
-fn remaining_ms(deadline: Instant) -> i64 {
-    deadline.saturating_duration_since(Instant::now()).as_millis() as i64
+    epoch: WorkerEpoch,
+    restart: Option<Restart>,
+    // Dropped last: the sockets above must close before the context does.
+    _context: zmq::Context,
 }
 
 impl Client {
-    /// Connect both sockets (ZeroMQ connects lazily: nothing fails here if the worker is down).
+    /// Connect both sockets. ZeroMQ connects lazily: nothing fails here if the worker is down.
     pub fn connect(req_addr: &str, pub_addr: &str, timeout: Duration) -> Result<Client> {
         let context = zmq::Context::new();
-        let dealer = context.socket(zmq::DEALER)?;
-        dealer.set_linger(0)?;
-        dealer.connect(req_addr)?;
-        let sub = context.socket(zmq::SUB)?;
-        sub.set_linger(0)?;
-        sub.connect(pub_addr)?;
         Ok(Client {
-            _context: context,
-            dealer,
-            sub,
-            req_addr: req_addr.to_owned(),
-            pub_addr: pub_addr.to_owned(),
+            requests: RequestSocket::connect(&context, req_addr)?,
+            events: EventSocket::connect(&context, pub_addr)?,
+            pending: VecDeque::new(),
             timeout,
-            next_req_id: 1,
+            epoch: WorkerEpoch::default(),
+            restart: None,
+            _context: context,
         })
+    }
+
+    pub fn req_addr(&self) -> &str {
+        self.requests.addr()
+    }
+
+    pub fn pub_addr(&self) -> &str {
+        self.events.addr()
     }
 
     // Requests -----------------------------------------------------------------------------------
 
-    /// Send a request with a fresh `req_id` and return its reply (an `error` reply included).
-    /// The DEALER envelope: `["", payload]` out, `["", reply]` back.
-    pub fn request(&mut self, mut request: Request) -> Result<Reply> {
-        let req_id = ReqId::Int(self.next_req_id);
-        self.next_req_id += 1;
-        *request.req_id_mut() = Some(req_id.clone());
-        let payload = protocol::encode(&request).map_err(|e| ClientError::Decode(format!("encode: {e}")))?;
-        self.dealer.send_multipart([&b""[..], &payload[..]], 0)?;
+    /// Send any request and return its reply, an `error` reply included. Waits at most
+    /// [`timeout`](Self::timeout); on a timeout nothing of this request is sent later.
+    pub fn request(&mut self, request: Request) -> Result<Reply> {
+        let reply = self.requests.request(request, self.timeout)?;
+        if let Some(started_at) = replies::started_at(&reply) {
+            self.observe_started_at(started_at);
+        }
+        Ok(reply)
+    }
 
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let ms = remaining_ms(deadline);
-            if ms <= 0 || self.dealer.poll(zmq::POLLIN, ms)? == 0 {
-                return Err(ClientError::Timeout(format!(
-                    "no reply to {} from the worker at {} within {:?}",
-                    request.type_name(),
-                    self.req_addr,
-                    self.timeout
-                )));
-            }
-            let frames = self.dealer.recv_multipart(0)?;
-            // ["", reply]; anything else is not a reply of this protocol.
-            if frames.len() != 2 || !frames[0].is_empty() {
-                eprintln!("pixflow-client: ignoring a reply of {} frames", frames.len());
-                continue;
-            }
-            let reply = decode_reply(&frames[1]).map_err(|e| ClientError::Decode(format!("reply: {e}")))?;
-            if reply.req_id() != Some(&req_id) {
-                continue; // the late reply of an earlier request that timed out
-            }
-            if reply.version() != PROTOCOL_VERSION {
-                return Err(ClientError::Decode(format!(
-                    "reply has protocol version {}",
-                    reply.version()
-                )));
-            }
-            return Ok(reply);
+    /// Like [`request`](Self::request), but an `error` reply is `Err(Error::Worker)`.
+    pub fn call(&mut self, request: Request) -> Result<Reply> {
+        replies::ok_or_worker_error(self.request(request)?)
+    }
+
+    pub fn ping(&mut self) -> Result<Pong> {
+        replies::pong(self.request(Request::ping())?)
+    }
+
+    /// Create a job. The params get a job id first when they have none (a new UUID), so calling
+    /// this again with the same params after a timeout returns the same job (`existing: true`)
+    /// instead of creating a second one.
+    pub fn generate(&mut self, params: &mut GenerateParams) -> Result<Accepted> {
+        params.ensure_id();
+        replies::accepted(self.request(Request::generate(params.clone()))?)
+    }
+
+    /// A job as it is now.
+    pub fn status(&mut self, job_id: &str) -> Result<JobSnapshot> {
+        replies::job("status", self.request(Request::status(Some(job_id.to_owned())))?)
+    }
+
+    /// The worker as it is now.
+    pub fn worker_status(&mut self) -> Result<WorkerStatus> {
+        replies::worker("status", self.request(Request::status(None))?)
+    }
+
+    /// Ask for a job to be cancelled; its snapshot with `cancel_requested`.
+    pub fn cancel(&mut self, job_id: &str) -> Result<JobSnapshot> {
+        replies::job("cancel", self.request(Request::cancel(job_id))?)
+    }
+
+    pub fn list_jobs(
+        &mut self,
+        state: Option<StateFilter>,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<JobList> {
+        replies::jobs(self.request(Request::list_jobs(state, limit, offset))?)
+    }
+
+    pub fn list_models(&mut self) -> Result<Models> {
+        replies::models(self.request(Request::list_models())?)
+    }
+
+    pub fn list_workflows(&mut self) -> Result<Workflows> {
+        replies::workflows(self.request(Request::list_workflows())?)
+    }
+
+    pub fn pause(&mut self) -> Result<WorkerStatus> {
+        replies::worker("pause", self.request(Request::pause())?)
+    }
+
+    pub fn resume(&mut self) -> Result<WorkerStatus> {
+        replies::worker("resume", self.request(Request::resume())?)
+    }
+
+    // Worker restarts ----------------------------------------------------------------------------
+
+    fn observe_started_at(&mut self, started_at: u64) {
+        if let Some(restart) = self.epoch.observe(started_at) {
+            self.restart = Some(restart);
         }
     }
 
-    /// Like [`request`](Self::request), but an `error` reply becomes `Err(ClientError::Worker)`.
-    pub fn call(&mut self, request: Request) -> Result<Reply> {
-        match self.request(request)? {
-            Reply::Error { code, message, .. } => Err(ClientError::Worker { code, message }),
-            reply => Ok(reply),
-        }
+    /// A restart of the worker noticed since the last call (its `started_at` changed in a `pong`,
+    /// `worker` reply or `worker.stats` event). What was read before it should be read again.
+    pub fn take_restart(&mut self) -> Option<Restart> {
+        self.restart.take()
+    }
+
+    /// The worker's `started_at`, once seen.
+    pub fn worker_started_at(&self) -> Option<u64> {
+        self.epoch.started_at()
     }
 
     // Events -------------------------------------------------------------------------------------
 
     pub fn subscribe(&mut self, topic: &str) -> Result<()> {
-        Ok(self.sub.set_subscribe(topic.as_bytes())?)
+        self.events.subscribe(topic)
     }
 
     pub fn unsubscribe(&mut self, topic: &str) -> Result<()> {
-        Ok(self.sub.set_unsubscribe(topic.as_bytes())?)
+        self.events.unsubscribe(topic)
     }
 
     /// The four topics of one job.
     pub fn subscribe_job(&mut self, job_id: &str) -> Result<()> {
-        for prefix in JOB_TOPIC_PREFIXES {
-            self.subscribe(&job_topic(prefix, job_id))?;
-        }
-        Ok(())
+        JOB_TOPIC_PREFIXES
+            .iter()
+            .try_for_each(|prefix| self.subscribe(&job_topic(prefix, job_id)))
     }
 
-    /// ZeroMQ's slow joiner: a SUB receives nothing published before its subscription reached the
-    /// PUB. Subscriptions travel in order, so once a `worker.stats` event (subscribed after the
-    /// others) arrives, the earlier subscriptions are live too.
+    pub fn unsubscribe_job(&mut self, job_id: &str) -> Result<()> {
+        JOB_TOPIC_PREFIXES
+            .iter()
+            .try_for_each(|prefix| self.unsubscribe(&job_topic(prefix, job_id)))
+    }
+
+    /// Wait until the subscriptions made so far are live. ZeroMQ's slow joiner: a SUB receives
+    /// nothing published before its subscription reached the PUB. Subscriptions travel in order, so
+    /// once a `worker.stats` event (subscribed after the others) arrives, the earlier ones are live
+    /// too. Other events that arrive meanwhile are kept for [`next_event`](Self::next_event).
+    /// `worker.stats` stays subscribed: it is how restarts are noticed.
     pub fn wait_subscribed(&mut self, timeout: Duration) -> Result<()> {
         self.subscribe(TOPIC_STATS)?;
         let deadline = Instant::now() + timeout;
         loop {
-            match self.next_event(deadline)? {
-                Some((topic, _)) if topic == TOPIC_STATS => break,
-                Some(_) => continue,
+            match self.receive(deadline.saturating_duration_since(Instant::now()))? {
+                Some((_, Event::Stats(_))) => return Ok(()),
+                Some(other) => self.pending.push_back(other),
                 None => {
-                    return Err(ClientError::Timeout(format!(
-                        "no worker.stats event from {} within {timeout:?}",
-                        self.pub_addr
-                    )))
+                    return Err(Error::SubscribeTimeout {
+                        addr: self.pub_addr().to_owned(),
+                        waited: timeout,
+                    })
                 }
             }
         }
-        self.unsubscribe(TOPIC_STATS)
     }
 
-    /// The next event, or `None` at the deadline. Events of unknown topics are skipped.
+    /// The next event if one has arrived, without waiting: for a UI tick.
+    pub fn try_next_event(&mut self) -> Result<Option<(String, Event)>> {
+        self.next_event_within(Duration::ZERO)
+    }
+
+    /// The next event, or `None` at the deadline.
     pub fn next_event(&mut self, deadline: Instant) -> Result<Option<(String, Event)>> {
-        loop {
-            let ms = remaining_ms(deadline);
-            if ms <= 0 || self.sub.poll(zmq::POLLIN, ms)? == 0 {
-                return Ok(None);
-            }
-            let frames = self.sub.recv_multipart(0)?;
-            if frames.len() != 2 {
-                eprintln!("pixflow-client: ignoring an event of {} frames", frames.len());
-                continue;
-            }
-            let topic = String::from_utf8_lossy(&frames[0]).into_owned();
-            match Event::decode(&topic, &frames[1]) {
-                Ok(event) => return Ok(Some((topic, event))),
-                Err(protocol::DecodeError::UnknownTopic(_)) => continue,
-                Err(e) => return Err(ClientError::Decode(format!("event on {topic}: {e}"))),
+        self.next_event_within(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// The next event within `wait` (zero: only what has arrived already). An `Err` is about one
+    /// message (say, one that does not decode); the next call goes on.
+    pub fn next_event_within(&mut self, wait: Duration) -> Result<Option<(String, Event)>> {
+        if let Some(event) = self.pending.pop_front() {
+            return Ok(Some(event));
+        }
+        self.receive(wait)
+    }
+
+    fn receive(&mut self, wait: Duration) -> Result<Option<(String, Event)>> {
+        let received = self.events.recv(wait)?;
+        if let Some((_, Event::Stats(stats))) = &received {
+            if let Some(started_at) = stats.started_at {
+                self.observe_started_at(started_at);
             }
         }
+        Ok(received)
     }
 }

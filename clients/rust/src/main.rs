@@ -2,13 +2,13 @@
 //! Output is one JSON object per line: replies as the worker sent them (`"type": ...`), events as
 //! `{"topic": ..., <the event's fields>}`.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use pixflow_client::protocol::*;
-use pixflow_client::{vectors, Client, ClientError};
+use pixflow_client::testing::vectors;
+use pixflow_client::{Client, Error, FollowItem};
 use serde::Serialize;
 
 const USAGE: &str = "\
@@ -111,16 +111,13 @@ fn parse_size(value: &str) -> Result<[u32; 2], String> {
     Ok([side(w)?, side(h)?])
 }
 
-fn new_job_id() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("rs-{:x}-{:x}", std::process::id(), nanos)
-}
-
 fn print_json<T: Serialize>(value: &T) {
-    println!("{}", serde_json::to_string(value).expect("JSON"));
+    // The protocol's types always serialize as JSON (string keys, no non-finite floats from msgpack
+    // that JSON cannot hold are produced by the worker); a failure would be a bug here.
+    match serde_json::to_string(value) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("pixflow-client: cannot print as JSON: {e}"),
+    }
 }
 
 /// An event as one JSON line: the topic, then the event's fields (a preview's image as its length).
@@ -160,18 +157,21 @@ fn print_event(topic: &str, event: &Event) {
             serde_json::to_string(&Line { topic, event: &p })
         }
     };
-    println!("{}", line.expect("JSON"));
+    match line {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("pixflow-client: cannot print as JSON: {e}"),
+    }
 }
 
 enum Failure {
     Usage(String),
-    Client(ClientError),
+    Client(Error),
     /// Already printed: exit 1.
     Reported,
 }
 
-impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Self {
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
         Failure::Client(e)
     }
 }
@@ -225,19 +225,23 @@ fn generate_params(args: &mut Args) -> Result<GenerateParams, String> {
 }
 
 /// Subscribe, wait until the subscription is live, send `generate`, then print the job's events
-/// until it ends.
+/// until it ends (the library's `Follow`: seq tracked, `status` read and printed after a gap).
 fn follow(client: &mut Client, mut params: GenerateParams, follow_timeout: Duration) -> Result<(), Failure> {
-    let job_id = params.id.get_or_insert_with(new_job_id).clone();
-    let topics: HashSet<String> = JOB_TOPIC_PREFIXES.iter().map(|p| job_topic(p, &job_id)).collect();
-    client.subscribe_job(&job_id)?;
-    let wait = client.timeout;
-    client.wait_subscribed(wait)?;
+    let job_id = params.ensure_id().to_owned();
+    client.prepare_follow(&job_id)?;
 
+    // Sent as a raw request so that the reply prints as the worker sent it.
     let reply = client.request(Request::generate(params))?;
     print_reply(&reply)?;
-    let (existing, state) = match &reply {
-        Reply::Accepted { existing, state, .. } => (*existing, *state),
-        other => return Err(ClientError::Decode(format!("generate answered {}", other.type_name())).into()),
+    let state = match &reply {
+        Reply::Accepted { state, .. } => *state,
+        other => {
+            return Err(Error::UnexpectedReply {
+                request: "generate",
+                got: other.type_name(),
+            }
+            .into())
+        }
     };
     if state.is_terminal() {
         // A known id whose job has ended: no event will come; its snapshot tells all.
@@ -250,49 +254,52 @@ fn follow(client: &mut Client, mut params: GenerateParams, follow_timeout: Durat
         };
     }
 
-    let deadline = Instant::now() + follow_timeout;
-    let mut last_seq: Option<u64> = None;
-    let mut gaps = false;
-    loop {
-        let Some((topic, event)) = client.next_event(deadline)? else {
-            return Err(ClientError::Timeout(format!("job {job_id} did not end within {follow_timeout:?}")).into());
-        };
-        // Subscriptions match by prefix: job.state.a also receives job.state.ab.
-        if !topics.contains(&topic) {
-            continue;
-        }
-        let seq = event.seq().unwrap_or(0);
-        let expected = last_seq.map(|s| s + 1).or(if existing { None } else { Some(1) });
-        if expected.is_some_and(|e| seq != e) {
-            gaps = true;
-            eprintln!(
-                "pixflow-client: job {job_id}: expected seq {}, got {seq}: events were missed",
-                expected.unwrap()
-            );
-        }
-        last_seq = Some(seq);
-        print_event(&topic, &event);
-        if let Event::State(e) = &event {
-            if e.to.is_terminal() {
-                if gaps {
-                    // Missed events: the snapshot has everything.
-                    print_json(&client.call(Request::status(Some(job_id.clone())))?);
-                }
-                return match e.to {
-                    JobState::Done => Ok(()),
-                    other => {
-                        let why = e
-                            .error
-                            .as_ref()
-                            .map(|e| format!(": {}: {}", e.code, e.message))
-                            .unwrap_or_default();
-                        eprintln!("pixflow-client: job {job_id} {other}{why}");
-                        Err(Failure::Reported)
-                    }
-                };
+    let mut follow = client.follow_prepared(&job_id).with_timeout(follow_timeout);
+    for item in follow.by_ref() {
+        match item {
+            Ok(FollowItem::Event { topic, event }) => print_event(&topic, &event),
+            Ok(FollowItem::Gap { expected, got }) => {
+                eprintln!("pixflow-client: job {job_id}: expected seq {expected}, got {got}: events were missed")
             }
+            Ok(FollowItem::Resynced(job)) => print_json(&Reply::Job {
+                v: PROTOCOL_VERSION,
+                req_id: None,
+                job: *job,
+            }),
+            Ok(FollowItem::WorkerRestarted(restart)) => {
+                eprintln!("pixflow-client: the worker restarted (started_at {})", restart.now)
+            }
+            Err(e @ Error::FollowTimeout { .. }) => return Err(e.into()),
+            // One message or one status read; following goes on.
+            Err(e) => eprintln!("pixflow-client: {}", chain(&e)),
         }
     }
+    let Some(job) = follow.snapshot() else {
+        return Err(Failure::Usage(format!("job {job_id} was never seen")));
+    };
+    match job.state {
+        JobState::Done => Ok(()),
+        other => {
+            let why = job
+                .error
+                .as_ref()
+                .map(|e| format!(": {}: {}", e.code, e.message))
+                .unwrap_or_default();
+            eprintln!("pixflow-client: job {job_id} {other}{why}");
+            Err(Failure::Reported)
+        }
+    }
+}
+
+/// An error and its causes, on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 fn vectors_command(path: &str, strict: bool) -> Result<(), Failure> {
@@ -371,11 +378,10 @@ fn run() -> Result<(), Failure> {
         "status" => Request::status(args.positional.first().cloned()),
         "list-jobs" => {
             let state = args.take("--state").map(|s| {
-                let states: Vec<String> = s.split(',').map(str::to_owned).collect();
-                if states.len() == 1 {
-                    StateFilter::One(states.into_iter().next().unwrap())
-                } else {
-                    StateFilter::Many(states)
+                let mut states: Vec<String> = s.split(',').map(str::to_owned).collect();
+                match states.len() {
+                    1 => StateFilter::One(states.remove(0)),
+                    _ => StateFilter::Many(states),
                 }
             });
             Request::list_jobs(state, args.parsed("--limit")?, args.parsed("--offset")?)
@@ -395,8 +401,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Reported) => ExitCode::from(1),
         Err(Failure::Client(e)) => {
-            eprintln!("pixflow-client: {e}");
-            ExitCode::from(if matches!(e, ClientError::Worker { .. }) { 1 } else { 2 })
+            eprintln!("pixflow-client: {}", chain(&e));
+            ExitCode::from(if matches!(e, Error::Worker { .. }) { 1 } else { 2 })
         }
         Err(Failure::Usage(e)) => {
             eprintln!("pixflow-client: {e}\n\n{USAGE}");

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::codes::{ErrorCode, JobErrorCode};
 use crate::value::{OrderedMap, Value};
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -72,6 +73,13 @@ impl JobState {
             JobState::Cancelled => "cancelled",
         }
     }
+    /// One of the five running stages (`loading` … `saving`).
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            JobState::Loading | JobState::Encoding | JobState::Sampling | JobState::Decoding | JobState::Saving
+        )
+    }
     /// `done`, `failed` and `cancelled`: nothing follows them.
     pub fn is_terminal(self) -> bool {
         matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
@@ -105,11 +113,10 @@ pub struct OutputInfo {
     pub bytes: u64,
 }
 
-/// `error` of a failed job. `code`: validation_error, execution_error, interrupted, output_failed,
-/// no_outcome. The other fields depend on the code.
+/// `error` of a failed job. The other fields depend on the code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobError {
-    pub code: String,
+    pub code: JobErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
@@ -553,9 +560,7 @@ pub enum Reply {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
-        /// bad_request, unsupported_version, unknown_type, invalid_params, not_found,
-        /// already_finished, queue_full, internal
-        code: String,
+        code: ErrorCode,
         #[serde(default, deserialize_with = "nil_default")]
         message: String,
     },
@@ -703,6 +708,8 @@ pub struct WorkerStatsEvent {
 }
 
 /// An event, by its topic family.
+// A state event is the largest and among the most frequent: boxing it would allocate for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     State(JobStateEvent),
@@ -713,32 +720,32 @@ pub enum Event {
     Stats(WorkerStatsEvent),
 }
 
-#[derive(Debug)]
+/// Why a payload does not decode as the protocol says.
+#[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    #[error("unknown event topic {0:?}")]
     UnknownTopic(String),
-    Msgpack(rmp_serde::decode::Error),
+    #[error("not a message of the protocol")]
+    Msgpack(#[from] rmp_serde::decode::Error),
+    #[error("nested deeper than {max} levels")]
+    TooDeep { max: usize },
 }
 
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            DecodeError::UnknownTopic(t) => write!(f, "unknown event topic {t:?}"),
-            DecodeError::Msgpack(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-impl From<rmp_serde::decode::Error> for DecodeError {
-    fn from(e: rmp_serde::decode::Error) -> Self {
-        DecodeError::Msgpack(e)
+/// Refuse a payload nested too deep to decode safely (see [`crate::depth`]).
+fn guard_depth(payload: &[u8]) -> Result<(), DecodeError> {
+    if crate::depth::within_depth(payload, crate::depth::MAX_DEPTH) {
+        Ok(())
+    } else {
+        Err(DecodeError::TooDeep {
+            max: crate::depth::MAX_DEPTH,
+        })
     }
 }
 
 impl Event {
     /// Decode an event's payload by its topic.
     pub fn decode(topic: &str, payload: &[u8]) -> Result<Event, DecodeError> {
+        guard_depth(payload)?;
         Ok(if topic.starts_with(TOPIC_STATE) {
             Event::State(rmp_serde::from_slice(payload)?)
         } else if topic.starts_with(TOPIC_PROGRESS) {
@@ -801,10 +808,12 @@ pub fn encode<T: Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, rmp_serde::
     rmp_serde::to_vec_named(message)
 }
 
-pub fn decode_request(payload: &[u8]) -> Result<Request, rmp_serde::decode::Error> {
-    rmp_serde::from_slice(payload)
+pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
+    guard_depth(payload)?;
+    Ok(rmp_serde::from_slice(payload)?)
 }
 
-pub fn decode_reply(payload: &[u8]) -> Result<Reply, rmp_serde::decode::Error> {
-    rmp_serde::from_slice(payload)
+pub fn decode_reply(payload: &[u8]) -> Result<Reply, DecodeError> {
+    guard_depth(payload)?;
+    Ok(rmp_serde::from_slice(payload)?)
 }

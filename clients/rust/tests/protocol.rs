@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use pixflow_client::protocol::*;
-use pixflow_client::vectors;
+use pixflow_client::testing::vectors;
 
 fn pack(message: &serde_json::Value) -> Vec<u8> {
     rmp_serde::to_vec_named(message).unwrap()
@@ -53,7 +53,7 @@ fn requests_encode_as_maps_with_the_type_first() {
     let bytes = encode(&request).unwrap();
     // The "cancel request" vector.
     assert_eq!(
-        pixflow_client::hex::encode(&bytes),
+        hex::encode(&bytes),
         "84a474797065a663616e63656ca17601a67265715f696404a66a6f625f6964aa7370726974652d303031"
     );
 }

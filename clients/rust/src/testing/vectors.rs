@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::hex;
 use crate::protocol::{self, decode_reply, decode_request, Event};
-use crate::value::{Diff, OrderedMap, Value};
+use crate::testing::diff::Diff;
+use crate::value::{OrderedMap, Value};
 
 /// What happened to one vector.
 #[derive(Debug, Serialize)]
@@ -103,7 +103,7 @@ pub fn check_vector(vector: &serde_json::Value, strict: bool) -> VectorResult {
     let bytes = match vector["hex"]
         .as_str()
         .ok_or_else(|| "no hex".to_owned())
-        .and_then(hex::decode)
+        .and_then(|h| hex::decode(h).map_err(|e| format!("bad hex: {e}")))
     {
         Ok(b) => b,
         Err(e) => {

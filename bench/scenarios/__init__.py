@@ -1,0 +1,13 @@
+"""The benchmark scenarios. Each returns Figures: a measurement and its baseline from the same run.
+
+One module per scenario family; bench/run.py picks them by the names below.
+"""
+
+from __future__ import annotations
+
+from bench.scenarios.control import control_plane
+from bench.scenarios.eta import eta_error
+from bench.scenarios.events import event_latency, idle_gap
+from bench.scenarios.throughput import throughput_and_memory
+
+__all__ = ["control_plane", "eta_error", "event_latency", "idle_gap", "throughput_and_memory"]

@@ -1,0 +1,83 @@
+"""Throughput of a zero-delay replay, the worker's CPU per job and its memory as jobs pile up."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import zmq
+
+from bench.harness import Figure, ReplayProcess, WorkerProcess
+from bench.scenarios.common import GENERATE
+from bench.scenarios.direct import DirectClient
+from pixflow.protocol import pack, unpack
+from pixflow.replay.server import ReplayServer
+
+
+def _direct_jobs_per_second(replay: ReplayServer | ReplayProcess, directory: Path, jobs: int) -> float:
+    """The obvious alternative without pixflow: submit, wait for the end on the WebSocket, fetch, save."""
+    out = directory / "direct"
+    out.mkdir(parents=True, exist_ok=True)
+    client = DirectClient(replay)
+    start = time.perf_counter()
+    try:
+        for _ in range(jobs):
+            client.save_outputs(client.run(), out)
+    finally:
+        client.close()
+    return jobs / (time.perf_counter() - start)
+
+
+def throughput_and_memory(directory: Path, _: ReplayServer, jobs: int = 10_000) -> list[Figure]:
+    """Zero-delay replay of a fully cached run: pixflow's own cost per job. Memory after 5,000 and 10,000.
+    The replay server runs in its own process here, so the load generator does not slow it down."""
+    with ReplayProcess("cached_all") as replay:
+        return _throughput_and_memory(directory, replay, jobs)
+
+
+WINDOW = 200  # jobs outstanding at once in the throughput run
+
+
+def _throughput_and_memory(directory: Path, replay: ReplayProcess, jobs: int) -> list[Figure]:
+    direct = _direct_jobs_per_second(replay, directory, 300)
+    half = jobs // 2
+    with WorkerProcess(directory, replay.url, max_queued=jobs) as worker, worker.client(timeout=30) as client:
+        client.subscribe(b"job.state.")
+        client.wait_subscribed()
+        rss_start = worker.rss_mb()
+        dealer = zmq.Context.instance().socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(worker.req)
+        body = {k: v for k, v in GENERATE.items() if k not in ("type", "v")}
+        marks = {}
+        sent = done = 0
+        try:
+            cpu_start, start = worker.cpu_seconds(), time.perf_counter()
+            # A steady stream, WINDOW jobs outstanding at a time: what a busy worker sees, not one burst.
+            while done < jobs:
+                while sent < jobs and sent - done < WINDOW:
+                    dealer.send_multipart([b"", pack({"type": "generate", "v": 1, "id": f"tp-{sent}", **body})])
+                    sent += 1
+                while dealer.poll(0):
+                    assert unpack(dealer.recv_multipart()[-1])["type"] == "accepted"
+                client.next_event(60, want=lambda topic, e: e.get("to") in ("done", "failed"))
+                done += 1
+                if done in (half, jobs):
+                    marks[0 if done == half else 1] = (time.perf_counter(), worker.cpu_seconds(), worker.rss_mb())
+        finally:
+            dealer.close(0)
+    elapsed = marks[1][0] - start
+    cpu_ms_per_job = (marks[1][1] - cpu_start) * 1000 / jobs
+    return [
+        Figure(
+            "throughput, zero-delay replay",
+            jobs / elapsed,
+            "jobs/s",
+            "direct client, no pixflow",
+            direct,
+            ">= 300 jobs/s",
+        ),
+        Figure("worker CPU per job", cpu_ms_per_job, "ms", "(none)", None),
+        Figure(f"worker RSS after {half:,} jobs", marks[0][2], "MB", "RSS at start", rss_start),
+        Figure(f"worker RSS after {jobs:,} jobs", marks[1][2], "MB", f"RSS after {half:,} jobs", marks[0][2], "flat"),
+    ]

@@ -1,0 +1,171 @@
+//! What the typed request methods return: the fields of one reply type, without `type`, `v` and
+//! `req_id` (which only matter on the wire).
+
+use crate::error::{Error, Result};
+use crate::protocol::{BackendInfo, JobSnapshot, JobState, Reply, WorkflowInfo};
+use crate::value::OrderedMap;
+
+/// `pong`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pong {
+    pub version: Option<String>,
+    pub protocol: Option<u32>,
+    /// When the worker started (ms): a change means it restarted.
+    pub started_at: Option<u64>,
+}
+
+/// `accepted`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub job_id: String,
+    /// The id was known: this is the existing job (a retry, or an id sent twice).
+    pub existing: bool,
+    pub state: JobState,
+}
+
+/// `worker` (the answer to `status` without a job, `pause` and `resume`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerStatus {
+    pub version: String,
+    pub protocol: u32,
+    pub started_at: u64,
+    pub paused: bool,
+    /// State name → how many jobs the worker holds in it.
+    pub jobs: OrderedMap<u64>,
+    pub backends: Vec<BackendInfo>,
+    pub workflows: Vec<String>,
+}
+
+/// `jobs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobList {
+    /// Newest first.
+    pub jobs: Vec<JobSnapshot>,
+    /// How many match the filter.
+    pub total: u64,
+    pub offset: u64,
+}
+
+/// `models`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Models {
+    pub models: Vec<String>,
+    pub backends: OrderedMap<Vec<String>>,
+}
+
+/// `workflows`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflows {
+    pub workflows: Vec<WorkflowInfo>,
+    pub default: String,
+}
+
+/// An `error` reply as `Err(Error::Worker)`; any other reply as it is.
+pub(crate) fn ok_or_worker_error(reply: Reply) -> Result<Reply> {
+    match reply {
+        Reply::Error { code, message, .. } => Err(Error::Worker { code, message }),
+        reply => Ok(reply),
+    }
+}
+
+fn unexpected(request: &'static str, reply: &Reply) -> Error {
+    Error::UnexpectedReply {
+        request,
+        got: reply.type_name(),
+    }
+}
+
+pub(crate) fn pong(reply: Reply) -> Result<Pong> {
+    match ok_or_worker_error(reply)? {
+        Reply::Pong {
+            version,
+            protocol,
+            started_at,
+            ..
+        } => Ok(Pong {
+            version,
+            protocol,
+            started_at,
+        }),
+        other => Err(unexpected("ping", &other)),
+    }
+}
+
+pub(crate) fn accepted(reply: Reply) -> Result<Accepted> {
+    match ok_or_worker_error(reply)? {
+        Reply::Accepted {
+            job_id,
+            existing,
+            state,
+            ..
+        } => Ok(Accepted {
+            job_id,
+            existing,
+            state,
+        }),
+        other => Err(unexpected("generate", &other)),
+    }
+}
+
+pub(crate) fn job(request: &'static str, reply: Reply) -> Result<JobSnapshot> {
+    match ok_or_worker_error(reply)? {
+        Reply::Job { job, .. } => Ok(job),
+        other => Err(unexpected(request, &other)),
+    }
+}
+
+pub(crate) fn worker(request: &'static str, reply: Reply) -> Result<WorkerStatus> {
+    match ok_or_worker_error(reply)? {
+        Reply::Worker {
+            version,
+            protocol,
+            started_at,
+            paused,
+            jobs,
+            backends,
+            workflows,
+            ..
+        } => Ok(WorkerStatus {
+            version,
+            protocol,
+            started_at,
+            paused,
+            jobs,
+            backends,
+            workflows,
+        }),
+        other => Err(unexpected(request, &other)),
+    }
+}
+
+pub(crate) fn jobs(reply: Reply) -> Result<JobList> {
+    match ok_or_worker_error(reply)? {
+        Reply::Jobs {
+            jobs, total, offset, ..
+        } => Ok(JobList { jobs, total, offset }),
+        other => Err(unexpected("list_jobs", &other)),
+    }
+}
+
+pub(crate) fn models(reply: Reply) -> Result<Models> {
+    match ok_or_worker_error(reply)? {
+        Reply::Models { models, backends, .. } => Ok(Models { models, backends }),
+        other => Err(unexpected("list_models", &other)),
+    }
+}
+
+pub(crate) fn workflows(reply: Reply) -> Result<Workflows> {
+    match ok_or_worker_error(reply)? {
+        Reply::Workflows { workflows, default, .. } => Ok(Workflows { workflows, default }),
+        other => Err(unexpected("list_workflows", &other)),
+    }
+}
+
+/// The worker's `started_at`, in the replies that carry it.
+pub(crate) fn started_at(reply: &Reply) -> Option<u64> {
+    match reply {
+        Reply::Pong { started_at, .. } => *started_at,
+        Reply::Worker { started_at, .. } => Some(*started_at),
+        _ => None,
+    }
+}

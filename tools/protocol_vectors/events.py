@@ -1,0 +1,146 @@
+"""The event vectors: one per topic, and the job.state event at each kind of transition."""
+
+from __future__ import annotations
+
+from .shared import PROGRESS, SNAPSHOT, TS, Vector, b
+
+EVENTS: list[Vector] = [
+    (
+        "job.state event, created",
+        "event:job.state.sprite-001",
+        {
+            "ts": TS,
+            "job_id": "sprite-001",
+            "seq": 1,
+            "from": None,
+            "to": "queued",
+            "params": SNAPSHOT["params"],
+            "workflow": "txt2img",
+        },
+    ),
+    (
+        "job.state event, stage change",
+        "event:job.state.sprite-001",
+        {
+            "ts": TS + 980,
+            "job_id": "sprite-001",
+            "seq": 4,
+            "from": "encoding",
+            "to": "sampling",
+            "passes": 0,
+            "backend": "local",
+            "overall": 0.3382,
+            "eta": 4.5,
+            "stage_progress": None,
+            "step_rate": None,
+        },
+    ),
+    (
+        "job.state event, failed",
+        "event:job.state.sprite-003",
+        {
+            "ts": TS,
+            "job_id": "sprite-003",
+            "seq": 5,
+            "from": "saving",
+            "to": "failed",
+            "passes": 0,
+            "backend": "local",
+            "overall": None,
+            "eta": None,
+            "stage_progress": None,
+            "step_rate": None,
+            "error": {
+                "code": "execution_error",
+                "message": (
+                    "SaveImage (node 9) raised Exception: Saving image outside the output folder is not allowed."
+                ),
+                "node_id": "9",
+                "node_type": "SaveImage",
+                "exception_type": "Exception",
+                "exception_message": "Saving image outside the output folder is not allowed.",
+                "traceback": [],
+            },
+        },
+    ),
+    (
+        "job.state event, done",
+        "event:job.state.sprite-001",
+        {
+            "ts": TS + 1650,
+            "job_id": "sprite-001",
+            "seq": 10,
+            "from": "saving",
+            "to": "done",
+            "passes": 0,
+            "backend": "local",
+            "overall": 1.0,
+            "eta": 0.0,
+            "stage_progress": None,
+            "step_rate": None,
+            "outputs": SNAPSHOT["outputs"],
+        },
+    ),
+    (
+        "job.progress event",
+        "event:job.progress.sprite-001",
+        {
+            "ts": TS + 1082,
+            "job_id": "sprite-001",
+            "seq": 5,
+            "stage": "sampling",
+            "node": "3",
+            "value": 1,
+            "max": 8,
+            **PROGRESS,
+        },
+    ),
+    (
+        "job.preview event",
+        "event:job.preview.sprite-001",
+        {
+            "ts": TS + 1093,
+            "job_id": "sprite-001",
+            "seq": 6,
+            "node": "3",
+            "step": 1,
+            "format": "jpeg",
+            "image": b(bytes.fromhex("ffd8ffe000104a464946")),
+        },
+    ),
+    (
+        "job.output event",
+        "event:job.output.sprite-001",
+        {"ts": TS + 1649, "job_id": "sprite-001", "seq": 9, **SNAPSHOT["outputs"][0]},
+    ),
+    (
+        "backend event",
+        "event:backend.local",
+        {
+            "ts": TS,
+            "name": "local",
+            "url": "http://127.0.0.1:8188",
+            "up": False,
+            "reason": "ComfyUI at http://127.0.0.1:8188 is unreachable: [Errno 111] Connection refused",
+            "version": None,
+            "models": 0,
+            "inflight": 0,
+        },
+    ),
+    (
+        "worker.stats event",
+        "event:worker.stats",
+        {
+            "ts": TS,
+            "queued": 1,
+            "running": 1,
+            "done": 7,
+            "failed": 1,
+            "cancelled": 0,
+            "paused": False,
+            "jobs_per_minute": 12,
+            "backends_up": 1,
+            "started_at": TS,
+        },
+    ),
+]
