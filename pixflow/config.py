@@ -19,6 +19,11 @@ DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
 class BackendSettings:
     name: str
     url: str
+    labels: tuple[tuple[str, str], ...] = ()  # free-form, e.g. machine: box1, gpu: "0" (shown in status)
+    max_inflight: int | None = None  # prompts handed to this ComfyUI at once; None: the global max_inflight
+
+    def inflight_limit(self, default: int) -> int:
+        return self.max_inflight if self.max_inflight is not None else default
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,10 @@ class Settings:
     ws_ping_interval: float = 5.0  # a WebSocket silent this long is pinged ...
     pub_hwm: int = 10_000  # events queued per subscriber before the transport drops that subscriber's newest
     ws_ping_timeout: float = 5.0  # ... and reconnected if the ping is not answered in this time
+    max_group_jobs: int = 64  # jobs one `compare` request may create (models x seeds)
+    # The pool (docs/pool.md).
+    failover_after: float = 15.0  # a backend down this long has its unfinished prompts sent to another one
+    info_refresh_interval: float = 60.0  # how often each backend's /object_info (models, LoRAs, nodes) is read again
 
     @property
     def comfyui_url(self) -> str:
@@ -80,10 +89,27 @@ def _backends(value: Any) -> tuple[BackendSettings, ...]:
         return (BackendSettings("local", value),)
     if not isinstance(value, list) or not value:
         raise ConfigError("backends must be a non-empty list of {name, url}")
-    try:
-        return tuple(BackendSettings(str(b["name"]), str(b["url"])) for b in value)
-    except (KeyError, TypeError) as e:
-        raise ConfigError(f"each backend needs a name and a url: {e}") from e
+    backends = tuple(_backend(entry) for entry in value)
+    names = [b.name for b in backends]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"backend names must be unique; got {', '.join(names)}")
+    return backends
+
+
+def _backend(entry: Any) -> BackendSettings:
+    if not isinstance(entry, dict) or "name" not in entry or "url" not in entry:
+        raise ConfigError(f"each backend needs a name and a url; got {entry!r}")
+    unknown = set(entry) - {"name", "url", "labels", "max_inflight"}
+    if unknown:
+        raise ConfigError(f"backend {entry['name']!r}: unknown keys {sorted(unknown)}; known: labels, max_inflight")
+    labels = entry.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise ConfigError(f"backend {entry['name']!r}: labels must be a mapping, e.g. {{machine: box1, gpu: 0}}")
+    limit = entry.get("max_inflight")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ConfigError(f"backend {entry['name']!r}: max_inflight must be a whole number of at least 1")
+    pairs = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+    return BackendSettings(str(entry["name"]), str(entry["url"]), pairs, limit)
 
 
 def load_settings(
