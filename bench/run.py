@@ -21,6 +21,7 @@ SCENARIOS = {
     "gap": scenarios.idle_gap,
     "eta": scenarios.eta_error,
     "throughput": scenarios.throughput_and_memory,
+    "pool": scenarios.pool_placement,  # four replay GPUs, 200 jobs: placement against two baselines
 }
 
 

@@ -15,6 +15,7 @@ from monitor.metrics import wall_ms
 from monitor.model import LogEntry, MonitorModel
 from monitor.request import Request, is_error
 from monitor.screens import FilterScreen, FindScreen, HelpScreen
+from monitor.view import GROUP_FILTER
 from monitor.widgets.jobs_table import JobsTable
 
 if TYPE_CHECKING:
@@ -85,6 +86,17 @@ class Actions(_Base):
 
     def action_filter(self) -> None:
         self.push_screen(FilterScreen(self.filter), self._set_filter)
+
+    def action_group_filter(self) -> None:
+        """Only the selected job's `compare` group; pressed again (or on a job in no group), every job."""
+        job_id = self.table.selected_job_id
+        job = self.model.jobs.get(job_id) if job_id is not None else None
+        if self.filter.startswith(GROUP_FILTER):
+            self._set_filter("all")
+        elif job is not None and job.group_id is not None:
+            self._set_filter(f"{GROUP_FILTER}{job.group_id}")
+        else:
+            self.notify("group filter: select a job of a compare group first", severity="warning")
 
     def action_find(self) -> None:
         self.push_screen(FindScreen(), self._find)

@@ -63,6 +63,7 @@ class MonitorApp(Actions, App[None]):
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
         Binding("f", "filter", "Filter"),
+        Binding("g", "group_filter", "Group", show=False),
         Binding("slash", "find", "Find id", key_display="/"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -233,7 +234,8 @@ class MonitorApp(Actions, App[None]):
                 self._select_after_sync = None
             held = len(model.jobs)
             stale = " · NOT LIVE" if self.link_state == "down" else ""
-            title = f"Jobs: {table.row_count} shown of {held} held · filter: {FILTER_TITLES[self.filter]}{stale}"
+            shown_filter = FILTER_TITLES.get(self.filter, self.filter)  # a group filter shows as `group:<id>`
+            title = f"Jobs: {table.row_count} shown of {held} held · filter: {shown_filter}{stale}"
             table.border_title = title
         selected = model.jobs.get(self.selected) if self.selected else None
         if self.selected in changed or (selected is not None and new_second and not selected.finished):

@@ -49,6 +49,7 @@ def params_text(job: JobView) -> Text:
         (("sampler", params.pop("sampler", None)), ("scheduler", params.pop("scheduler", None))),
         (("workflow", workflow), ("priority", params.pop("priority", None))),
         (("previews", "on" if previews else "off"), ("backend", job.backend), ("passes", job.passes or None)),
+        (("group", job.group_id),),  # `compare` groups: g filters the table by it
         tuple((key, value) for key, value in sorted(params.items())),  # fields a newer worker may add
     )
     for line in lines:

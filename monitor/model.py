@@ -60,6 +60,7 @@ class JobView:
     error: dict[str, Any] | None = None
     seq: int = 0
     cancel_requested: bool = False
+    group_id: str | None = None  # the `compare` group it belongs to
     preview: Preview | None = None
     has_snapshot: bool = False
     version: int = 0  # bumped on every change, for render caches
@@ -169,6 +170,7 @@ class MonitorModel:
         job.state = dest
         job.stage = dest if dest in STAGE_NAMES else None
         job.passes = event.get("passes") or job.passes
+        job.group_id = event.get("group_id") or job.group_id  # on creation
         if isinstance(ts, int):
             job.state_times[dest] = ts
             if source is None and job.created_at is None:
@@ -234,6 +236,7 @@ class MonitorModel:
         job.priority = snapshot.get("priority", job.priority)
         job.created_at = snapshot.get("created_at") or job.created_at
         job.backend = snapshot.get("backend") or job.backend
+        job.group_id = snapshot.get("group_id") or job.group_id
         was_known, job.has_snapshot = job.has_snapshot, True
         seq = snapshot["seq"] if is_seq(snapshot.get("seq")) else 0
         if self.seqs.snapshot(job_id, seq):

@@ -37,6 +37,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("r", "retry the selected failed or cancelled job: a new generate with the same parameters, new id"),
     ("p / u", "pause / resume dispatch (the worker may not support these yet: its answer is shown)"),
     ("f", "filter the table by state"),
+    ("g", "show only the selected job's compare group (g again: all jobs)"),
     ("/", "look a job up by id with status (also finished jobs that aged out of the table)"),
     ("?", "this help"),
     ("q", "quit"),
@@ -89,7 +90,8 @@ class FilterScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         option_list = self.query_one(OptionList)
-        option_list.highlighted = [name for name, _ in FILTERS].index(self.current)
+        names = [name for name, _ in FILTERS]
+        option_list.highlighted = names.index(self.current) if self.current in names else 0  # a group filter: all
         option_list.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

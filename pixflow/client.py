@@ -15,10 +15,12 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import zmq
 
+from pixflow.client_keys import apply_keys, client_keys
 from pixflow.client_tracker import Event, JobFollower, WorkerIdentity
 from pixflow.errors import PixflowError
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR, PROTOCOL_VERSION, job_topic, pack, unpack
@@ -63,8 +65,11 @@ class Client:
         timeout: float = 5.0,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         on_restart: Callable[[int], None] | None = None,
+        server_key: str | Path | None = None,  # CURVE: the worker's NAME.key (else PIXFLOW_SERVER_KEY)
+        client_key: str | Path | None = None,  # CURVE: this client's NAME.key_secret (else PIXFLOW_CLIENT_KEY)
     ) -> None:
         self._context: zmq.Context[zmq.Socket[bytes]] = context or zmq.Context.instance()
+        self.keys = client_keys(server_key, client_key)
         self.req_addr, self.pub_addr, self.timeout = req_addr, pub_addr, timeout
         self.on_restart = on_restart
         self.identity = WorkerIdentity()
@@ -76,7 +81,7 @@ class Client:
         self._req_ids = itertools.count(1)
 
     def _new_dealer(self) -> zmq.Socket[bytes]:
-        dealer = self._context.socket(zmq.DEALER)
+        dealer = apply_keys(self.keys, self._context.socket(zmq.DEALER))
         dealer.setsockopt(zmq.LINGER, 0)  # closing drops whatever is still queued: no late delivery
         # Queue nothing while no connection is complete: a send to a worker that is down fails (after SNDTIMEO)
         # instead of waiting in the socket to be delivered whenever the worker comes back.
@@ -104,9 +109,11 @@ class Client:
     def call(self, kind: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
         """Send a request and return the reply; raise ClientError on an `error` reply or a timeout.
 
-        A `generate` without an `id` gets one here, so that no job exists whose id the caller cannot know."""
-        if kind == "generate" and fields.get("id") is None:
-            fields["id"] = new_job_id()
+        A `generate` without an `id` (a `compare` without a `group_id`) gets one here, so that no job exists whose id
+        the caller cannot know."""
+        id_field = {"generate": "id", "compare": "group_id"}.get(kind)
+        if id_field is not None and fields.get(id_field) is None:
+            fields[id_field] = new_job_id()
         reply = self.request({"type": kind, "v": PROTOCOL_VERSION, **fields}, timeout)
         if reply.get("type") == "error":
             raise ClientError(str(reply.get("code", "?")), str(reply.get("message", "")))
@@ -171,16 +178,32 @@ class Client:
         """`submit` and return the job's id."""
         return self.submit(prompt, id=id, retries=retries, **params).job_id
 
+    def compare(self, prompt: str, *, group_id: str | None = None, retries: int = 0, **params: Any) -> dict[str, Any]:
+        """`compare` (`models` and/or `seeds` in params) under `group_id`, sent again up to `retries` times after a
+        timeout; the `group` reply. Safe to retry like `submit`: a known group id answers that group."""
+        group_id = group_id or new_job_id()
+        for attempt in range(retries + 1):
+            try:
+                return self.call("compare", group_id=group_id, prompt=prompt, **params)
+            except ClientError as e:
+                if e.code != "timeout" or attempt == retries:
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     def status(self, job_id: str | None = None, timeout: float | None = None) -> dict[str, Any]:
         return self.call("status", timeout, **({"job_id": job_id} if job_id else {}))
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.call("cancel", job_id=job_id)
 
+    def fetch_output(self, job_id: str, index: int = 0, **fields: Any) -> dict[str, Any]:
+        """One image of a job as bytes (`image`), with format, width, height, sha256 (max_side: a thumbnail)."""
+        return self.call("fetch_output", job_id=job_id, index=index, **fields)
+
     # Events.
     def subscribe(self, *topics: str | bytes) -> None:
         if self._sub is None:
-            self._sub = self._context.socket(zmq.SUB)
+            self._sub = apply_keys(self.keys, self._context.socket(zmq.SUB))
             self._sub.setsockopt(zmq.LINGER, 0)
             self._sub.connect(self.pub_addr)
         for topic in topics:

@@ -58,6 +58,16 @@ class Settings:
     # The pool (docs/pool.md).
     failover_after: float = 15.0  # a backend down this long has its unfinished prompts sent to another one
     info_refresh_interval: float = 60.0  # how often each backend's /object_info (models, LoRAs, nodes) is read again
+    # Remote clients (docs/security.md).
+    curve_secret_key: Path | None = None  # the worker's NAME.key_secret; with curve_clients_dir, turns CURVE on
+    curve_clients_dir: Path | None = None  # allowed client keys (NAME.key) and their roles (roles.yaml)
+    insecure: bool = False  # allow binding a non-loopback address without CURVE (a warning at every start)
+    max_fetch_bytes: int = 8 << 20  # fetch_output/fetch_preview refuse larger images (too_large)
+    max_queued_per_owner: int = 0  # queued jobs one key may have; 0: no limit but max_queued
+    # Operations (docs/operations.md).
+    shutdown_grace: float = 30.0  # seconds SIGTERM waits for prompts already in ComfyUI to finish and be saved
+    metrics_addr: str = "127.0.0.1:9464"  # HOST:PORT of the Prometheus endpoint; empty: no metrics endpoint
+    log_format: str = "plain"  # plain, or json: one object a line
 
     @property
     def comfyui_url(self) -> str:
@@ -72,9 +82,13 @@ def _coerce(name: str, value: Any) -> Any:
     kinds = {f.name: f.type for f in fields(Settings)}
     if name not in kinds:
         raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(kinds))}")
-    if name in ("output_dir", "workflows_dir", "db_path"):
+    if name in ("output_dir", "workflows_dir", "db_path", "curve_secret_key", "curve_clients_dir"):
         return Path(value).expanduser()
+    if name == "metrics_addr" and value is None:
+        return ""  # `metrics_addr:` left empty in the YAML file: no metrics endpoint
     kind = kinds[name]
+    if kind == "bool":
+        return _flag(name, value)
     if kind == "int":
         return int(value)
     if kind == "float":
@@ -82,6 +96,16 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "backends":
         return _backends(value)
     return str(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"setting {name!r} must be true or false, got {value!r}")
 
 
 def _backends(value: Any) -> tuple[BackendSettings, ...]:
@@ -123,6 +147,8 @@ def load_settings(
             raise ConfigError(f"cannot read config file {config_file}: {e}") from e
         if not isinstance(document, dict):
             raise ConfigError(f"{config_file} must hold a mapping of settings")
+        if "comfyui_url" in document and "backends" in document:
+            raise ConfigError(f"{config_file}: give either comfyui_url (one backend) or backends (a pool), not both")
         if "comfyui_url" in document:
             document["backends"] = document.pop("comfyui_url")
         values.update(document)

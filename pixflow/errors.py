@@ -12,7 +12,10 @@ class ErrorCode(StrEnum):
     INVALID_PARAMS = "invalid_params"  # a field is missing, of the wrong type or out of range
     NOT_FOUND = "not_found"  # no such job
     ALREADY_FINISHED = "already_finished"  # cancel of a job that has ended
-    QUEUE_FULL = "queue_full"  # pixflow's queue is at its limit (max_queued)
+    QUEUE_FULL = "queue_full"  # pixflow's queue is at its limit (max_queued), or the owner's (max_queued_per_owner)
+    FORBIDDEN = "forbidden"  # the client key's role does not allow this request, or not on this job
+    TOO_LARGE = "too_large"  # fetch_output: the image is larger than max_fetch_bytes
+    SHUTTING_DOWN = "shutting_down"  # the worker is stopping: no new jobs (SIGTERM; see docs/operations.md)
     INTERNAL = "internal"  # a bug in pixflow: the message says what failed
 
 
@@ -40,6 +43,12 @@ class BackendError(PixflowError):
 
 class ConfigError(PixflowError):
     """The settings file or flags are invalid."""
+
+
+class StoreLockedError(ConfigError):
+    """Another worker holds the job store: one worker per store (docs/operations.md)."""
+
+    code = "store_locked"
 
 
 class RecordingError(PixflowError):

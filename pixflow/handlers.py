@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pixflow import __version__
+from pixflow import __version__, fetch, group_handlers
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.protocol import PROTOCOL_VERSION, reply
-from pixflow.vocabulary import JobState
+from pixflow.request_fields import MAX_OFFSET, parse_int, parse_states
+from pixflow.scheduling.backends import Mode
+from pixflow.security.quota import check_owner_quota
+from pixflow.security.roles import LOCAL_ADMIN, Caller
 from pixflow.workflows.params import parse_generate, parse_job_id
 
 if TYPE_CHECKING:
@@ -26,9 +30,16 @@ def _invalid(message: str) -> RequestError:
 class RequestHandlers:
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
+        self.caller = LOCAL_ADMIN
 
-    def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+    @property
+    def types(self) -> frozenset[str]:
+        return frozenset(self._by_type)
+
+    def handle(self, message: dict[str, Any], caller: Caller = LOCAL_ADMIN) -> dict[str, Any]:
         handler: Callable[[RequestHandlers, dict[str, Any]], dict[str, Any]] = self._by_type[message["type"]]
+        caller.check(message["type"])  # forbidden beyond the key's role (docs/security.md)
+        self.caller = caller  # the loop serves one request at a time: handlers read it for owners
         return handler(self, message)
 
     def ping(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +57,10 @@ class RequestHandlers:
         job_id = parse_job_id(message, "id")
         if job_id is not None and (existing := worker.scheduler.find(job_id)) is not None:
             return reply("accepted", message.get("req_id"), job_id=job_id, existing=True, state=existing.state)
-        params = parse_generate(message)
+        if worker.ops.draining:  # a retry of a known id is still answered above: that job exists
+            raise RequestError(ErrorCode.SHUTTING_DOWN, "the worker is stopping and takes no new jobs; retry later")
+        params = replace(parse_generate(message), owner=self.caller.name)  # the key's name, never the request's
+        check_owner_quota(worker.settings, worker.store, params.owner)
         workflow_name = params.workflow or worker.settings.default_workflow
         workflow = worker.workflows.get(workflow_name)
         if workflow is None:
@@ -60,6 +74,7 @@ class RequestHandlers:
 
     def cancel(self, message: dict[str, Any]) -> dict[str, Any]:
         job = self._job(message)
+        self.caller.check_owner("cancel", job.job_id, job.params.owner)
         if job.finished:
             raise RequestError(ErrorCode.ALREADY_FINISHED, f"job {job.job_id} has already ended ({job.state})")
         self._worker.scheduler.cancel_job(job)
@@ -71,19 +86,12 @@ class RequestHandlers:
         return reply("worker", message.get("req_id"), **self._worker.status())
 
     def list_jobs(self, message: dict[str, Any]) -> dict[str, Any]:
-        states = message.get("state")
-        if isinstance(states, str):
-            states = [states]
-        valid = {s.value for s in JobState}
-        if states is not None and (not isinstance(states, list) or not set(states) <= valid):
-            raise _invalid(f"'state' must be a state or a list of states from: {', '.join(valid)}")
-        limit = message.get("limit", 100)
-        offset = message.get("offset", 0)
-        for name, value in (("limit", limit), ("offset", offset)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _invalid(f"'{name}' must be a non-negative integer")
+        states = parse_states(message)
+        limit = parse_int(message, "limit", 100, 0, MAX_OFFSET) or 0
+        offset = parse_int(message, "offset", 0, 0, MAX_OFFSET) or 0
         scheduler = self._worker.scheduler
-        job_ids, total = self._worker.store.page(states, min(limit, MAX_LIST_LIMIT), offset)
+        group_id = parse_job_id(message, "group_id")  # only the jobs of this `compare` group
+        job_ids, total = self._worker.store.page(states, min(limit, MAX_LIST_LIMIT), offset, group_id)
         page = [job.snapshot() for job_id in job_ids if (job := scheduler.find(job_id)) is not None]
         return reply("jobs", message.get("req_id"), jobs=page, total=total, offset=offset)
 
@@ -107,6 +115,40 @@ class RequestHandlers:
         self._worker.scheduler.set_paused(False)
         return reply("worker", message.get("req_id"), **self._worker.status())
 
+    # Backend control (docs/pool.md): admin only.
+    def drain(self, message: dict[str, Any]) -> dict[str, Any]:
+        """No new prompts for this backend; what it holds runs to the end there."""
+        return self._backend_mode(message, Mode.DRAINING)
+
+    def disable(self, message: dict[str, Any]) -> dict[str, Any]:
+        """No new prompts; prompts waiting in its queue move to other backends; the running one finishes."""
+        return self._backend_mode(message, Mode.DISABLED)
+
+    def enable(self, message: dict[str, Any]) -> dict[str, Any]:
+        return self._backend_mode(message, Mode.ACTIVE)
+
+    def _backend_mode(self, message: dict[str, Any], mode: Mode) -> dict[str, Any]:
+        figures = self._worker.scheduler.set_backend_mode(message.get("backend"), mode)
+        return reply("backend", message.get("req_id"), **figures)
+
+    def compare(self, message: dict[str, Any]) -> dict[str, Any]:
+        return group_handlers.compare(self._worker, message)
+
+    def group(self, message: dict[str, Any]) -> dict[str, Any]:
+        return group_handlers.group(self._worker, message)
+
+    def fetch_output(self, message: dict[str, Any]) -> dict[str, Any]:
+        job = self._job(message)
+        self.caller.check_owner("fetch_output", job.job_id, job.params.owner)
+        image = fetch.output_image(job, message, self._worker.settings.max_fetch_bytes)
+        return reply("image", message.get("req_id"), **image)
+
+    def fetch_preview(self, message: dict[str, Any]) -> dict[str, Any]:
+        job = self._job(message)
+        self.caller.check_owner("fetch_preview", job.job_id, job.params.owner)
+        image = fetch.preview_image(job, message, self._worker.settings.max_fetch_bytes)
+        return reply("image", message.get("req_id"), **image)
+
     def _job(self, message: dict[str, Any]) -> Job:
         job_id = parse_job_id(message, "job_id")
         if job_id is None:
@@ -126,4 +168,11 @@ class RequestHandlers:
         "list_workflows": list_workflows,
         "pause": pause,
         "resume": resume,
+        "compare": compare,
+        "group": group,
+        "fetch_output": fetch_output,
+        "fetch_preview": fetch_preview,
+        "drain": drain,
+        "disable": disable,
+        "enable": enable,
     }

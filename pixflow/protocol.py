@@ -29,8 +29,27 @@ REQUEST_TYPES = (
     "list_workflows",
     "pause",
     "resume",
+    "compare",
+    "group",
+    "fetch_output",
+    "fetch_preview",
+    "drain",
+    "disable",
+    "enable",
 )
-REPLY_TYPES = ("pong", "accepted", "job", "jobs", "worker", "models", "workflows", "error")
+REPLY_TYPES = (
+    "pong",
+    "accepted",
+    "job",
+    "jobs",
+    "worker",
+    "models",
+    "workflows",
+    "group",
+    "image",
+    "backend",
+    "error",
+)
 
 
 def _no_extensions(code: int, data: bytes) -> Any:

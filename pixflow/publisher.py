@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -13,11 +14,15 @@ from pixflow.protocol import now_ms, pack
 class Publisher:
     def __init__(self, socket: zmq.Socket[bytes]) -> None:
         self._socket = socket
+        # Called with every event as sent (the worker's metrics count and read them); must not raise.
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
 
     def publish(self, topic: str, fields: dict[str, Any]) -> None:
         message = {"ts": now_ms(), **fields}
         # NOBLOCK: a PUB socket drops for a subscriber whose queue is full rather than block.
         self._socket.send_multipart([topic.encode(), pack(message)], flags=zmq.NOBLOCK)
+        for observe in self.observers:
+            observe(topic, message)
 
     def job_event(self, prefix: str, job: Job, fields: dict[str, Any]) -> None:
         self.publish(f"{prefix}{job.job_id}", {"job_id": job.job_id, "seq": job.next_seq(), **fields})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -58,6 +59,7 @@ class ThreadWorker:
                 "output_dir": directory / "output",
                 "db_path": directory / "pixflow.db",
                 "stats_interval": 0.05,
+                "metrics_addr": "",  # off unless a test asks: many workers run at once
                 **settings,
             },
             environ={},
@@ -93,6 +95,10 @@ class ThreadWorker:
         assert not self.thread.is_alive(), "the worker did not stop"
 
 
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
 class ServeProcess:
     """`pixflow serve --config FILE` in its own process: restartable on the same store, ports and outputs, and
     measurable (CPU time and memory from /proc)."""
@@ -106,13 +112,21 @@ class ServeProcess:
             "pub_addr": self.pub,
             "db_path": directory / "jobs.db",
             "output_dir": self.output_dir,
+            "metrics_addr": "",  # off unless a test asks (an empty value in the YAML file)
             **settings,
         }
+        if "backends" in settings:  # a pool: `backends` replaces the single comfyui_url
+            values.pop("comfyui_url")
         self.config = directory / "pixflow.yaml"
-        self.config.write_text("".join(f"{key}: {value}\n" for key, value in values.items()))
+        self.write_config(values)
         self.log = directory / "worker.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._clients: list[Client] = []
+
+    def write_config(self, values: dict[str, Any]) -> None:
+        """The YAML file `serve` reads (again on SIGHUP): JSON is YAML, and says lists and maps plainly."""
+        self.values = values
+        self.config.write_text("".join(f"{key}: {json.dumps(_plain(value))}\n" for key, value in values.items()))
 
     def start(self, timeout: float = 30.0) -> Client:
         env = {**os.environ, "PYTHONPATH": str(REPO)}

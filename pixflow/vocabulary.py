@@ -42,6 +42,7 @@ TOPIC_PREVIEW = "job.preview."
 TOPIC_OUTPUT = "job.output."
 TOPIC_BACKEND = "backend."
 TOPIC_STATS = "worker.stats"
+TOPIC_GROUP_DONE = "group.done."  # a `compare` group ended; its contact sheet is written (docs/protocol.md)
 JOB_TOPIC_PREFIXES = (TOPIC_STATE, TOPIC_PROGRESS, TOPIC_PREVIEW, TOPIC_OUTPUT)
 
 TERMINAL_STATES: frozenset[str] = frozenset(s.value for s in TERMINAL)

@@ -17,12 +17,16 @@ from pixflow import __version__
 from pixflow.comfy.messages import LoopMessage
 from pixflow.config import Settings
 from pixflow.errors import ConfigError, ErrorCode, RequestError
+from pixflow.groups.book import GroupBook, SheetWritten
 from pixflow.handlers import RequestHandlers
 from pixflow.inbox import Inbox
 from pixflow.jobs.store import JobStore
+from pixflow.operations import Operations
 from pixflow.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, decode_request, error_reply, now_ms, pack
 from pixflow.publisher import Publisher
 from pixflow.scheduling.scheduler import Scheduler
+from pixflow.security.guard import Security
+from pixflow.security.roles import Caller
 from pixflow.vocabulary import TERMINAL, TOPIC_STATS, JobState
 from pixflow.workflows import load_workflows
 
@@ -37,35 +41,68 @@ class _Stop:
     pass
 
 
-InboxItem = LoopMessage | _Stop
+@dataclass(frozen=True)
+class _Drain:  # SIGTERM: a graceful stop (draining.py)
+    pass
+
+
+@dataclass(frozen=True)
+class _Reload:  # SIGHUP: read `backends:` (and the client keys) again
+    pass
+
+
+InboxItem = LoopMessage | SheetWritten | _Stop | _Drain | _Reload
 
 
 class Worker:
-    def __init__(self, settings: Settings, context: zmq.Context[zmq.Socket[bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        reload_settings: Callable[[], Settings] | None = None,
+    ) -> None:
         self.settings = settings
+        self._reload_settings = reload_settings  # how SIGHUP reads the settings again (the config file, flags)
         self.workflows = load_workflows(settings.workflows_dir)
         if settings.default_workflow not in self.workflows:
             raise ConfigError(f"default workflow {settings.default_workflow!r} is not in {settings.workflows_dir}")
         self.started_at = now_ms()
+        self.security = Security(settings, context)  # refuses an exposed address without keys (docs/security.md)
         self.inbox: Inbox[InboxItem] = Inbox()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_order = itertools.count()
+        self.ops = Operations(settings)  # holds the store's lock from here on (one worker per store)
         self.store = JobStore(settings.db_path, settings.db_synchronous)
-        self._context = context or zmq.Context.instance()
+        self._context = self.security.context
         self.router = self._context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
+        self.security.secure(self.router)
         self.router.bind(settings.req_addr)
         self.pub = self._context.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, settings.pub_hwm)
+        self.security.secure(self.pub)
         self.pub.bind(settings.pub_addr)
+        self.security.watch(self.router)
+        self.security.watch(self.pub)
         self.req_endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.groups = GroupBook(settings, self.store, self.inbox.post)
         self.publisher = Publisher(self.pub)
-        self.scheduler = Scheduler(settings, self.workflows, self.store, self.publisher, self.inbox.post, self.schedule)
+        self.scheduler = Scheduler(
+            settings,
+            self.workflows,
+            self.store,
+            self.publisher,
+            self.inbox.post,
+            self.schedule,
+            on_job_end=self.groups.on_job_end,  # a group's last job draws its contact sheet
+        )
+        self.groups.bind(self.publisher, self.scheduler.find)
         self.scheduler.recover()
         self.handlers = RequestHandlers(self)
+        self.ops.attach(self)
         self._running = False
 
     # Lifecycle.
@@ -82,7 +119,9 @@ class Worker:
         poller.register(self.inbox.wake_fd, zmq.POLLIN)
         self._every(self.settings.stats_interval, self._tick)
         self._every(3600.0, self._apply_retention, first=0.0)
+        self._every(1.0, self.security.reload_if_changed)  # client keys: added, revoked, roles changed
         log.info("pixflow %s serving requests on %s, events on %s", __version__, self.req_endpoint, self.pub_endpoint)
+        self.ops.started(self)
         try:
             while self._running:
                 ready = dict(poller.poll(self._poll_timeout_ms()))
@@ -93,10 +132,19 @@ class Worker:
                         match item:
                             case _Stop():
                                 self._running = False
+                            case _Drain():
+                                self._running = self.ops.begin_drain(self)  # a second signal stops at once
+                            case _Reload():
+                                self._reload()
+                            case SheetWritten():
+                                self.groups.on_sheet(item)
                             case _:
                                 self.scheduler.on_message(item)  # guarded there, per job
                 self._run_due_timers()
-                self.scheduler.dispatch()
+                if not self.ops.draining:
+                    self.scheduler.dispatch()
+                elif self.ops.drained():
+                    self._running = False
         finally:
             self._shutdown()
 
@@ -104,12 +152,35 @@ class Worker:
         """Thread-safe: ask the loop to finish."""
         self.inbox.post(_Stop())
 
+    def reload(self) -> None:
+        """Thread-safe (and safe from a signal handler): read the backends and client keys again."""
+        self.inbox.post(_Reload())
+
+    def _reload(self) -> None:
+        self.security.ask_reload()
+        if self._reload_settings is None:
+            return
+        try:
+            fresh = self._reload_settings()
+        except ConfigError as e:
+            log.error("reload refused, the settings are unchanged: %s", e)
+            return
+        log.info("reloading backends: %s", ", ".join(b.name for b in fresh.backends))
+        self.scheduler.reload_backends(fresh.backends)
+
+    def drain(self) -> None:
+        """Thread-safe (and safe from a signal handler): no new jobs, let ComfyUI finish its prompts, then stop."""
+        self.inbox.post(_Drain())
+
     def _shutdown(self) -> None:
         self.scheduler.stop()
+        self.groups.stop()  # its thread posts to the inbox: done before the inbox closes
         self.store.close()
         self.router.close(0)
         self.pub.close(0)
+        self.security.close()
         self.inbox.close()
+        self.ops.close()  # the store's lock last: the store is closed
         log.info("pixflow stopped")
 
     # Timers: run on the loop's thread, between messages.
@@ -139,8 +210,9 @@ class Worker:
 
     def _tick(self) -> None:
         self.store.flush()
-        self.scheduler.check_stalls()
+        self.scheduler.tick()
         self.publisher.publish(TOPIC_STATS, self._stats())
+        self.ops.sample(self)
 
     def _apply_retention(self) -> None:
         cutoff = now_ms() - int(self.settings.retention_hours * HOUR_MS)
@@ -152,12 +224,15 @@ class Worker:
     def _serve_requests(self) -> None:
         while True:
             try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
+                parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self.router.send_multipart(self._answer(frames))
+            caller = self.security.caller(parts[-1])  # from the ZAP user id: the client key's name and role
+            if caller is None:
+                continue  # a key revoked since it connected: nothing is answered
+            self.router.send_multipart(self._answer([part.bytes for part in parts], caller))
 
-    def _answer(self, frames: list[bytes]) -> list[bytes]:
+    def _answer(self, frames: list[bytes], caller: Caller) -> list[bytes]:
         try:
             split = frames.index(b"")
         except ValueError:  # a DEALER that forgot the empty delimiter frame
@@ -169,15 +244,18 @@ class Worker:
             problem = error_reply(ErrorCode.BAD_REQUEST, f"expected one payload frame after the delimiter, got {count}")
             return [*envelope, pack(problem)]
         req_id = None
+        kind, started = "invalid", time.perf_counter()
         try:
             message = decode_request(body[0])
             req_id = message.get("req_id")
-            answer = self.handlers.handle(message)
+            kind = message["type"] if message["type"] in self.handlers.types else "unknown"
+            answer = self.handlers.handle(message, caller)
         except RequestError as e:
             answer = error_reply(e.code, e.message, req_id if req_id is not None else e.req_id)
         except Exception as e:  # a bug: answer, log, keep serving
             log.exception("request failed")
             answer = error_reply(ErrorCode.INTERNAL, f"internal error: {type(e).__name__}: {e}", req_id)
+        self.ops.metrics.observe_request(kind, time.perf_counter() - started)
         return [*envelope, pack(answer)]
 
     # Views.
@@ -188,9 +266,13 @@ class Worker:
             "protocol": PROTOCOL_VERSION,
             "started_at": self.started_at,
             "paused": self.scheduler.paused,
+            "shutting_down": self.ops.draining,
+            "queued": self.scheduler.registry.queued_count(),  # in pixflow's own queue, against max_queued
+            "max_queued": self.settings.max_queued,
             "jobs": counts,
             "backends": self.scheduler.describe_backends(),
             "workflows": sorted(self.workflows),
+            "security": self.security.describe(),
         }
 
     def _stats(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ so each test can say exactly which command a message must lead to.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from pixflow.comfy import events as ce
 from pixflow.comfy import messages as m
+from pixflow.comfy.capabilities import Capabilities
 from pixflow.config import load_settings
 from pixflow.jobs.dispatch import (
     MOVES,
@@ -24,16 +26,19 @@ from pixflow.jobs.dispatch import (
     cancels_at_once,
     may_send,
     may_send_again,
+    may_withdraw,
     too_late_to_cancel,
 )
 from pixflow.jobs.job import Job
 from pixflow.jobs.store import JobStore
+from pixflow.scheduling.backends import Mode
 from pixflow.scheduling.scheduler import Scheduler
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams
 from tests.helpers import REPO
 
 WORKFLOWS = load_workflows(REPO / "workflows")
+CAPABILITIES = Capabilities.from_object_info(json.loads((REPO / "fixtures/recordings/object_info.json").read_text()))
 IMAGE_A = {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}
 IMAGE_B = {"images": [{"filename": "b.png", "subfolder": "", "type": "output"}]}
 
@@ -104,9 +109,10 @@ def test_reconciling_forgets_the_outputs_seen_live() -> None:
 def test_the_questions_are_answered_from_the_phase() -> None:
     assert [p for p in Phase if may_send(p)] == [Phase.WAITING]
     assert [p for p in Phase if cancels_at_once(p)] == [Phase.WAITING]
-    assert {p for p in Phase if may_send_again(p)} == {Phase.SUBMITTED, Phase.RECONCILING}
+    assert {p for p in Phase if may_send_again(p)} == {Phase.SUBMITTED, Phase.WITHDRAWING, Phase.RECONCILING}
+    assert [p for p in Phase if may_withdraw(p)] == [Phase.SUBMITTED]
     assert {p for p in Phase if too_late_to_cancel(p)} == {Phase.SUCCEEDED, Phase.FETCHING}
-    assert {Phase.SUBMITTED, Phase.RECONCILING, Phase.SUCCEEDED} == ON_BACKEND
+    assert {Phase.SUBMITTED, Phase.WITHDRAWING, Phase.RECONCILING, Phase.SUCCEEDED} == ON_BACKEND
 
 
 # The loop.
@@ -150,6 +156,7 @@ def loop(tmp_path: Path) -> Any:
     backend = RecordingBackend()
     scheduler.backends["local"].backend = backend  # type: ignore[assignment]
     scheduler.on_message(m.BackendUp("local", "client-1"))
+    scheduler.on_message(m.BackendInfo("local", CAPABILITIES))
     yield scheduler, backend, publisher
     store.close()
 
@@ -279,3 +286,70 @@ def test_a_prompt_whose_post_failed_on_our_side_but_runs_in_comfyui_is_followed(
     assert backend.named("submit") == []  # never sent twice
     scheduler.on_message(m.SubmitFailed(job.job_id, "timed out"))  # a late answer to a POST: stale
     assert job.phase == Phase.SUBMITTED
+
+
+def test_owners_take_turns_within_a_priority_and_priorities_stay_global(loop: Any) -> None:
+    scheduler, backend, _ = loop
+    scheduler.set_paused(True)
+    for i in range(6):
+        scheduler.create_job(f"many-{i}", GenerateParams(prompt="k", seed=1, owner="alice"), WORKFLOWS["txt2img"])
+    scheduler.create_job("one", GenerateParams(prompt="k", seed=1, owner="bob"), WORKFLOWS["txt2img"])
+    scheduler.create_job("urgent", GenerateParams(prompt="k", seed=1, owner="alice", priority=5), WORKFLOWS["txt2img"])
+    scheduler.set_paused(False)
+    sent: list[str] = []
+    while len(sent) < 8:
+        scheduler.dispatch()
+        fresh = [args[0] for args in backend.named("submit")][len(sent) :]
+        assert fresh, "nothing was sent"
+        sent += fresh
+        for job_id in fresh:
+            scheduler.machine.fire(scheduler.find(job_id), "finish")
+    assert sent[0] == "urgent"  # a higher priority first, whoever asked
+    assert sent.index("one") <= 2  # bob's one job does not wait behind alice's six
+    assert [s for s in sent if s.startswith("many")] == [f"many-{i}" for i in range(6)]  # alice's in her order
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Any:
+    backends = [{"name": "gpu0", "url": "http://127.0.0.1:9"}, {"name": "gpu1", "url": "http://127.0.0.1:10"}]
+    settings = load_settings(
+        overrides={"db_path": tmp_path / "jobs.db", "output_dir": tmp_path / "out", "backends": backends}, environ={}
+    )
+    store = JobStore(settings.db_path)
+    scheduler = Scheduler(settings, WORKFLOWS, store, RecordingPublisher(), lambda message: None, lambda d, c: None)
+    recorders = {}
+    for name in ("gpu0", "gpu1"):
+        recorders[name] = RecordingBackend()
+        scheduler.backends[name].backend = recorders[name]  # type: ignore[assignment]
+        scheduler.on_message(m.BackendUp(name, f"client-{name}"))
+        scheduler.on_message(m.BackendInfo(name, CAPABILITIES))
+    yield scheduler, recorders
+    store.close()
+
+
+def test_a_prompt_parked_behind_a_running_one_moves_to_a_backend_that_fell_idle(two: Any) -> None:
+    scheduler, recorders = two
+    scheduler.set_backend_mode("gpu1", Mode.DISABLED)
+    first, parked = (_submit(scheduler, name) for name in ("first", "parked"))
+    assert first.backend == parked.backend == "gpu0"
+    scheduler.on_message(m.BackendEvent("gpu0", ce.ExecutionStart(first.prompt_id)))
+    scheduler.set_backend_mode("gpu1", Mode.ACTIVE)
+    scheduler.dispatch()
+    assert parked.phase == Phase.WITHDRAWING and recorders["gpu0"].named("withdraw") == [("parked", parked.prompt_id)]
+    assert first.phase == Phase.SUBMITTED  # the running one is never asked to move
+    scheduler.on_message(m.Withdrawn("parked", removed=True))
+    scheduler.dispatch()
+    assert parked.phase == Phase.SUBMITTED and parked.backend == "gpu1"
+    assert [args[0] for args in recorders["gpu1"].named("submit")] == ["parked"]
+
+
+def test_a_prompt_that_started_before_it_could_be_withdrawn_stays(two: Any) -> None:
+    scheduler, recorders = two
+    scheduler.set_backend_mode("gpu1", Mode.DISABLED)
+    first, parked = (_submit(scheduler, name) for name in ("first", "parked"))
+    scheduler.on_message(m.BackendEvent("gpu0", ce.ExecutionStart(first.prompt_id)))
+    scheduler.set_backend_mode("gpu1", Mode.ACTIVE)
+    scheduler.dispatch()
+    scheduler.on_message(m.Withdrawn("parked", removed=False))
+    assert parked.phase == Phase.SUBMITTED and parked.backend == "gpu0"
+    assert recorders["gpu1"].named("submit") == []

@@ -44,7 +44,7 @@ def test_vectors_cover_every_request_reply_and_topic():
     }
     assert requests == set(REQUEST_TYPES)
     assert replies == set(REPLY_TYPES)
-    assert topics == {"job.state", "job.progress", "job.preview", "job.output", "backend", "worker"}
+    assert topics == {"job.state", "job.progress", "job.preview", "job.output", "backend", "worker", "group"}
 
 
 @pytest.mark.parametrize("vector", [v for v in VECTORS if v["kind"] == "request"], ids=lambda v: v["name"])

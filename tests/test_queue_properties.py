@@ -7,6 +7,7 @@ while paused, cancelled jobs never) predicts it. Hypothesis searches for a seque
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -14,12 +15,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from pixflow.comfy.capabilities import Capabilities
 from pixflow.config import load_settings
 from pixflow.jobs.store import JobStore
 from pixflow.scheduling.scheduler import Scheduler
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams
+from tests.helpers import REPO
 
+CAPABILITIES = Capabilities.from_object_info(json.loads((REPO / "fixtures/recordings/object_info.json").read_text()))
 WORKFLOWS = load_workflows(Path(__file__).resolve().parent.parent / "workflows")
 MAX_INFLIGHT = 2
 
@@ -63,7 +67,8 @@ class QueueOrdering(RuleBasedStateMachine):
         )
         self.backend = RecordingBackend()
         state = self.scheduler.backends["local"]
-        state.backend, state.up, state.client_id = self.backend, True, "client"
+        state.backend, state.up, state.client_id = self.backend, True, "client"  # type: ignore[assignment]
+        state.capabilities = CAPABILITIES
         self.count = 0
         self.waiting: list[tuple[int, int, str]] = []  # the model: (-priority, arrival, job_id)
         self.expected: list[str] = []

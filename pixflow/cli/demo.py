@@ -59,6 +59,7 @@ def run_demo(output_dir: Path, speed: float = 1.0, jobs: int = 3, monitor: bool 
             "output_dir": output_dir,
             "stats_interval": 0.2,
             "db_path": Path(":memory:"),  # a demo leaves no job store behind
+            "metrics_addr": "",  # beside a real worker on the same box
         },
         environ={},
     )

@@ -11,6 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pixflow.cli import health, keys
+from pixflow.cli.compare import add_compare_parser
+from pixflow.cli.download import download_outputs
+from pixflow.cli.logs import FORMATS, setup_logging
 from pixflow.cli.progress_view import follow_jobs, print_result
 from pixflow.client import Client, ClientError, new_job_id
 from pixflow.config import DEFAULT_COMFYUI_URL, load_settings
@@ -37,6 +41,7 @@ def _add_client_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--req-addr", default=DEFAULT_REQ_ADDR, help="worker's request socket")
     parser.add_argument("--pub-addr", default=DEFAULT_PUB_ADDR, help="worker's event socket")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+    keys.add_key_args(parser)  # CURVE: --server-key, --client-key
 
 
 def _print_json(value: Any) -> None:
@@ -54,12 +59,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "output_dir": args.output_dir,
         "workflows_dir": args.workflows_dir,
         "log_level": args.log_level,
+        "log_format": args.log_format,
+        "insecure": True if args.insecure else None,
     }
     settings = load_settings(args.config, overrides)
-    _setup_logging(settings.log_level)
-    worker = Worker(settings)
+    setup_logging(settings.log_level, settings.log_format)
+    worker = Worker(settings, reload_settings=lambda: load_settings(args.config, overrides))
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: worker.stop())
+        signal.signal(signum, lambda *_: worker.drain())  # graceful; a second signal stops at once
+    signal.signal(signal.SIGHUP, lambda *_: worker.reload())  # backends and client keys read again
     worker.run()
     return 0
 
@@ -89,8 +97,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
             print(accepted.job_id)
             return 0
         if accepted.existing and accepted.state in TERMINAL_STATES:
-            return print_result(client.status(job_id))
-        return follow_jobs(client, [job_id], args.wait_timeout)
+            code = print_result(client.status(job_id))
+        else:
+            code = follow_jobs(client, [job_id], args.wait_timeout)
+        for path in download_outputs(client, job_id, args.download) if args.download else []:
+            print(f"downloaded {path}")
+        return code
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -124,7 +136,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from pixflow.replay.server import ReplayServer
 
     _setup_logging(args.log_level)
-    server = ReplayServer(args.fixtures, default=args.recording, speed=args.speed, port=args.port).start()
+    from pixflow.replay.models import BackendProfile
+
+    names = [name.strip() for name in (args.checkpoints or "").split(",") if name.strip()]
+    checkpoints = tuple(names) if args.checkpoints is not None else None
+    try:
+        profile = BackendProfile(checkpoints, args.speed_factor, args.switch_cost, args.run_seconds)
+    except ValueError as e:
+        print(f"pixflow: {e}", file=sys.stderr)
+        return 2
+    server = ReplayServer(args.fixtures, default=args.recording, speed=args.speed, port=args.port, profile=profile)
+    server.start()
     print(f"replaying {args.fixtures} as ComfyUI at {server.url} (speed {args.speed:g}); Ctrl-C stops", flush=True)
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # delivered to sigwait below, not as exceptions
@@ -188,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--output-dir", type=Path, help="where images and sidecars go (default ./output)")
     serve.add_argument("--workflows-dir", type=Path, help="workflow folder (default: the repo's workflows/)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
+    serve.add_argument("--log-format", choices=FORMATS, help="plain lines, or json: one object a line")
+    serve.add_argument("--insecure", action="store_true", help="allow a non-loopback address without CURVE keys")
     serve.set_defaults(run=cmd_serve)
 
     submit = commands.add_parser("submit", help="queue a job")
@@ -207,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--priority", type=int)
     submit.add_argument("--wait", action="store_true", help="show live progress, then the output paths")
     submit.add_argument("--wait-timeout", type=float, default=600.0, help="seconds --wait gives the job")
+    submit.add_argument("--download", type=Path, help="with --wait: save the images here (fetched over the wire)")
     _add_client_args(submit)
     submit.set_defaults(run=cmd_submit)
 
@@ -214,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("job_id", nargs="?")
     _add_client_args(status)
     status.set_defaults(run=cmd_status)
+
+    health.add_parser(commands, _add_client_args)
+    keys.add_parser(commands)
 
     cancel = commands.add_parser("cancel", help="cancel a job")
     cancel.add_argument("job_id")
@@ -233,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--recording", default="fresh", help="recording played for each prompt")
     replay.add_argument("--speed", type=float, default=1.0, help="0: no delays, 1: recorded timing")
     replay.add_argument("--port", type=int, default=8188)
+    replay.add_argument("--checkpoints", help="comma-separated checkpoints it has (default: the fixture's)")
+    replay.add_argument("--speed-factor", type=float, default=1.0, help="runs take this many times longer")
+    replay.add_argument("--switch-cost", type=float, default=0.0, help="seconds to load another checkpoint")
+    replay.add_argument("--run-seconds", type=float, default=0.0, help="work added to each prompt, in seconds")
     replay.add_argument("--log-level", default="INFO")
     replay.set_defaults(run=cmd_replay)
 
@@ -248,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--log-level", default="WARNING")
     record.set_defaults(run=cmd_record)
 
+    add_compare_parser(commands, _add_client_args, _size)
+
     demo = commands.add_parser("demo", help="replay server + worker + a few jobs with live progress")
     demo.add_argument("--output-dir", type=Path, default=Path("output/demo"))
     demo.add_argument("--speed", type=float, default=1.0)
@@ -262,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
+        keys.export_key_args(args)
         return run(args)
     except ClientError as e:
         print(f"pixflow: {e.message} ({e.code})", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pixflow.comfy.capabilities import Capabilities
 from pixflow.comfy.client import PromptRejected
 from pixflow.comfy.events import ComfyEvent
 
@@ -28,9 +29,10 @@ class BackendDown:
 
 @dataclass(frozen=True)
 class BackendInfo:
+    """What the backend can run, from its /object_info; None when it could not be read (keep what was known)."""
+
     backend: str
-    models: list[str]
-    version: str | None
+    capabilities: Capabilities | None
 
 
 # One WebSocket event, as parsed; the loop finds the job it belongs to.
@@ -63,6 +65,14 @@ class SubmitFailed:
 class CancelChecked:
     job_id: str
     in_comfy_queue: bool  # still pending or running in ComfyUI after delete + interrupt
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """A prompt asked out of a backend's queue (to run elsewhere): `removed` only if it never started there."""
+
+    job_id: str
+    removed: bool
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ JobResult = (
     | SubmitRejected
     | SubmitFailed
     | CancelChecked
+    | Withdrawn
     | PromptFinished
     | PromptWaiting
     | PromptUnknown

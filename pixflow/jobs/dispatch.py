@@ -6,14 +6,18 @@ states cannot tell: a `queued` job may be waiting in pixflow's queue, or sent an
 queue, or sent to a backend whose WebSocket dropped so that pixflow must ask ComfyUI where it is.
 
     WAITING ──► SUBMITTED ──► SUCCEEDED ──► FETCHING ──► ENDED
-       ▲            │  ▲           │
-       │            ▼  │           ▼
-       └──────── RECONCILING ◄─────┘           (any phase ──► ENDED)
+       ▲          │   ▲            │
+       │          ▼   │            ▼
+       ├──────── RECONCILING ◄─────┘
+       └──────── WITHDRAWING ◄── SUBMITTED
+    (every phase may end; MOVES below is the whole table)
 
 * WAITING: in pixflow's queue, on no backend. The only phase a job is sent from.
 * SUBMITTED: handed to a backend (durably recorded before the POST); its events are followed live.
 * RECONCILING: on a backend whose events may have been missed (reconnect, stall, worker restart): pixflow
   asks ComfyUI's /history and /queue where the prompt is. Outputs seen live are no longer trusted.
+* WITHDRAWING: waiting in a backend's own queue, being taken out of it (delete, then confirmed through /queue
+  and /history) to run on a backend that can start it sooner; back to SUBMITTED if it had already started.
 * SUCCEEDED: ComfyUI reported `execution_success`; the end of the prompt is due.
 * FETCHING: ComfyUI is done with the prompt; the outputs are being downloaded and saved. The backend's slot
   is free again.
@@ -37,6 +41,7 @@ from pixflow.errors import PixflowError
 class Phase(StrEnum):
     WAITING = "waiting"
     SUBMITTED = "submitted"
+    WITHDRAWING = "withdrawing"
     RECONCILING = "reconciling"
     SUCCEEDED = "succeeded"
     FETCHING = "fetching"
@@ -45,7 +50,8 @@ class Phase(StrEnum):
 
 MOVES: dict[Phase, frozenset[Phase]] = {
     Phase.WAITING: frozenset({Phase.SUBMITTED, Phase.ENDED}),
-    Phase.SUBMITTED: frozenset({Phase.RECONCILING, Phase.SUCCEEDED, Phase.WAITING, Phase.ENDED}),
+    Phase.SUBMITTED: frozenset({Phase.RECONCILING, Phase.SUCCEEDED, Phase.WITHDRAWING, Phase.WAITING, Phase.ENDED}),
+    Phase.WITHDRAWING: frozenset({Phase.SUBMITTED, Phase.RECONCILING, Phase.SUCCEEDED, Phase.WAITING, Phase.ENDED}),
     Phase.RECONCILING: frozenset({Phase.SUBMITTED, Phase.SUCCEEDED, Phase.FETCHING, Phase.WAITING, Phase.ENDED}),
     Phase.SUCCEEDED: frozenset({Phase.FETCHING, Phase.RECONCILING, Phase.ENDED}),
     Phase.FETCHING: frozenset({Phase.ENDED}),
@@ -53,7 +59,7 @@ MOVES: dict[Phase, frozenset[Phase]] = {
 }
 
 # Phases in which the job's prompt is on its backend and takes one of its `max_inflight` slots.
-ON_BACKEND: frozenset[Phase] = frozenset({Phase.SUBMITTED, Phase.RECONCILING, Phase.SUCCEEDED})
+ON_BACKEND: frozenset[Phase] = frozenset({Phase.SUBMITTED, Phase.WITHDRAWING, Phase.RECONCILING, Phase.SUCCEEDED})
 
 
 def may_send(phase: Phase) -> bool:
@@ -67,8 +73,13 @@ def cancels_at_once(phase: Phase) -> bool:
 
 
 def may_send_again(phase: Phase) -> bool:
-    """A prompt ComfyUI lost (it restarted, its queue was cleared) is taken back to be sent again."""
-    return phase in (Phase.SUBMITTED, Phase.RECONCILING)
+    """A prompt ComfyUI lost, withdrew, or that is on a backend gone for good is taken back to be sent again."""
+    return phase in (Phase.SUBMITTED, Phase.WITHDRAWING, Phase.RECONCILING)
+
+
+def may_withdraw(phase: Phase) -> bool:
+    """Only a prompt followed live (not being reconciled) is asked out of a backend's queue to move elsewhere."""
+    return phase == Phase.SUBMITTED
 
 
 def too_late_to_cancel(phase: Phase) -> bool:

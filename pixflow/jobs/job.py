@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pixflow.comfy.capabilities import Requirements, requirements_of
 from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.progress import JobProgress
 from pixflow.vocabulary import STAGES, TERMINAL, JobState, now_ms
@@ -34,13 +35,17 @@ class Job:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     cancel_requested: bool = False  # what the client asked for; the phase decides what can still be done
+    wait_reason: str | None = None  # why a queued job is not on a backend yet (no capable backend up, ...)
     tracking: JobProgress | None = field(default=None, repr=False)  # overall progress and ETA (live jobs)
     last_preview: dict[str, Any] | None = None  # the last preview published: seq, step, node, format
+    last_preview_image: bytes | None = field(default=None, repr=False)  # its bytes, for fetch_preview (not stored)
     # Output node -> images, from `executed` events; None once events may have been missed (then: /history).
     node_outputs: dict[str, Any] | None = field(default_factory=dict)
+    group_id: str | None = None  # the `compare` group it belongs to (pixflow/groups/)
 
     def __post_init__(self) -> None:
         self.state_times.setdefault(JobState.QUEUED.value, self.created_at)
+        self.needs: Requirements = requirements_of(self.graph)  # node types and model files it needs
 
     @property
     def submitted(self) -> bool:
@@ -75,6 +80,8 @@ class Job:
         """The job as clients see it (the `job` reply and list entries)."""
         return {
             "job_id": self.job_id,
+            "owner": self.params.owner,  # the key that submitted it; nil without CURVE
+            "group_id": self.group_id,
             "state": self.state,
             "stage": self.stage,
             "passes": self.passes,
@@ -89,6 +96,7 @@ class Job:
             "prompt_id": self.prompt_id,
             "seq": self.seq,
             "cancel_requested": self.cancel_requested,
+            "wait_reason": self.wait_reason if self.phase == Phase.WAITING and not self.finished else None,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
+from collections.abc import Callable
+from enum import Enum
 
 from pixflow.jobs.dispatch import may_send
 from pixflow.jobs.job import Job
 from pixflow.vocabulary import JobState
+
+
+class Visit(Enum):
+    TAKEN = "taken"
+    SKIP = "skip"
+    STOP = "stop"
 
 
 class JobRegistry:
@@ -18,7 +26,13 @@ class JobRegistry:
         self._max_finished = max_finished
         # (-priority, position, job_id): higher priority first, then arrival order (the store's position), so
         # a job sent back to the queue goes back to its own place, ahead of everything that came after it.
-        self._pending: list[tuple[int, int, str]] = []
+        # (-priority, fair rank, position, job_id): higher priority first; within a priority, owners take turns
+        # (start-time fair queuing: an owner's nth waiting job ranks with every other owner's nth), then arrival.
+        # A job sent back to the queue keeps its key, so it goes back to its own place.
+        self._pending: list[tuple[int, int, int, str]] = []
+        self._rank: dict[str, int] = {}
+        self._owner_next: dict[tuple[int, str | None], int] = {}  # (priority, owner) -> rank of its next job
+        self._clock: dict[int, int] = {}  # priority -> rank of the last job taken from it
         self._waiting: set[str] = set()  # the jobs in _pending that can still be dispatched
 
     def get(self, job_id: str) -> Job | None:
@@ -31,23 +45,61 @@ class JobRegistry:
         self._jobs[job.job_id] = job
         self._by_prompt[job.prompt_id] = job
         if queue:
-            heapq.heappush(self._pending, (-job.params.priority, job.position, job.job_id))
+            heapq.heappush(self._pending, self._key(job))
             self._waiting.add(job.job_id)
 
     def requeue(self, job: Job) -> None:
         """Put back a job whose submission failed or whose prompt ComfyUI lost, in its original place."""
-        heapq.heappush(self._pending, (-job.params.priority, job.position, job.job_id))
+        heapq.heappush(self._pending, self._key(job))
         self._waiting.add(job.job_id)
 
-    def pop_next(self) -> Job | None:
-        """The next job to dispatch; cancelled or already-dispatched entries are skipped."""
-        while self._pending:
-            _, _, job_id = heapq.heappop(self._pending)
-            self._waiting.discard(job_id)
-            job = self._jobs.get(job_id)
-            if job is not None and job.job_state == JobState.QUEUED and may_send(job.phase):
-                return job
-        return None
+    def _key(self, job: Job) -> tuple[int, int, int, str]:
+        priority = job.params.priority
+        rank = self._rank.get(job.job_id)
+        if rank is None:
+            band = (priority, job.params.owner)
+            # An owner idle for a while starts at the band's clock, not at its old count: no credit for idleness.
+            rank = max(self._owner_next.get(band, 0), self._clock.get(priority, 0))
+            self._owner_next[band] = rank + 1
+            self._rank[job.job_id] = rank
+        return (-priority, rank, job.position, job.job_id)
+
+    def _taken(self, job: Job) -> None:
+        priority = job.params.priority
+        self._clock[priority] = max(self._clock.get(priority, 0), self._rank.get(job.job_id, 0))
+
+    def visit_waiting(self, visit: Callable[[Job], Visit]) -> None:
+        """Offer the waiting jobs to `visit` in dispatch order (priority, then arrival): a job it TAKES leaves
+        the queue, one it SKIPs keeps its place (a later job may be placed before it), STOP ends the visit."""
+        skipped: list[tuple[int, int, int, str]] = []
+        try:
+            while self._pending:
+                entry = heapq.heappop(self._pending)
+                job = self._jobs.get(entry[3])
+                if job is None or job.job_state != JobState.QUEUED or not may_send(job.phase):
+                    self._waiting.discard(entry[3])
+                    continue
+                outcome = visit(job)
+                if outcome == Visit.TAKEN:
+                    self._waiting.discard(entry[3])
+                    self._taken(job)
+                    continue
+                skipped.append(entry)
+                if outcome == Visit.STOP:
+                    return
+        finally:
+            for entry in skipped:
+                heapq.heappush(self._pending, entry)
+
+    def reprompt(self, job: Job, prompt_id: str) -> None:
+        """The job is sent again under a new prompt id: events of its old copy must no longer reach it."""
+        self._by_prompt.pop(job.prompt_id, None)
+        job.prompt_id = prompt_id
+        self._by_prompt[prompt_id] = job
+
+    def live(self) -> list[Job]:
+        """Jobs not finished, in arrival order."""
+        return sorted((job for job in self._jobs.values() if not job.finished), key=lambda job: job.position)
 
     def queued_count(self) -> int:
         """Jobs waiting in pixflow's own queue (not yet handed to a backend)."""
@@ -57,6 +109,7 @@ class JobRegistry:
         """Keep a finished job for status queries, forgetting the oldest past the limit."""
         self._by_prompt.pop(job.prompt_id, None)
         self._waiting.discard(job.job_id)
+        self._rank.pop(job.job_id, None)
         self._finished[job.job_id] = None
         while len(self._finished) > self._max_finished:
             old_id, _ = self._finished.popitem(last=False)

@@ -23,7 +23,7 @@ from pixflow.workflows.params import GenerateParams
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3  # 2: jobs.group_id (compare groups); 3: jobs.owner (client keys); added by _migrate
 CHECKPOINT_INTERVAL = 1.0  # seconds between WAL checkpoints on the checkpointer's own connection
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     state_times TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     started_at INTEGER,
-    finished_at INTEGER
+    finished_at INTEGER,
+    group_id TEXT,                      -- the compare group, or NULL
+    owner TEXT                          -- the client key that submitted it, or NULL (no CURVE)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, position);
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
@@ -56,6 +58,7 @@ CREATE TABLE IF NOT EXISTS eta_stats (key TEXT PRIMARY KEY, seconds REAL NOT NUL
 """
 MUTABLE = (
     "state",
+    "prompt_id",  # a new one when the job moves off a backend that may still hold a copy (docs/pool.md)
     "backend",
     "submitted",
     "attempts",
@@ -75,6 +78,7 @@ TERMINAL_VALUES = tuple(state.value for state in TERMINAL)
 def _mutable_values(job: Job) -> dict[str, Any]:
     return {
         "state": job.state,
+        "prompt_id": job.prompt_id,
         "backend": job.backend,
         "submitted": int(job.submitted),
         "attempts": job.attempts,
@@ -109,10 +113,21 @@ class JobStore:
             )
             self._checkpointer.start()
         self._db.executescript(SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._migrate()
         self._dirty: dict[str, Job] = {}
         row = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM jobs").fetchone()
         self._next_position = row[0] + 1
+
+    def _migrate(self) -> None:
+        """Bring a database of an older schema up to SCHEMA_VERSION (CREATE TABLE IF NOT EXISTS keeps old tables)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "group_id" not in columns:  # schema 1
+            self._db.execute("ALTER TABLE jobs ADD COLUMN group_id TEXT")
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_by_group ON jobs (group_id, position)")
+        if "owner" not in columns:  # schema 2 and before: the submitting key's name, NULL for older jobs
+            self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, state)")
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.flush()
@@ -145,6 +160,8 @@ class JobStore:
             graph=json.dumps(job.graph),
             prompt_id=job.prompt_id,
             created_at=job.created_at,
+            group_id=job.group_id,
+            owner=job.params.owner,
         )
         columns = ", ".join(values)
         self._db.execute(
@@ -214,17 +231,32 @@ class JobStore:
         row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return self._job(row, workflows) if row else None
 
-    def page(self, states: list[str] | None, limit: int, offset: int) -> tuple[list[str], int]:
+    def page(
+        self, states: list[str] | None, limit: int, offset: int, group_id: str | None = None
+    ) -> tuple[list[str], int]:
         """Job ids newest first, with the total matching the filter."""
         self.flush()
-        where, args = "", tuple[str, ...]()
+        conditions, args = [], tuple[str, ...]()
         if states:
-            where, args = f"WHERE state IN ({', '.join('?' * len(states))})", tuple(states)
+            conditions, args = [f"state IN ({', '.join('?' * len(states))})"], tuple(states)
+        if group_id is not None:
+            conditions, args = [*conditions, "group_id = ?"], (*args, group_id)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         total = self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
         rows = self._db.execute(
             f"SELECT job_id FROM jobs {where} ORDER BY position DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         )
         return [row[0] for row in rows], total
+
+    def group_job_ids(self, group_id: str) -> list[str]:
+        """A group's jobs in the order they were created."""
+        rows = self._db.execute("SELECT job_id FROM jobs WHERE group_id = ? ORDER BY position", (group_id,))
+        return [row[0] for row in rows]
+
+    def count_queued(self, owner: str) -> int:
+        """Jobs of one key still `queued` (max_queued_per_owner)."""
+        row = self._db.execute("SELECT COUNT(*) FROM jobs WHERE owner = ? AND state = 'queued'", (owner,)).fetchone()
+        return int(row[0])
 
     def count_by_state(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
@@ -263,4 +295,5 @@ class JobStore:
         job.state_times = json.loads(row["state_times"])
         job.started_at = row["started_at"]
         job.finished_at = row["finished_at"]
+        job.group_id = row["group_id"]
         return job

@@ -104,6 +104,7 @@ class JobTracker:
             "image": event.image,
         }
         self._publisher.job_event(TOPIC_PREVIEW, job, fields)
+        job.last_preview_image = event.image  # kept for fetch_preview; only the newest, never stored
         job.last_preview = {
             "seq": job.seq,
             "step": fields["step"],

@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from pixflow.replay.models import checkpoint_rejection
 from pixflow.replay.player import broadcast_status, status_message
-from pixflow.replay.state import STATE, Listener, Run
+from pixflow.replay.state import STATE, Listener
 
 # What the replay server answers to a client's feature_flags opt-in, as ComfyUI 0.3.75 does.
 SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": True, "max_upload_size": 104857600}
@@ -28,11 +29,15 @@ async def _post_prompt(request: web.Request) -> web.Response:
         return web.Response(status=500, text="invalid JSON body")  # ComfyUI's answer, in plain text
     prompt_id = str(body.get("prompt_id") or uuid.uuid4())
     state.prompts_received[prompt_id] += 1
+    graph = body.get("prompt") or {}
+    if state.profile.checkpoints is not None:  # a server given its own checkpoints refuses others, as ComfyUI does
+        rejection = checkpoint_rejection(graph, state.object_info)
+        if rejection is not None:
+            return web.json_response(rejection, status=400)
     recording = state.next_recording()
     if recording.status != 200:
         return web.json_response(recording.reply, status=recording.status)
-    run = Run(prompt_id, body.get("client_id"), state.number, recording, body.get("prompt") or {})
-    state.number += 1
+    run = state.new_run(prompt_id, body.get("client_id"), recording, graph)
     state.pending.append(run)  # queued before the reply is written, as ComfyUI does
     state.wakeup.set()
     await broadcast_status(state)
@@ -152,8 +157,7 @@ async def _models(request: web.Request) -> web.Response:
         return web.json_response(["checkpoints"])
     if folder != "checkpoints":
         return web.json_response([])
-    spec = state.object_info.get("CheckpointLoaderSimple", {}).get("input", {}).get("required", {})
-    return web.json_response(list((spec.get("ckpt_name") or [[]])[0]))
+    return web.json_response(state.checkpoints())
 
 
 async def _system_stats(request: web.Request) -> web.Response:

@@ -3,6 +3,8 @@ what it counted, and faults to inject (dropped or silent sockets, held prompts, 
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aiohttp import web
 
 from pixflow.replay.state import STATE
@@ -28,6 +30,14 @@ async def _stats(request: web.Request) -> web.Response:
             "clients": len(state.clients),
             "queue_remaining": state.queue_remaining(),
             "recordings": sorted(state.recordings),
+            # The GPU it plays (models.py) and what it did: a pool benchmark reads switches and run times here.
+            "checkpoints": state.checkpoints(),
+            "profile": asdict(state.profile),
+            "loaded": state.loaded,
+            "model_loads": state.model_loads,
+            "model_switches": state.model_switches,
+            "prompts_run": sum(1 for record in state.timeline if record.ended is not None),
+            "runs": [asdict(record) for record in state.timeline],  # times: time.monotonic() seconds
         }
     )
 

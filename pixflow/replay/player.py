@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -69,8 +70,8 @@ async def play(state: ReplayState, run: Run) -> None:
                 await _play_interrupted_tail(state, run, node)
             return
         if state.speed > 0 and frame.delay > 0:
-            if started:
-                await asyncio.sleep(frame.delay / state.speed)
+            if started:  # the work of the run: slower on a slower GPU
+                await asyncio.sleep(frame.delay * state.profile.speed_factor / state.speed)
             else:
                 since_post += frame.delay
                 wait = run.posted_at + since_post / state.speed - time.monotonic()
@@ -93,9 +94,33 @@ async def play(state: ReplayState, run: Run) -> None:
             logged = kind in ("execution_start", "progress") or (kind == "executing" and node is None)
             if state.send_log is not None and logged:
                 state.send_log.append((time.monotonic_ns(), run.prompt_id, kind, data.get("value")))
+            if kind == "execution_start":
+                await _before_first_node(state, run)
         elif frame.binary is not None:
             for listener in list(state.clients.get(run.client_id or "", [])):
                 await send(listener, preview_for(frame.binary, listener.wants_metadata, run.prompt_id, node))
+
+
+async def _before_first_node(state: ReplayState, run: Run) -> None:
+    """The model switch and the added work of the server's profile (models.py), timed on the run's record."""
+    profile, record = state.profile, run.record
+    if record is not None:
+        record.started = time.monotonic()
+    wanted = record.checkpoint if record is not None else None
+    if wanted is not None and wanted != state.loaded:
+        # Loading a model is not interruptible in ComfyUI either: the whole cost is paid.
+        await asyncio.sleep(profile.switch_cost)
+        state.model_switches += state.loaded is not None
+        state.model_loads += 1
+        state.loaded = wanted
+        if record is not None:
+            record.switched = True
+    if record is not None:
+        record.loaded = time.monotonic()
+    work = profile.speed_factor * profile.run_seconds
+    if work > 0:
+        with contextlib.suppress(TimeoutError):  # cut short by an interrupt, as ComfyUI checks between steps
+            await asyncio.wait_for(run.interrupted.wait(), work)
 
 
 async def _play_interrupted_tail(state: ReplayState, run: Run, node: str | None) -> None:
@@ -148,5 +173,7 @@ async def execute(state: ReplayState) -> None:
         except Exception:
             log.exception("replay of %s failed", run.prompt_id)
         finally:
+            if run.record is not None:
+                run.record.ended = time.monotonic()
             if state.running is run:
                 state.running = None

@@ -7,7 +7,8 @@ submitted prompt's own id, one prompt at a time like ComfyUI's queue, at a chose
 /system_stats. Routes under /replay/ control it (playlist, speed, counts, faults) for tests and demos.
 
 The pieces: state.py (what it knows), player.py (playing a recording), frames.py (preview frames per
-client), comfy_routes.py and fault_routes.py (HTTP), runner.py (the thread and loop it runs on).
+client), comfy_routes.py and fault_routes.py (HTTP), runner.py (the thread and loop it runs on), models.py (the
+GPU it plays: checkpoints, speed factor, model-switch cost) and pool.py (several servers at once).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from pixflow.replay.comfy_routes import add_comfy_routes
 from pixflow.replay.fault_routes import add_replay_routes
+from pixflow.replay.models import BackendProfile
 from pixflow.replay.player import execute
 from pixflow.replay.recordings import load_recordings
 from pixflow.replay.runner import AppThread
@@ -52,17 +54,25 @@ class ReplayServer:
     """Runs the replay app on its own thread and event loop; start() returns once it listens."""
 
     def __init__(
-        self, fixtures: Path, default: str = "fresh", speed: float = 0.0, host: str = "127.0.0.1", port: int = 0
+        self,
+        fixtures: Path,
+        default: str = "fresh",
+        speed: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        profile: BackendProfile | None = None,
     ) -> None:
+        """`profile`: the GPU it plays (checkpoints, speed factor, model-switch cost, added run time; models.py)."""
         self.fixtures = fixtures
         self.recordings = load_recordings(fixtures)
         self._default, self._speed = default, speed
+        self.profile = profile or BackendProfile()
         self.host, self.port = host, port
         self.state: ReplayState | None = None
         self._thread = AppThread(self._make_app, host, port, name="replay-server")
 
     def _make_app(self) -> web.Application:
-        self.state = ReplayState(self.recordings, self.fixtures, self._default, self._speed)
+        self.state = ReplayState(self.recordings, self.fixtures, self._default, self._speed, self.profile)
         return build_app(self.state)
 
     @property

@@ -12,9 +12,24 @@ from typing import Any
 
 from aiohttp import web
 
+from pixflow.replay.models import BackendProfile, checkpoint_of, offered_checkpoints, with_checkpoints
 from pixflow.replay.recordings import Recording
 
 COMFYUI_VERSION = "0.3.75"
+
+
+@dataclass
+class RunRecord:
+    """When one prompt was posted, started, had its model in place and ended (time.monotonic() seconds, so a
+    benchmark in another process on the same machine can line them up with its own clock)."""
+
+    prompt_id: str
+    checkpoint: str | None
+    posted: float
+    started: float | None = None  # execution_start sent
+    loaded: float | None = None  # its checkpoint in place (after the switch cost, if any): the first node may run
+    ended: float | None = None  # its last frame sent
+    switched: bool = False  # it loaded its checkpoint
 
 
 @dataclass
@@ -30,6 +45,7 @@ class Run:
     deleted: bool = False  # taken off the queue by POST /queue {"delete"}: skipped, never played
     posted_at: float = field(default_factory=time.monotonic)
     forgotten: bool = False  # lost in a simulated restart: it ends without a word
+    record: RunRecord | None = None
 
     def queue_item(self) -> list[Any]:
         """The prompt as GET /queue and its history entry show it: [number, id, graph, extra_data, outputs]."""
@@ -50,7 +66,14 @@ class Listener:
 class ReplayState:
     """Everything the replay server knows; touched only from its event loop."""
 
-    def __init__(self, recordings: dict[str, Recording], fixtures: Path, default: str, speed: float) -> None:
+    def __init__(
+        self,
+        recordings: dict[str, Recording],
+        fixtures: Path,
+        default: str,
+        speed: float,
+        profile: BackendProfile | None = None,
+    ) -> None:
         if default not in recordings:
             raise ValueError(f"no recording {default!r} in {fixtures}; have: {', '.join(sorted(recordings))}")
         self.recordings = recordings
@@ -73,12 +96,31 @@ class ReplayState:
         # When a list: (time.monotonic_ns(), prompt_id, what, value) for each prompt's start, progress and end,
         # so a benchmark can time what the worker does with them.
         self.send_log: list[tuple[int, str, str, Any]] | None = None
-        self.object_info: dict[str, Any] = _load_json(fixtures / "object_info.json", {})
+        # The GPU this server plays (models.py): its checkpoints, speed factor, switch cost; what it has loaded.
+        self.profile = profile or BackendProfile()
+        self.object_info: dict[str, Any] = with_checkpoints(
+            _load_json(fixtures / "object_info.json", {}), self.profile.checkpoints
+        )
+        self.loaded: str | None = self.profile.loaded
+        self.model_loads = 0  # checkpoints loaded, the first one included
+        self.model_switches = 0  # loads that replaced another checkpoint
+        self.timeline: list[RunRecord] = []  # every accepted prompt, in submission order
         self.system_stats: dict[str, Any] = _load_json(fixtures / "system_stats.json", default_system_stats())
 
     def next_recording(self) -> Recording:
         name = self.playlist.popleft() if self.playlist else self.default
         return self.recordings[name]
+
+    def new_run(self, prompt_id: str, client_id: str | None, recording: Recording, graph: dict[str, Any]) -> Run:
+        """An accepted prompt, numbered and on the timeline."""
+        record = RunRecord(prompt_id, checkpoint_of(graph), time.monotonic())
+        run = Run(prompt_id, client_id, self.number, recording, graph, posted_at=record.posted, record=record)
+        self.number += 1
+        self.timeline.append(record)
+        return run
+
+    def checkpoints(self) -> list[str]:
+        return offered_checkpoints(self.object_info)
 
     def queue_remaining(self) -> int:
         """As ComfyUI counts it: the pending prompts and the running one."""

@@ -19,7 +19,7 @@ from pixflow.scheduling.backends import BackendState
 log = logging.getLogger(__name__)
 
 Schedule = Callable[[float, Callable[[], None]], None]
-JobGuard = Callable[[Job, str, Callable[[], None]], None]
+JobGuard = Callable[[Job | None, str, Callable[[], None]], None]
 
 
 @dataclass

@@ -28,6 +28,7 @@ class Follower:
     def on_event(self, state: BackendState, event: ce.ComfyEvent) -> None:
         state.last_frame = time.monotonic()
         if isinstance(event, ce.Status):
+            state.queue_remaining = event.queue_remaining
             return
         if isinstance(event, ce.ExecutionStart):
             state.running_prompt = event.prompt_id
@@ -36,6 +37,8 @@ class Follower:
             state.running_prompt = None
         if job is None or job.finished or job.phase == Phase.FETCHING:
             return  # ComfyUI is done with a fetching job's prompt: its download decides the rest
+        if job.backend is not None and job.backend != state.name:
+            return  # a copy on a backend the job has left: one set of outputs per job
         if job.phase == Phase.WAITING:
             # A POST that failed on our side (a timeout) may still have reached ComfyUI: it runs there now.
             self._shared.book.move(job, Phase.SUBMITTED, state.name)

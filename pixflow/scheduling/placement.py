@@ -1,4 +1,11 @@
-"""Handing waiting jobs to backends with free slots, and taking them back when a backend could not keep them."""
+"""Handing waiting jobs to the backends where they finish first, and taking them back when a backend cannot keep them.
+
+Jobs are visited in priority order, then arrival; each goes only to a backend that can run it (its node types
+and model files, from the backend's /object_info) and, among those, to the free one where it would finish
+first counting what is queued there and a model switch (choice.py). A job no free backend suits keeps its
+place and says why in `wait_reason`; a later job may be placed before it, never one of a lower priority band
+ahead of a placeable higher one.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,13 @@ import functools
 import logging
 import time
 
+from pixflow.comfy.capabilities import Requirements, describe_missing
 from pixflow.comfy.messages import SubmitFailed, SubmitRejected, Submitted
 from pixflow.jobs.dispatch import DispatchError, Phase, may_send_again
 from pixflow.jobs.job import Job
-from pixflow.scheduling.backends import BackendState
+from pixflow.jobs.registry import Visit
+from pixflow.scheduling.backends import BackendState, Mode
+from pixflow.scheduling.choice import DEFAULT_SWITCH_SECONDS, Option, choose, remaining, run_seconds, wall_ms
 from pixflow.scheduling.context import Shared
 from pixflow.scheduling.sidecar import rejection_message
 from pixflow.vocabulary import JobState
@@ -20,26 +30,114 @@ log = logging.getLogger(__name__)
 class Placement:
     def __init__(self, shared: Shared) -> None:
         self._shared = shared
+        self.switched: set[str] = set()  # jobs whose placement made their backend load another checkpoint
 
+    # Placing.
     def dispatch(self) -> None:
         shared = self._shared
         now = time.monotonic()
-        for state in shared.backends.values():
-            if not state.accepts_prompts(now):
-                continue
-            while shared.book.inflight(state.name) < shared.settings.max_inflight:
-                job = shared.registry.pop_next()
-                if job is None:
-                    return
-                shared.guard(job, "dispatch", functools.partial(self._submit, state, job))
+        pool = list(shared.backends.values())
+        free = {b.name: b.max_inflight - shared.book.inflight(b.name) for b in pool if b.accepts_prompts(now)}
+        free = {name: slots for name, slots in free.items() if slots > 0}
+        if not free:
+            return
+        now_ms = wall_ms()
+        backlog = {b.name: self._backlog(b, pool, now_ms) for b in pool}
+
+        def visit(job: Job) -> Visit:
+            if not free:
+                return Visit.STOP
+            options = self._options(job, pool, free, backlog)
+            name = choose(options) if options else None
+            if name is None:
+                if options:
+                    # It waits for a busy backend: count it there, so that later jobs see that backend as busier
+                    # and go elsewhere once waiting for it would cost more than a switch on an idle one.
+                    best = min(options, key=Option.rank)
+                    backlog[best.name] += best.switch + best.run
+                return Visit.SKIP
+            option = next(o for o in options if o.name == name)
+            backlog[name] += option.switch + option.run
+            free[name] -= 1
+            if not free[name]:
+                del free[name]
+            shared.guard(job, "dispatch", functools.partial(self._submit, shared.backends[name], job))
+            return Visit.TAKEN
+
+        shared.registry.visit_waiting(visit)
+
+    def _options(
+        self, job: Job, pool: list[BackendState], free: dict[str, int], backlog: dict[str, float]
+    ) -> list[Option]:
+        needs = job.needs
+        capable = [b for b in pool if b.capabilities is not None and b.capabilities.can_run(needs)]
+        if not capable:
+            lacking = [(b.name, b.capabilities.missing(needs)) for b in pool if b.capabilities is not None]
+            unknown = [b.name for b in pool if b.capabilities is None]
+            job.wait_reason = describe_missing(lacking) + (f" (not heard from: {', '.join(unknown)})" * bool(unknown))
+            return []
+        usable = [b for b in capable if b.up and b.mode == Mode.ACTIVE and not b.retiring]
+        if not usable:
+            states = ", ".join(f"{b.name} {b.state}" for b in capable)
+            job.wait_reason = f"every backend that can run it is down or not taking jobs: {states}"
+            return []
+        options = [self.option(b, needs, b.name in free, backlog[b.name], pool) for b in usable]
+        if not any(o.free for o in options):
+            job.wait_reason = f"waiting for a free slot on {', '.join(b.name for b in usable)}"
+        else:
+            job.wait_reason = "waiting for a backend that will run it sooner than a free one"
+        return options
+
+    @staticmethod
+    def option(
+        state: BackendState, needs: Requirements, free: bool, backlog: float, pool: list[BackendState]
+    ) -> Option:
+        """How a job would fare on this backend, behind `backlog` seconds of prompts already there."""
+        model = needs.checkpoint
+        switch = 0.0
+        if model is not None and state.loaded_model not in (None, model):
+            switch = state.switch_seconds if state.switch_seconds is not None else DEFAULT_SWITCH_SECONDS
+        return Option(
+            state.name,
+            free,
+            backlog,
+            switch,
+            run_seconds(state, pool),
+            model is not None and state.loaded_model == model,
+            state.last_used,
+        )
+
+    def _backlog(self, state: BackendState, pool: list[BackendState], now_ms: int) -> float:
+        """Seconds until what is already on this backend is done: the running prompt's rest, then the queue's."""
+        held = self._shared.book.inflight(state.name)
+        rest = self.running_rest(state, pool, now_ms)
+        run = run_seconds(state, pool)
+        return rest + run * (held - 1) if rest else run * held
+
+    def running_rest(self, state: BackendState, pool: list[BackendState], now_ms: int) -> float:
+        """Seconds left of the prompt this backend runs now (0 when it runs none of ours)."""
+        job = self._shared.registry.by_prompt(state.running_prompt)
+        if job is None or job.started_at is None:
+            return 0.0
+        return remaining(run_seconds(state, pool), job.started_at, now_ms)
 
     def _submit(self, state: BackendState, job: Job) -> None:
         assert state.client_id is not None  # accepts_prompts() said so
+        model = job.needs.checkpoint
+        if model is not None and state.loaded_model != model:
+            self.switched.add(job.job_id)  # it makes the backend load a checkpoint: its run teaches the switch time
+            if state.loaded_model is not None:
+                state.model_switches += 1
+        if model is not None:
+            state.loaded_model = model
+        state.last_used = time.monotonic()
         self._shared.book.move(job, Phase.SUBMITTED, state.name)
         job.attempts += 1
+        job.wait_reason = None
         self._shared.store.save(job)  # durable before the POST: after a crash, the job is reconciled, not re-sent
         state.backend.submit(job.job_id, job.prompt_id, job.graph, state.client_id)
 
+    # Answers to a POST.
     def on_result(self, job: Job, result: Submitted | SubmitRejected | SubmitFailed) -> None:
         match result:
             case Submitted():
@@ -59,6 +157,7 @@ class Placement:
                 log.warning("job %s waits: %s", job.job_id, result.reason)
                 state.rest()
 
+    # Taking back.
     def resend_lost(self, job: Job) -> None:
         """ComfyUI does not know the job's prompt (it restarted or its queue was cleared)."""
         url = self._shared.backend_of(job).backend.url
@@ -84,6 +183,7 @@ class Placement:
         """Back to pixflow's queue, ahead of later jobs of its priority, to be sent again (to any backend)."""
         if not may_send_again(job.phase):
             raise DispatchError(f"job {job.job_id} cannot be sent again from phase {job.phase}")
+        self.switched.discard(job.job_id)
         self._shared.book.move(job, Phase.WAITING)
         job.started_at, job.progress = None, None
         if job.job_state != JobState.QUEUED:

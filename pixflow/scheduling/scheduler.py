@@ -20,7 +20,7 @@ from typing import Any, assert_never
 
 from pixflow.comfy import messages as m
 from pixflow.comfy.backend import Post
-from pixflow.config import Settings
+from pixflow.config import BackendSettings, Settings
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.dispatch import ON_BACKEND, DispatchBook, Phase
 from pixflow.jobs.job import Job
@@ -29,15 +29,17 @@ from pixflow.jobs.registry import JobRegistry
 from pixflow.jobs.store import JobStore
 from pixflow.jobs.tracker import JobTracker
 from pixflow.publisher import Publisher
-from pixflow.scheduling.backends import BackendState, make_backends
+from pixflow.scheduling.backends import BackendState, Mode, make_backends
 from pixflow.scheduling.cancels import Canceller
 from pixflow.scheduling.context import Schedule, Shared
 from pixflow.scheduling.eta import EtaLearner, FinishRate
 from pixflow.scheduling.following import Follower
+from pixflow.scheduling.moves import Moves
 from pixflow.scheduling.outputs import OutputSaver
 from pixflow.scheduling.placement import Placement
+from pixflow.scheduling.pool import PoolControl
 from pixflow.scheduling.reconcile import Reconciler
-from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_BACKEND, TOPIC_STATE, JobState, now_ms
+from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_STATE, JobState, now_ms
 from pixflow.workflows import Workflow
 from pixflow.workflows.params import GenerateParams
 
@@ -56,8 +58,10 @@ class Scheduler:
         publisher: Publisher,
         post: Post,
         schedule: Schedule,
+        on_job_end: Callable[[Job], None] = lambda job: None,
     ) -> None:
         self.settings = settings
+        self._on_job_end = on_job_end  # told after a job's final state is saved (compare groups)
         self.workflows = workflows
         self.store = store
         self.publisher = publisher
@@ -71,8 +75,10 @@ class Scheduler:
         self._saver = OutputSaver(self.shared)
         self._follower = Follower(self.shared, self._saver)
         self._placement = Placement(self.shared)
+        self._moves = Moves(self.shared, self._placement)
         self._reconciler = Reconciler(self.shared, self._follower, self._saver, self._placement)
         self._canceller = Canceller(self.shared)
+        self.pool = PoolControl(self.shared, self._moves, post)
         self.eta = EtaLearner(store, next(iter(self.backends)))
         self.finish_rate = FinishRate()
         self.paused = store.get_meta("paused") == "1"
@@ -93,37 +99,65 @@ class Scheduler:
             self.registry.add(job, queue=job.phase == Phase.WAITING)
             self.machine.add(job, job.job_state)
             if job.phase in ON_BACKEND and job.backend not in self.backends:
-                self.shared.fail(job, "backend_removed", f"backend {job.backend!r} is no longer configured")
+                self._replace_from_removed_backend(job)
                 continue
             self.book.adopt(job)  # RECONCILING: asked where it is once its backend connects
             self.store.save(job)
         if len(self.machine):
             log.info("recovered %d unfinished jobs", len(self.machine))
 
+    def _replace_from_removed_backend(self, job: Job) -> None:
+        """Its backend left the settings while the worker was down: nothing can reach its copy there, so the job
+        runs again from the start elsewhere under a new prompt id (or ends, if it was being cancelled)."""
+        log.warning("job %s: its backend %r is no longer configured; placing it again", job.job_id, job.backend)
+        if job.cancel_requested:
+            self.machine.fire(job, "cancel")
+            return
+        self.book.adopt(job)
+        self._placement.take_back(job)
+        self.registry.reprompt(job, str(uuid.uuid4()))
+        self.store.save(job)
+
     def start(self) -> None:
         for state in self.backends.values():
             state.backend.start()
+
+        def refresh() -> None:
+            self.pool.refresh_capabilities()
+            self.shared.schedule(self.settings.info_refresh_interval, refresh)
+
+        self.shared.schedule(self.settings.info_refresh_interval, refresh)
 
     def stop(self) -> None:
         for state in self.backends.values():
             state.backend.stop()
 
+    def reload_backends(self, wanted: tuple[BackendSettings, ...]) -> None:
+        self.pool.reload(wanted)
+
     # Requests.
     def find(self, job_id: str) -> Job | None:
         return self.registry.get(job_id) or self.store.get(job_id, self.workflows)
 
-    def create_job(self, job_id: str, params: GenerateParams, workflow: Workflow) -> Job:
+    def create_job(self, job_id: str, params: GenerateParams, workflow: Workflow, group_id: str | None = None) -> Job:
         if self.registry.queued_count() >= self.settings.max_queued:
             raise RequestError(
                 ErrorCode.QUEUE_FULL, f"the queue holds {self.settings.max_queued} jobs, its limit; try again later"
             )
-        job = Job(job_id, params, workflow, workflow.fill(params), prompt_id=str(uuid.uuid4()))
+        job = Job(job_id, params, workflow, workflow.fill(params), prompt_id=str(uuid.uuid4()), group_id=group_id)
         job.tracking = self.eta.tracking_for(job)
         self.store.insert(job)  # committed before the `accepted` reply
         self.registry.add(job)
         self.machine.add(job)
         # The creation event carries what a dashboard shows, so a subscriber needs no `status` per new job.
-        created = {"from": None, "to": job.state, "params": job.params.to_wire(), "workflow": workflow.name}
+        created = {
+            "from": None,
+            "to": job.state,
+            "params": job.params.to_wire(),
+            "workflow": workflow.name,
+            "group_id": group_id,
+            "owner": params.owner,
+        }
         self.publisher.job_event(TOPIC_STATE, job, created)
         return job
 
@@ -143,10 +177,21 @@ class Scheduler:
     def describe_backends(self) -> list[dict[str, Any]]:
         return [state.describe(self.book.inflight(name)) for name, state in self.backends.items()]
 
+    def set_backend_mode(self, name: object, mode: Mode) -> dict[str, Any]:
+        state = self.pool.set_mode(name, mode)
+        return state.describe(self.book.inflight(state.name))
+
     # The loop's turns.
     def dispatch(self) -> None:
         if not self.paused:
             self._placement.dispatch()
+            self._moves.rebalance()
+
+    def tick(self) -> None:
+        """Every stats interval: stalled backends, drained backends to drop, changed backend figures."""
+        self._reconciler.check_stalls()
+        self.pool.retire_drained()
+        self.pool.publish_changes()
 
     def check_stalls(self) -> None:
         self._reconciler.check_stalls()
@@ -173,6 +218,8 @@ class Scheduler:
                 self._reconciler.on_result(job, result)
             case m.CancelChecked():
                 self._canceller.on_result(job, result)
+            case m.Withdrawn():
+                self._moves.on_withdrawn(job, result)
             case m.OutputsSaved() | m.OutputsFailed():
                 self._saver.on_result(job, result)
             case m.CommandFailed():
@@ -181,28 +228,35 @@ class Scheduler:
                 assert_never(result)
 
     def _on_health(self, message: m.HealthMessage) -> None:
-        state = self.backends[message.backend]
+        state = self.backends.get(message.backend)
+        if state is None:
+            return  # a backend removed from the pool, still saying goodbye
         match message:
             case m.BackendUp():
                 reconnected = state.client_id is not None or state.up is False
                 state.client_id = message.client_id
                 state.running_prompt = None  # whatever runs now, its events go to the old socket
-                changed, state.up, state.reason = state.up is not True, True, None
+                state.up, state.reason = True, None
                 state.last_frame = time.monotonic()
                 state.backend.refresh_info()
+                self._moves.on_up(state)
                 self._reconciler.on_backend_up(state, reconnected)
             case m.BackendDown():
-                changed, state.up, state.reason = state.up is not False, False, message.reason
-                state.client_id = None
-                if changed:
-                    log.warning("backend %s: %s; jobs wait until it is back", state.name, message.reason)
+                if state.up is not False:
+                    log.warning("backend %s: %s", state.name, message.reason)
+                state.up, state.reason, state.client_id = False, message.reason, None
+                self._moves.on_down(state)
             case m.BackendInfo():
-                state.models, state.version = message.models, message.version
-                changed = True
+                if message.capabilities is not None:
+                    state.capabilities = message.capabilities
             case _:
                 assert_never(message)
-        if changed:
-            self.publisher.publish(f"{TOPIC_BACKEND}{state.name}", state.describe(self.book.inflight(state.name)))
+        self.pool.publish_changes()
+
+    def _learn_backend(self, job: Job) -> None:
+        state = self.backends.get(job.backend or "")
+        if state is not None and job.started_at is not None and job.finished_at is not None:
+            state.learn((job.finished_at - job.started_at) / 1000, job.job_id in self._placement.switched)
 
     # The guard.
     def guard(self, job: Job | None, what: str, step: Callable[[], None]) -> None:
@@ -246,6 +300,13 @@ class Scheduler:
                 fields["outputs"] = job.outputs
                 self.eta.learn(job)
                 self.finish_rate.add()
+                self._learn_backend(job)
+            self._placement.switched.discard(job.job_id)
             job.tracking, job.graph, job.node_outputs = None, {}, {}  # the store keeps the graph
         self.publisher.job_event(TOPIC_STATE, job, fields)
         self.store.save(job)
+        if dest in TERMINAL:
+            try:
+                self._on_job_end(job)
+            except Exception:  # a listener's bug must not touch the job, which has ended already
+                log.exception("job %s: a listener of job ends failed", job.job_id)

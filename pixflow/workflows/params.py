@@ -33,6 +33,7 @@ class GenerateParams:
     workflow: str | None = None
     priority: int = 0
     previews: bool = False
+    owner: str | None = None  # the client key's name (set by the worker from CURVE, never read from the request)
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> GenerateParams:

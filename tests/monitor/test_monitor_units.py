@@ -316,3 +316,15 @@ def test_finished_jobs_age_out_of_the_default_view_but_not_of_the_state_filters(
 
 def test_requests_describe_themselves():
     assert Request("cancel", {"job_id": "a"}, job_id="a").describe() == "cancel a"
+
+
+def test_a_jobs_compare_group_comes_from_its_creation_event_or_a_snapshot_and_filters_the_table():
+    model = MonitorModel(FrozenClock(T0))
+    model.apply_events([state_event("g-1", 1, None, "queued", group_id="g")])
+    model.apply_snapshot({**snapshot("g-2", "knight", T0, RUN[:2]), "group_id": "g"})
+    model.apply_snapshot(snapshot("solo", "knight", T0, RUN[:2]))
+    assert (model.jobs["g-1"].group_id, model.jobs["g-2"].group_id, model.jobs["solo"].group_id) == ("g", "g", None)
+    shown = visible_jobs(model.jobs.values(), "group:g", T0, 60_000, keep=set())
+    assert sorted(job.job_id for job in shown) == ["g-1", "g-2"]
+    assert "group g" in params_text(model.jobs["g-2"]).plain
+    assert "group" not in params_text(model.jobs["solo"]).plain

@@ -6,9 +6,12 @@ Split by kind so each file stays readable; VECTORS keeps the order the JSON file
 from __future__ import annotations
 
 from .events import EVENTS
+from .groups import GROUPS
 from .requests_replies import REQUESTS_AND_REPLIES
+from .security import SECURITY
 from .shared import Vector
 
-VECTORS: list[Vector] = REQUESTS_AND_REPLIES + EVENTS
+# New vectors go at the end: older ones keep their place.
+VECTORS: list[Vector] = REQUESTS_AND_REPLIES + EVENTS + GROUPS + SECURITY
 
 __all__ = ["VECTORS", "Vector"]

@@ -64,6 +64,9 @@ REQUESTS_AND_REPLIES: list[Vector] = [
             "protocol": 1,
             "started_at": TS,
             "paused": False,
+            "shutting_down": False,
+            "queued": 1,
+            "max_queued": 10000,
             "jobs": {
                 "queued": 1,
                 "loading": 0,
@@ -137,6 +140,17 @@ REQUESTS_AND_REPLIES: list[Vector] = [
             "req_id": 12,
             "code": "queue_full",
             "message": "the queue holds 10000 jobs, its limit; try again later",
+        },
+    ),
+    (
+        "error reply, shutting down",
+        "reply",
+        {
+            "type": "error",
+            "v": 1,
+            "req_id": 13,
+            "code": "shutting_down",
+            "message": "the worker is stopping and takes no new jobs; retry later",
         },
     ),
     (

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::protocol::{
     job_topic, Event, GenerateParams, JobSnapshot, Reply, Request, StateFilter, JOB_TOPIC_PREFIXES, TOPIC_STATS,
 };
-use crate::replies::{self, Accepted, JobList, Models, Pong, WorkerStatus, Workflows};
+use crate::replies::{self, Accepted, Group, JobList, Models, Pong, WorkerStatus, Workflows};
 use crate::transport::{EventSocket, RequestSocket};
 
 pub struct Client {
@@ -76,6 +76,25 @@ impl Client {
     pub fn generate(&mut self, params: &mut GenerateParams) -> Result<Accepted> {
         params.ensure_id();
         replies::accepted(self.request(Request::generate(params.clone()))?)
+    }
+
+    /// One prompt over several models and/or seeds, as the group `group_id` (choose it, e.g. with
+    /// [`new_job_id`](crate::new_job_id), before the first attempt: a retry with the same id answers
+    /// the same group). Its jobs are `<group_id>-1`, `-2`, … (models outer, seeds inner).
+    pub fn compare(
+        &mut self,
+        group_id: &str,
+        models: Option<Vec<String>>,
+        seeds: Option<Vec<u64>>,
+        params: GenerateParams,
+    ) -> Result<Group> {
+        let request = Request::compare(group_id, models, seeds, params);
+        replies::group("compare", self.request(request)?)
+    }
+
+    /// A group's jobs and its contact sheet.
+    pub fn group(&mut self, group_id: &str) -> Result<Group> {
+        replies::group("group", self.request(Request::group(group_id))?)
     }
 
     /// A job as it is now.

@@ -67,6 +67,12 @@ string_code! {
         AlreadyFinished => "already_finished",
         /// Too many jobs wait; try again later.
         QueueFull => "queue_full",
+        /// `generate` of a new job while the worker is stopping (SIGTERM); retry against the next worker.
+        ShuttingDown => "shutting_down",
+        /// The client key's role does not allow this request, or not on this job (docs/security.md).
+        Forbidden => "forbidden",
+        /// `fetch_output`/`fetch_preview`: the image is larger than `max_fetch_bytes`.
+        TooLarge => "too_large",
         Internal => "internal",
     }
 }

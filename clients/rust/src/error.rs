@@ -48,6 +48,8 @@ pub enum Error {
     #[error("the worker answered with protocol version {got}")]
     Version { got: u32 },
     /// The worker answered `error`.
+    #[error("CURVE keys: {0}")]
+    Keys(String),
     #[error("the worker answered {code}: {message}")]
     Worker { code: ErrorCode, message: String },
     /// The background thread of a [`Handle`](crate::Handle) has ended.

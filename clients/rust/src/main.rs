@@ -144,6 +144,7 @@ fn print_event(topic: &str, event: &Event) {
         Event::Output(e) => serde_json::to_string(&Line { topic, event: e }),
         Event::Backend(e) => serde_json::to_string(&Line { topic, event: e }),
         Event::Stats(e) => serde_json::to_string(&Line { topic, event: e }),
+        Event::GroupDone(e) => serde_json::to_string(&Line { topic, event: e }),
         Event::Preview(e) => {
             let p = Preview {
                 ts: e.ts,

@@ -21,6 +21,8 @@ pub const TOPIC_PREVIEW: &str = "job.preview.";
 pub const TOPIC_OUTPUT: &str = "job.output.";
 pub const TOPIC_BACKEND: &str = "backend.";
 pub const TOPIC_STATS: &str = "worker.stats";
+/// `group.done.<group_id>`: a `compare` group ended and its contact sheet was written.
+pub const TOPIC_GROUP_DONE: &str = "group.done.";
 /// The four topics of one job are these prefixes followed by the job id.
 pub const JOB_TOPIC_PREFIXES: [&str; 4] = [TOPIC_STATE, TOPIC_PROGRESS, TOPIC_PREVIEW, TOPIC_OUTPUT];
 
@@ -214,6 +216,9 @@ impl Default for JobParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSnapshot {
     pub job_id: String,
+    /// The `compare` group the job belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
     pub state: JobState,
     /// The state while it is one of the five running stages, else nil.
     pub stage: Option<JobState>,
@@ -353,6 +358,9 @@ pub enum Request {
         req_id: Option<ReqId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         state: Option<StateFilter>,
+        /// Only the jobs of this `compare` group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -379,6 +387,49 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+    },
+    /// One prompt over several models and/or seeds: a group of jobs `<group_id>-<n>` (answered `group`).
+    Compare {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        /// Client-chosen; the same id again answers the existing group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        models: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seeds: Option<Vec<u64>>,
+        /// The `generate` fields but `id`.
+        #[serde(flatten)]
+        params: GenerateParams,
+    },
+    /// A group's jobs and contact sheet (answered `group`).
+    Group {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        group_id: String,
+    },
+    /// One saved image of a job, as bytes (answered `image`); `max_side`: a thumbnail.
+    FetchOutput {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        job_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        index: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_side: Option<u32>,
+    },
+    /// The last preview of a running job, as bytes (answered `image`).
+    FetchPreview {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        job_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_side: Option<u32>,
     },
 }
 
@@ -415,6 +466,7 @@ impl Request {
             v: PROTOCOL_VERSION,
             req_id: None,
             state,
+            group_id: None,
             limit,
             offset,
         }
@@ -444,6 +496,38 @@ impl Request {
         }
     }
 
+    pub fn compare(
+        group_id: impl Into<String>,
+        models: Option<Vec<String>>,
+        seeds: Option<Vec<u64>>,
+        params: GenerateParams,
+    ) -> Self {
+        Request::Compare {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            group_id: Some(group_id.into()),
+            models,
+            seeds,
+            params,
+        }
+    }
+    pub fn fetch_output(job_id: impl Into<String>, index: u32, max_side: Option<u32>) -> Self {
+        Request::FetchOutput {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            job_id: job_id.into(),
+            index: Some(index),
+            max_side,
+        }
+    }
+    pub fn group(group_id: impl Into<String>) -> Self {
+        Request::Group {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            group_id: group_id.into(),
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Request::Ping { .. } => "ping",
@@ -455,6 +539,10 @@ impl Request {
             Request::ListWorkflows { .. } => "list_workflows",
             Request::Pause { .. } => "pause",
             Request::Resume { .. } => "resume",
+            Request::Compare { .. } => "compare",
+            Request::Group { .. } => "group",
+            Request::FetchOutput { .. } => "fetch_output",
+            Request::FetchPreview { .. } => "fetch_preview",
         }
     }
 
@@ -468,7 +556,11 @@ impl Request {
             | Request::ListModels { req_id, .. }
             | Request::ListWorkflows { req_id, .. }
             | Request::Pause { req_id, .. }
-            | Request::Resume { req_id, .. } => req_id,
+            | Request::Resume { req_id, .. }
+            | Request::Compare { req_id, .. }
+            | Request::Group { req_id, .. }
+            | Request::FetchOutput { req_id, .. }
+            | Request::FetchPreview { req_id, .. } => req_id,
         }
     }
 }
@@ -556,6 +648,50 @@ pub enum Reply {
         workflows: Vec<WorkflowInfo>,
         default: String,
     },
+    /// The answer to `compare` and `group`.
+    Group {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        group_id: String,
+        /// `<group_id>-<n>`: models outer, seeds inner.
+        #[serde(default, deserialize_with = "nil_default")]
+        job_ids: Vec<String>,
+        /// The group id was known: nothing new was created.
+        #[serde(default, deserialize_with = "nil_default")]
+        existing: bool,
+        /// The jobs' snapshots, in `job_ids` order.
+        #[serde(default, deserialize_with = "nil_default")]
+        jobs: Vec<JobSnapshot>,
+        /// Every job has ended.
+        #[serde(default, deserialize_with = "nil_default")]
+        finished: bool,
+        /// The contact sheet's path, once written.
+        #[serde(default)]
+        contact_sheet: Option<String>,
+    },
+    /// The answer to `fetch_output` (`index`) and `fetch_preview` (`seq`, `step`).
+    Image {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        job_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        index: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<u64>,
+        /// `png`, `jpeg`, ...
+        format: String,
+        width: u32,
+        height: u32,
+        bytes: u64,
+        /// Hex SHA-256 of `image`.
+        sha256: String,
+        #[serde(with = "serde_bytes")]
+        image: Vec<u8>,
+    },
     Error {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -576,6 +712,8 @@ impl Reply {
             Reply::Worker { .. } => "worker",
             Reply::Models { .. } => "models",
             Reply::Workflows { .. } => "workflows",
+            Reply::Group { .. } => "group",
+            Reply::Image { .. } => "image",
             Reply::Error { .. } => "error",
         }
     }
@@ -589,6 +727,8 @@ impl Reply {
             | Reply::Worker { req_id, .. }
             | Reply::Models { req_id, .. }
             | Reply::Workflows { req_id, .. }
+            | Reply::Group { req_id, .. }
+            | Reply::Image { req_id, .. }
             | Reply::Error { req_id, .. } => req_id.as_ref(),
         }
     }
@@ -602,6 +742,8 @@ impl Reply {
             | Reply::Worker { v, .. }
             | Reply::Models { v, .. }
             | Reply::Workflows { v, .. }
+            | Reply::Group { v, .. }
+            | Reply::Image { v, .. }
             | Reply::Error { v, .. } => *v,
         }
     }
@@ -628,6 +770,9 @@ pub struct JobStateEvent {
     pub params: Option<JobParams>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
+    /// On creation: the `compare` group the job belongs to (nil when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
     /// overall, eta, stage_progress, step_rate (see "Progress and ETA").
     #[serde(flatten)]
     pub figures: ProgressFigures,
@@ -707,6 +852,26 @@ pub struct WorkerStatsEvent {
     pub started_at: Option<u64>,
 }
 
+/// `group.done.<group_id>`: a `compare` group's last job ended and its contact sheet was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupDoneEvent {
+    pub ts: u64,
+    pub group_id: String,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub job_ids: Vec<String>,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub done: u64,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub failed: u64,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub cancelled: u64,
+    /// The sheet's path; nil when it could not be written (`error` says why).
+    #[serde(default)]
+    pub contact_sheet: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
 /// An event, by its topic family.
 // A state event is the largest and among the most frequent: boxing it would allocate for nothing.
 #[allow(clippy::large_enum_variant)]
@@ -718,6 +883,7 @@ pub enum Event {
     Output(JobOutputEvent),
     Backend(BackendEvent),
     Stats(WorkerStatsEvent),
+    GroupDone(GroupDoneEvent),
 }
 
 /// Why a payload does not decode as the protocol says.
@@ -758,6 +924,8 @@ impl Event {
             Event::Backend(rmp_serde::from_slice(payload)?)
         } else if topic == TOPIC_STATS {
             Event::Stats(rmp_serde::from_slice(payload)?)
+        } else if topic.starts_with(TOPIC_GROUP_DONE) {
+            Event::GroupDone(rmp_serde::from_slice(payload)?)
         } else {
             return Err(DecodeError::UnknownTopic(topic.to_owned()));
         })
@@ -771,6 +939,7 @@ impl Event {
             Event::Output(e) => encode(e),
             Event::Backend(e) => encode(e),
             Event::Stats(e) => encode(e),
+            Event::GroupDone(e) => encode(e),
         }
     }
 
@@ -781,7 +950,7 @@ impl Event {
             Event::Progress(e) => Some(e.seq),
             Event::Preview(e) => Some(e.seq),
             Event::Output(e) => Some(e.seq),
-            Event::Backend(_) | Event::Stats(_) => None,
+            Event::Backend(_) | Event::Stats(_) | Event::GroupDone(_) => None,
         }
     }
 
@@ -791,7 +960,7 @@ impl Event {
             Event::Progress(e) => Some(&e.job_id),
             Event::Preview(e) => Some(&e.job_id),
             Event::Output(e) => Some(&e.job_id),
-            Event::Backend(_) | Event::Stats(_) => None,
+            Event::Backend(_) | Event::Stats(_) | Event::GroupDone(_) => None,
         }
     }
 }

@@ -23,6 +23,21 @@ pub struct Accepted {
     pub state: JobState,
 }
 
+/// `group` (the answer to `compare` and `group`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub group_id: String,
+    /// `<group_id>-<n>`: models outer, seeds inner.
+    pub job_ids: Vec<String>,
+    /// The group id was known: nothing new was created (a retry).
+    pub existing: bool,
+    pub jobs: Vec<JobSnapshot>,
+    /// Every job has ended.
+    pub finished: bool,
+    /// The contact sheet's path, once written.
+    pub contact_sheet: Option<String>,
+}
+
 /// `worker` (the answer to `status` without a job, `pause` and `resume`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerStatus {
@@ -158,6 +173,28 @@ pub(crate) fn workflows(reply: Reply) -> Result<Workflows> {
     match ok_or_worker_error(reply)? {
         Reply::Workflows { workflows, default, .. } => Ok(Workflows { workflows, default }),
         other => Err(unexpected("list_workflows", &other)),
+    }
+}
+
+pub(crate) fn group(request: &'static str, reply: Reply) -> Result<Group> {
+    match ok_or_worker_error(reply)? {
+        Reply::Group {
+            group_id,
+            job_ids,
+            existing,
+            jobs,
+            finished,
+            contact_sheet,
+            ..
+        } => Ok(Group {
+            group_id,
+            job_ids,
+            existing,
+            jobs,
+            finished,
+            contact_sheet,
+        }),
+        other => Err(unexpected(request, &other)),
     }
 }
 

@@ -123,6 +123,7 @@ fn created(e: &JobStateEvent) -> JobSnapshot {
     state_times.insert(JobState::Queued.as_str(), e.ts);
     JobSnapshot {
         job_id: e.job_id.clone(),
+        group_id: e.group_id.clone(),
         state: JobState::Queued,
         stage: None,
         passes: e.passes.unwrap_or(0),
@@ -152,7 +153,7 @@ fn merge(job: &mut JobSnapshot, event: &Event) {
         Event::Progress(e) => merge_progress(job, e),
         Event::Preview(e) => merge_preview(job, e),
         Event::Output(e) => merge_output(job, e),
-        Event::Backend(_) | Event::Stats(_) => return,
+        Event::Backend(_) | Event::Stats(_) | Event::GroupDone(_) => return,
     }
     if let Some(seq) = event.seq() {
         job.seq = seq;
@@ -230,6 +231,7 @@ mod tests {
             backend: None,
             params: None,
             workflow: from.is_none().then(|| "txt2img".to_owned()),
+            group_id: None,
             figures: ProgressFigures::default(),
             error: None,
             outputs: None,

@@ -45,6 +45,7 @@ impl RequestSocket {
         // Closing drops whatever is still queued: that is the point of reopening after a timeout.
         socket.set_linger(0).map_err(Error::zmq("set ZMQ_LINGER"))?;
         socket.set_immediate(true).map_err(Error::zmq("set ZMQ_IMMEDIATE"))?;
+        crate::curve::apply_from_env(&socket)?; // PIXFLOW_SERVER_KEY, PIXFLOW_CLIENT_KEY (docs/security.md)
         socket.connect(addr).map_err(Error::zmq("connect the request socket"))?;
         Ok(socket)
     }
@@ -159,6 +160,7 @@ impl EventSocket {
             .socket(zmq::SUB)
             .map_err(Error::zmq("create the event socket"))?;
         socket.set_linger(0).map_err(Error::zmq("set ZMQ_LINGER"))?;
+        crate::curve::apply_from_env(&socket)?;
         socket.connect(addr).map_err(Error::zmq("connect the event socket"))?;
         Ok(EventSocket {
             socket,

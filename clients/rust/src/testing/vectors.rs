@@ -53,6 +53,7 @@ fn roundtrip(kind: &str, topic: Option<&str>, bytes: &[u8]) -> Roundtrip {
                 Event::Output(_) => "JobOutputEvent",
                 Event::Backend(_) => "BackendEvent",
                 Event::Stats(_) => "WorkerStatsEvent",
+                Event::GroupDone(_) => "GroupDoneEvent",
             };
             Ok((name.to_owned(), m.encode().map_err(|e| format!("encode: {e}"))?))
         }

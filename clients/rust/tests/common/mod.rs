@@ -51,6 +51,7 @@ pub struct FakeWorker {
 pub fn snapshot(job_id: &str, state: JobState, seq: u64) -> JobSnapshot {
     JobSnapshot {
         job_id: job_id.into(),
+        group_id: None,
         state,
         stage: state.is_running().then_some(state),
         passes: 0,
@@ -85,6 +86,7 @@ pub fn state_event(job_id: &str, seq: u64, from: Option<JobState>, to: JobState)
         backend: None,
         params: None,
         workflow: from.is_none().then(|| "txt2img".into()),
+        group_id: None,
         figures: ProgressFigures::default(),
         error: None,
         outputs: None,
@@ -112,6 +114,7 @@ pub fn topic_of(event: &Event) -> String {
         Event::Output(_) => TOPIC_OUTPUT,
         Event::Backend(_) => TOPIC_BACKEND,
         Event::Stats(_) => return TOPIC_STATS.into(),
+        Event::GroupDone(e) => return format!("group.done.{}", e.group_id),
     };
     job_topic(prefix, event.job_id().unwrap_or_default())
 }

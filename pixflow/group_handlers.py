@@ -1,0 +1,74 @@
+"""The `compare` and `group` requests (docs/protocol.md): a group of jobs, one per model and seed, and its state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pixflow.errors import ErrorCode, RequestError
+from pixflow.groups.plan import GroupPlan, parse_compare, parse_group_id
+from pixflow.protocol import reply
+from pixflow.security.quota import check_owner_quota
+
+if TYPE_CHECKING:
+    from pixflow.worker import Worker
+
+
+def _invalid(message: str) -> RequestError:
+    return RequestError(ErrorCode.INVALID_PARAMS, message)
+
+
+def compare(worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
+    groups = worker.groups
+    group_id = parse_group_id(message)
+    # Like `generate`'s id: a known group is answered as it is, whatever the other fields say (a retry).
+    if group_id is not None and (job_ids := groups.job_ids(group_id)):
+        return _group_reply(worker, message, group_id, job_ids, existing=True)
+    if worker.ops.draining:
+        raise RequestError(ErrorCode.SHUTTING_DOWN, "the worker is stopping and takes no new jobs; retry later")
+    plan = parse_compare(message, worker.settings.max_group_jobs)
+    _check(worker, plan)
+    owner = worker.handlers.caller.name  # the key's name, never the request's
+    check_owner_quota(worker.settings, worker.store, owner)
+    workflow = worker.workflows[plan.jobs[0][1].workflow or worker.settings.default_workflow]
+    for job_id, params in plan.jobs:
+        worker.scheduler.create_job(job_id, replace(params, owner=owner), workflow, group_id=plan.group_id)
+    job_ids = [job_id for job_id, _ in plan.jobs]
+    return _group_reply(worker, message, plan.group_id, job_ids, existing=False)
+
+
+def group(worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
+    group_id = parse_group_id(message)
+    if group_id is None:
+        raise _invalid("'group_id' is required")
+    job_ids = worker.groups.job_ids(group_id)
+    if not job_ids:
+        raise RequestError(ErrorCode.NOT_FOUND, f"no group {group_id!r}")
+    return _group_reply(worker, message, group_id, job_ids, existing=True)
+
+
+def _check(worker: Worker, plan: GroupPlan) -> None:
+    """Everything that could stop a job of the group, before the first is made: a group is whole or not at all."""
+    scheduler = worker.scheduler
+    workflow_name = plan.jobs[0][1].workflow or worker.settings.default_workflow
+    if workflow_name not in worker.workflows:
+        raise _invalid(f"unknown workflow {workflow_name!r}; known: {', '.join(sorted(worker.workflows))}")
+    known_models = scheduler.known_models()
+    for _, params in plan.jobs:
+        if params.model is not None and known_models and params.model not in known_models:
+            raise _invalid(f"unknown model {params.model!r}; available: {', '.join(sorted(known_models))}")
+    for job_id, _ in plan.jobs:
+        if scheduler.find(job_id) is not None:
+            raise _invalid(f"job id {job_id!r} of group {plan.group_id!r} is already a job outside it")
+    free = worker.settings.max_queued - scheduler.registry.queued_count()
+    if len(plan.jobs) > free:
+        raise RequestError(
+            ErrorCode.QUEUE_FULL, f"the queue has room for {max(free, 0)} jobs, the group needs {len(plan.jobs)}"
+        )
+
+
+def _group_reply(
+    worker: Worker, message: dict[str, Any], group_id: str, job_ids: list[str], existing: bool
+) -> dict[str, Any]:
+    details = worker.groups.describe(group_id, job_ids)
+    return reply("group", message.get("req_id"), group_id=group_id, job_ids=job_ids, existing=existing, **details)

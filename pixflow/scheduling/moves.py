@@ -1,0 +1,146 @@
+"""Moving prompts between backends: failover from a backend that is gone, and prompts parked where they wait
+longer than they would elsewhere.
+
+* Failover. A backend down for `failover_after` seconds has every prompt it holds sent to another backend
+  (attempt + 1, from the start, under a new prompt id). Its copies are remembered; when it returns they are
+  deleted from its queue or interrupted by their prompt id, never by a global interrupt, and nothing they
+  produce reaches the job: its events name a prompt id the job no longer has.
+* Rebalancing. A prompt waiting in a busy backend's own queue (not started) is asked out of it (delete, then
+  confirmed through /queue and /history) when another backend that can run it sits idle, and placed again.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+
+from pixflow.comfy.messages import Withdrawn
+from pixflow.jobs.dispatch import ON_BACKEND, Phase, may_withdraw
+from pixflow.jobs.job import Job
+from pixflow.scheduling.backends import BackendState
+from pixflow.scheduling.choice import MARGIN, Option, run_seconds, wall_ms
+from pixflow.scheduling.context import Shared
+from pixflow.scheduling.placement import Placement
+
+log = logging.getLogger(__name__)
+
+
+class Moves:
+    def __init__(self, shared: Shared, placement: Placement) -> None:
+        self._shared = shared
+        self._placement = placement
+
+    def _holding(self, state: BackendState) -> list[Job]:
+        jobs = filter(None, map(self._shared.registry.get, self._shared.book.holding(state.name)))
+        return sorted(jobs, key=lambda job: job.position)
+
+    # Failover.
+    def on_down(self, state: BackendState) -> None:
+        if state.down_since is not None:
+            return
+        since = state.down_since = time.monotonic()
+        delay = self._shared.settings.failover_after
+        self._shared.schedule(
+            delay, lambda: self._shared.guard(None, "failover", lambda: self._fail_over(state, since))
+        )
+
+    def on_up(self, state: BackendState) -> None:
+        state.down_since = None
+        for prompt_id in sorted(state.discard):
+            state.backend.discard(prompt_id)
+        state.discard.clear()
+
+    def _fail_over(self, state: BackendState, since: float) -> None:
+        if state.up or state.down_since != since or state.name not in self._shared.backends:
+            return  # it came back (or went down again later: that outage has its own timer)
+        jobs = self._holding(state)
+        if jobs:
+            log.warning(
+                "backend %s down for %ss: sending its %d prompts to other backends",
+                state.name,
+                self._shared.settings.failover_after,
+                len(jobs),
+            )
+        for job in jobs:
+            self._shared.guard(job, "failover", functools.partial(self.move_off, job, state))
+
+    def move_off(self, job: Job, state: BackendState) -> None:
+        """Take a job off a backend that may still hold a copy of its prompt: a new prompt id, the copy discarded."""
+        if job.cancel_requested:
+            self.forget_copy(job, state)
+            self._shared.machine.fire(job, "cancel")
+            return
+        state.discard.add(job.prompt_id)
+        self._placement.take_back(job)
+        self._shared.registry.reprompt(job, str(uuid.uuid4()))
+        self._shared.store.save(job)
+
+    def forget_copy(self, job: Job, state: BackendState) -> None:
+        if job.phase in ON_BACKEND:
+            state.discard.add(job.prompt_id)
+
+    # Rebalancing.
+    def rebalance(self) -> None:
+        """An idle backend asks over a prompt parked in another backend's queue when it would finish it sooner."""
+        shared = self._shared
+        now = time.monotonic()
+        pool = list(shared.backends.values())
+        idle = [b for b in pool if b.accepts_prompts(now) and shared.book.inflight(b.name) == 0]
+        if not idle:
+            return
+        now_ms = wall_ms()
+        for state in pool:
+            parked = self._parked(state) if state.up else []
+            if not parked:
+                continue
+            run_here = run_seconds(state, pool)
+            ahead = self._placement.running_rest(state, pool, now_ms)
+            for place, job in enumerate(parked):
+                finish_here = ahead + run_here * (place + 1)
+                there = [self._placement.option(b, job.needs, True, 0.0, pool) for b in idle]
+                best = min(
+                    (
+                        o
+                        for o, b in zip(there, idle, strict=True)
+                        if b.capabilities and b.capabilities.can_run(job.needs)
+                    ),
+                    key=Option.rank,
+                    default=None,
+                )
+                if best is not None and best.finish < finish_here - MARGIN:
+                    self._shared.guard(job, "withdraw", functools.partial(self.withdraw, job, state))
+                    idle = [b for b in idle if b.name != best.name]
+                    if not idle:
+                        return
+
+    def _parked(self, state: BackendState) -> list[Job]:
+        """Prompts waiting in this backend's own queue, behind the one it runs (or is about to run)."""
+        waiting = [
+            job for job in self._holding(state) if job.started_at is None and job.prompt_id != state.running_prompt
+        ]
+        if state.running_prompt is None and waiting:
+            waiting = waiting[1:]  # nothing reported running: the oldest is next and may start any moment
+        return [job for job in waiting if may_withdraw(job.phase)]
+
+    def withdraw(self, job: Job, state: BackendState) -> None:
+        self._shared.book.move(job, Phase.WITHDRAWING)
+        state.backend.withdraw(job.job_id, job.prompt_id)
+
+    def withdraw_all(self, state: BackendState) -> None:
+        """A disabled backend: every prompt waiting in its queue goes elsewhere; what runs finishes there."""
+        for job in self._holding(state):
+            if may_withdraw(job.phase) and job.started_at is None:
+                self._shared.guard(job, "withdraw", functools.partial(self.withdraw, job, state))
+
+    def on_withdrawn(self, job: Job, result: Withdrawn) -> None:
+        if job.phase != Phase.WITHDRAWING:
+            return  # its events said meanwhile that it started, or it was reconciled: that is the better news
+        if not result.removed:
+            self._shared.book.move(job, Phase.SUBMITTED)  # it had started, or ComfyUI could not say: it stays
+        elif job.cancel_requested:
+            self._shared.machine.fire(job, "cancel")
+        else:
+            log.info("job %s: taken out of %s's queue to run sooner elsewhere", job.job_id, job.backend)
+            self._placement.take_back(job)

@@ -1,0 +1,1 @@
+"""Remote clients, safely (docs/security.md): CURVE keys, the ZAP authenticator, roles, exposure checks."""
