@@ -100,14 +100,14 @@ class Metrics:
         )
         self.model_switches = Counter(
             "pixflow_backend_model_switches",
-            "Jobs that started on the backend with another checkpoint than its previous job",
+            "Prompts the placement sent to the backend with another checkpoint than its previous one",
             ["backend"],
             registry=r,
         )
         self.paused = Gauge("pixflow_worker_paused", "1 while dispatch is paused", registry=r)
         self.shutting_down = Gauge("pixflow_worker_shutting_down", "1 while the worker drains to stop", registry=r)
         self._jobs: dict[str, _Tracked] = {}
-        self._backend_model: dict[str, str] = {}
+        self._switches_seen: dict[str, int] = {}
         self._backend_was_up: dict[str, bool] = {}
         self._event_counters: dict[str, Any] = {}  # topic kind -> its labelled counter (looked up once)
         self._server: Any = None
@@ -206,7 +206,6 @@ class Metrics:
         if tracked.started_ms is None and dest != _QUEUED:
             tracked.started_ms = ts
             self.queue_wait.labels(tracked.workflow).observe(max(0, ts - tracked.created_ms) / 1000)
-            self._note_model(event.get("backend"), tracked.model)
         tracked.state, tracked.entered_ms = dest, ts
         if dest in _TERMINAL_VALUES:
             del self._jobs[job_id]
@@ -218,14 +217,6 @@ class Metrics:
                 code = (event.get("error") or {}).get("code") or "unknown"
                 self.backend_failures.labels(backend, code).inc()
 
-    def _note_model(self, backend: str | None, model: str) -> None:
-        if not backend:
-            return
-        previous = self._backend_model.get(backend)
-        if previous is not None and previous != model:
-            self.model_switches.labels(backend).inc()
-        self._backend_model[backend] = model
-
     def _on_backend(self, event: dict[str, Any]) -> None:
         name, up = event.get("name"), event.get("up")
         if not isinstance(name, str):
@@ -236,3 +227,8 @@ class Metrics:
         if up is False and self._backend_was_up.get(name):
             self.backend_failures.labels(name, "disconnected").inc()
         self._backend_was_up[name] = bool(up)
+        switches = event.get("model_switches")
+        if isinstance(switches, int) and switches > self._switches_seen.get(name, 0):
+            # The placement counts the switches it makes (backend figures): the counter follows their total.
+            self.model_switches.labels(name).inc(switches - self._switches_seen.get(name, 0))
+            self._switches_seen[name] = switches

@@ -64,6 +64,11 @@ class JobRegistry:
             self._rank[job.job_id] = rank
         return (-priority, rank, job.position, job.job_id)
 
+    def taken(self, job: Job) -> None:
+        """A job sent outside a visit (a deferred placement): it no longer counts as waiting."""
+        self._waiting.discard(job.job_id)
+        self._taken(job)
+
     def _taken(self, job: Job) -> None:
         priority = job.params.priority
         self._clock[priority] = max(self._clock.get(priority, 0), self._rank.get(job.job_id, 0))

@@ -26,6 +26,10 @@ from pixflow.vocabulary import JobState
 
 log = logging.getLogger(__name__)
 
+# A job whose placement would make a backend switch models lets later jobs with the loaded model go first, for
+# at most this long after it arrived; then it takes the switch like any job (no job starves).
+MAX_DEFER_SECONDS = 30.0
+
 
 class Placement:
     def __init__(self, shared: Shared) -> None:
@@ -44,10 +48,14 @@ class Placement:
         now_ms = wall_ms()
         backlog = {b.name: self._backlog(b, pool, now_ms) for b in pool}
 
+        deferred: dict[str, Job] = {}  # backend -> a job that would make it switch models, if nothing better comes
+
         def visit(job: Job) -> Visit:
             if not free:
                 return Visit.STOP
             options = self._options(job, pool, free, backlog)
+            if deferred:  # a backend held for a switch takes only jobs that need none
+                options = [o for o in options if not (o.name in deferred and o.switch)]
             name = choose(options) if options else None
             if name is None:
                 if options:
@@ -57,14 +65,31 @@ class Placement:
                     backlog[best.name] += best.switch + best.run
                 return Visit.SKIP
             option = next(o for o in options if o.name == name)
-            backlog[name] += option.switch + option.run
-            free[name] -= 1
-            if not free[name]:
-                del free[name]
-            shared.guard(job, "dispatch", functools.partial(self._submit, shared.backends[name], job))
+            if option.switch and name not in deferred and self._may_defer(job):
+                # A switch now could be one too many: a later job with the loaded model gets the first chance.
+                deferred[name] = job
+                return Visit.SKIP
+            self._place(job, option, free, backlog)
             return Visit.TAKEN
 
         shared.registry.visit_waiting(visit)
+        for name, job in deferred.items():
+            if name in free and job.phase == Phase.WAITING:
+                options = [o for o in self._options(job, pool, free, backlog) if o.name == name]
+                if options:
+                    shared.registry.taken(job)
+                    self._place(job, options[0], free, backlog)
+
+    def _may_defer(self, job: Job) -> bool:
+        return (wall_ms() - job.created_at) / 1000 < MAX_DEFER_SECONDS
+
+    def _place(self, job: Job, option: Option, free: dict[str, int], backlog: dict[str, float]) -> None:
+        backlog[option.name] += option.switch + option.run
+        free[option.name] -= 1
+        if not free[option.name]:
+            del free[option.name]
+        state = self._shared.backends[option.name]
+        self._shared.guard(job, "dispatch", functools.partial(self._submit, state, job))
 
     def _options(
         self, job: Job, pool: list[BackendState], free: dict[str, int], backlog: dict[str, float]
