@@ -22,6 +22,12 @@ SCENARIOS = {
     "eta": scenarios.eta_error,
     "throughput": scenarios.throughput_and_memory,
     "pool": scenarios.pool_placement,  # four replay GPUs, 200 jobs: placement against two baselines
+    "startup": scenarios.status_startup,  # `pixflow status` as a fresh process, against `python -c pass`
+}
+# Long runs, only when named: `./dev bench soak`, `./dev bench history`.
+ON_DEMAND = {
+    "soak": scenarios.soak,  # 100,000 jobs, RSS every 10,000 (about 10 minutes)
+    "history": scenarios.long_history,  # 1,000,000 finished jobs in the store (about 2 minutes)
 }
 
 
@@ -49,13 +55,19 @@ def print_table(figures: list[Figure]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("only", nargs="*", metavar="SCENARIO", help=f"some of: {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument(
+        "only",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"some of: {', '.join(SCENARIOS)} (default: all); on demand only: {', '.join(ON_DEMAND)}",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench-results")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    unknown = set(args.only) - set(SCENARIOS)
+    known = {**SCENARIOS, **ON_DEMAND}
+    unknown = set(args.only) - set(known)
     if unknown:
-        parser.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+        parser.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(known)}")
     chosen = args.only or list(SCENARIOS)
     figures: list[Figure] = []
     started = time.time()
@@ -63,7 +75,7 @@ def main() -> int:
     for name in chosen:
         print(f"running {name} ...", flush=True)
         with tempfile.TemporaryDirectory() as directory, ReplayServer(fixtures, default="cached_all") as replay:
-            figures += SCENARIOS[name](Path(directory), replay)
+            figures += known[name](Path(directory), replay)
     print()
     print_table(figures)
     args.out.mkdir(exist_ok=True)

@@ -17,9 +17,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+
+from e2e.comfyui_pins import CHECKPOINT_NAME
 
 E2E_DIR = Path(__file__).resolve().parent
 REPO_ROOT = E2E_DIR.parent
@@ -77,6 +79,8 @@ class ComfyUIServer:
         log_path: Path | None = None,
         preview_method: str = "latent2rgb",
         extra_args: Sequence[str] = (),
+        extra_checkpoints: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
         start_timeout: float = 120.0,
         stop_timeout: float = 15.0,
     ) -> None:
@@ -87,6 +91,12 @@ class ComfyUIServer:
         log_path: ComfyUI's stdout+stderr, appended to across restarts; default run_dir/"comfyui.log".
         preview_method: --preview-method (none, auto, latent2rgb, taesd).
         extra_args: more arguments for main.py.
+        extra_checkpoints: more names for the tiny checkpoint (e.g. "tiny-sd15-b.safetensors") that only this
+            ComfyUI lists, besides the shared tiny-sd15.safetensors: links in run_dir/models/checkpoints,
+            added with --extra-model-paths-config. Two servers with different names make a pool whose
+            checkpoint sets differ.
+        env: more environment variables for ComfyUI, e.g. {"OMP_NUM_THREADS": "1"} for each of two servers
+            sharing a small machine (torch takes every core by default).
         start_timeout: seconds to wait for GET /system_stats to answer.
         stop_timeout: seconds between SIGTERM and SIGKILL in stop().
         """
@@ -98,6 +108,8 @@ class ComfyUIServer:
         self.port = port if port is not None else free_port()
         self.preview_method = preview_method
         self.extra_args = list(extra_args)
+        self.extra_checkpoints = list(extra_checkpoints)
+        self.env = dict(env or {})
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.process: subprocess.Popen[bytes] | None = None
@@ -136,6 +148,15 @@ class ComfyUIServer:
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def checkpoints_dir(self) -> Path:
+        """The folder of this server's own checkpoints (extra_checkpoints); the shared one is ComfyUI's."""
+        return self.run_dir / "models" / "checkpoints"
+
+    @property
+    def extra_model_paths(self) -> Path:
+        return self.run_dir / "extra_model_paths.yaml"
+
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log_path, lines)
 
@@ -152,6 +173,7 @@ class ComfyUIServer:
             "--temp-directory", str(self.temp_dir),
             "--user-directory", str(self.user_dir),
             "--database-url", f"sqlite:///{self.user_dir / 'comfyui.db'}",
+            *(["--extra-model-paths-config", str(self.extra_model_paths)] if self.extra_checkpoints else []),
             *self.extra_args,
         ]  # fmt: skip
 
@@ -167,6 +189,7 @@ class ComfyUIServer:
             raise ComfyUIServerError(f"port {self.port} on {HOST} is in use")
         for folder in (self.output_dir, self.input_dir, self.temp_dir, self.user_dir, self.log_path.parent):
             folder.mkdir(parents=True, exist_ok=True)
+        self._link_extra_checkpoints()
         started = time.monotonic()
         with self.log_path.open("ab") as log_file:
             log_file.write(f"\n===== {time.strftime('%H:%M:%S')} starting: {' '.join(self.command())}\n".encode())
@@ -266,11 +289,39 @@ class ComfyUIServer:
                 f"missing {', '.join(map(str, missing))}: run `python3 e2e/setup_comfyui.py` first"
             )
 
+    def _link_extra_checkpoints(self) -> None:
+        """Link the tiny checkpoint under each extra name, and write the model paths file naming that folder.
+
+        A hard link costs no space and keeps working if the folder moves; a symlink is the fallback when
+        run_dir is on another file system. ComfyUI adds the folder after its own models/checkpoints, so it
+        lists the shared checkpoint and these names.
+        """
+        if not self.extra_checkpoints:
+            return
+        source = self.comfyui_dir / "models" / "checkpoints" / CHECKPOINT_NAME
+        if not source.is_file():
+            raise ComfyUIServerError(f"missing {source}: run `python3 e2e/setup_comfyui.py` first")
+        self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        for name in self.extra_checkpoints:
+            if name == CHECKPOINT_NAME or "/" in name or not name.endswith(".safetensors"):
+                raise ComfyUIServerError(f"extra checkpoint {name!r}: a new *.safetensors file name is needed")
+            target = self.checkpoints_dir / name
+            if target.exists():  # linked by an earlier start() of this server
+                continue
+            try:
+                os.link(source, target)
+            except OSError:
+                target.symlink_to(source)
+        # JSON is YAML; an absolute path, so ComfyUI's working folder does not matter.
+        config = {"pixflow_e2e": {"checkpoints": str(self.checkpoints_dir)}}
+        self.extra_model_paths.write_text(json.dumps(config, indent=1) + "\n")
+
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         env["PYTHONUNBUFFERED"] = "1"
         env["HF_HUB_OFFLINE"] = "1"  # nothing may try to download a model
         env["CUDA_VISIBLE_DEVICES"] = ""  # --cpu anyway; keeps torch from probing a GPU
+        env.update(self.env)
         return env
 
     def _signal(self, sig: signal.Signals) -> None:

@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preview-method", default="latent2rgb")
     parser.add_argument("--start-timeout", type=float, default=120.0)
     parser.add_argument("--quiet", action="store_true", help="do not echo ComfyUI's log")
+    parser.add_argument(
+        "--extra-checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name for the tiny checkpoint, listed by this ComfyUI only (repeatable): tiny-sd15-b.safetensors",
+    )
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="[comfyui_server] %(message)s")
 
@@ -54,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         log_path=args.log,
         preview_method=args.preview_method,
         extra_args=extra,
+        extra_checkpoints=args.extra_checkpoint,
         start_timeout=args.start_timeout,
     )
     server.log_path.parent.mkdir(parents=True, exist_ok=True)

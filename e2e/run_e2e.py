@@ -15,13 +15,16 @@ setup_comfyui.py's, or 1 when ComfyUI did not start.
 
 Everything of a run stays in .cache/e2e/e2e-run/ until the next run: ComfyUI's log and output
 (comfyui/), pytest's temporary folders (pytest/: each test's worker output and store, the restart
-test's own ComfyUI and its log).
+test's own ComfyUI and its log). One run at a time: a second one (another shell, another engineer)
+waits for the first to end (a lock on .cache/e2e/e2e-run.lock), since each run empties that folder and
+kills the ComfyUIs left in it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -43,6 +46,9 @@ RUN_DIR = DEFAULT_CACHE / "e2e-run"
 PYTEST_ARGS = ["tests/e2e", "-q", "-p", "no:cacheprovider", "--durations=0", "--durations-min=0.05"]
 SETUP_TIMEOUT = 1800.0  # a cold setup takes ~2 minutes; pip may be slower elsewhere
 PYTEST_GRACE = 30.0  # seconds pytest gets to stop its workers and the restart test's ComfyUI after Ctrl-C
+LOCK_PATH = DEFAULT_CACHE / "e2e-run.lock"
+LOCK_TIMEOUT = 1200.0  # seconds to wait for another run to end: a full run takes 2-4 minutes
+LOCK_POLL = 1.0  # seconds between attempts to take the lock while another run holds it
 
 
 class Terminated(Exception):
@@ -65,7 +71,41 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--port", type=int, default=None, help="ComfyUI's port (default: a free one)")
     parser.add_argument("--comfyui-url", default=None, help="use this running ComfyUI; start none")
     parser.add_argument("--skip-setup", action="store_true", help="do not run e2e/setup_comfyui.py first")
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=LOCK_TIMEOUT,
+        help=f"seconds to wait while another run_e2e.py runs (default {LOCK_TIMEOUT:g})",
+    )
     return parser.parse_known_args(argv)
+
+
+def take_run_lock(timeout: float) -> int | None:
+    """Hold the lock of RUN_DIR: an open file descriptor with an exclusive flock, or None after `timeout`.
+
+    Two runs at once would wreck each other: each one empties RUN_DIR and kills every ComfyUI whose folders
+    are in it. The kernel drops the lock when this process ends, however it ends (no stale lock to clean).
+    """
+    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            if not told:
+                holder = LOCK_PATH.read_text().strip() or "?"
+                say(f"another run_e2e.py (pid {holder}) is running; waiting up to {timeout:.0f} s for it to end")
+                told = True
+            time.sleep(LOCK_POLL)  # flock has no timeout of its own: poll it, bounded by the deadline
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())  # only for the message above, in the next run
+        return fd
 
 
 def run_setup() -> int:
@@ -136,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     code = 1
     server: ComfyUIServer | None = None
+    locked = False  # RUN_DIR is ours: only then may its strays be killed
     try:
         if options.comfyui_url is None and not options.skip_setup:
             t0 = time.monotonic()
@@ -144,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
                 return setup_code
             timings["setup"] = time.monotonic() - t0
 
+        t0 = time.monotonic()
+        locked = take_run_lock(options.lock_timeout) is not None  # held until this process exits
+        if not locked:
+            say(f"another run_e2e.py still runs after {options.lock_timeout:.0f} s; giving up")
+            return 1
+        if (waited := time.monotonic() - t0) > LOCK_POLL:
+            timings["waiting for another run"] = waited
         stop_strays(RUN_DIR)  # from an earlier run that was killed outright
         shutil.rmtree(RUN_DIR, ignore_errors=True)
         RUN_DIR.mkdir(parents=True)
@@ -182,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 timings["ComfyUI stop"] = time.monotonic() - t0
                 if code != 0:
                     say(f"ComfyUI's log: {server.log_path}; its last lines:\n{server.log_tail(20)}")
-            stop_strays(RUN_DIR)
+            if locked:
+                stop_strays(RUN_DIR)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

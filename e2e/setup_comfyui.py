@@ -14,6 +14,8 @@ Steps, each skipped when its marker file says it is done with the same inputs:
                requirements, requests, safetensors and websocket-client, every version pinned.
 3. checkpoint: .cache/e2e/ComfyUI/models/checkpoints/tiny-sd15.safetensors, a tiny random-weight
                SD1.5 built by e2e/make_checkpoint.py with ComfyUI's own classes.
+4. lora:       .cache/e2e/ComfyUI/models/loras/tiny-lora.safetensors, a tiny random LoRA for that
+               checkpoint, built by e2e/make_lora.py.
 """
 
 from __future__ import annotations
@@ -251,6 +253,28 @@ def step_checkpoint(cache: Path, force: bool) -> None:
     say(f"[3/3] done in {time.monotonic() - started:.1f} s")
 
 
+LORA_NAME, LORA_SEED = "tiny-lora.safetensors", 4321  # tests/e2e/test_7_workflows.py loads it
+
+
+def step_lora(cache: Path, force: bool) -> None:
+    """A tiny LoRA for the tiny checkpoint (e2e/make_lora.py), in models/loras/."""
+    comfyui = cache / "ComfyUI"
+    lora = comfyui / "models" / "loras" / LORA_NAME
+    builder, checkpoint_builder = E2E_DIR / "make_lora.py", E2E_DIR / "make_checkpoint.py"
+    step = Step(cache, "lora", fingerprint(builder.read_text(), checkpoint_builder.read_text(), str(LORA_SEED), PINNED))
+    if not force and step.done() and lora.exists():
+        say(f"[4/4] LoRA: already at {lora}, skipping")
+        return
+    say(f"[4/4] LoRA: building {lora} (seed {LORA_SEED})")
+    started = time.monotonic()
+    step.clear()
+    checkpoint = comfyui / "models" / "checkpoints" / CHECKPOINT_NAME
+    command = [venv_python(cache / "venv"), builder, "--comfyui", comfyui, "--checkpoint", checkpoint, "--out", lora]
+    run([*command, "--seed", str(LORA_SEED)], timeout=CHECKPOINT_TIMEOUT, cwd=comfyui)
+    step.mark(time.monotonic() - started)
+    say(f"[4/4] done in {time.monotonic() - started:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Prepare ComfyUI 0.3.75 for the e2e tests.")
     parser.add_argument(
@@ -268,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         step_comfyui(cache, args.force)
         step_venv(cache, args.force)
         step_checkpoint(cache, args.force)
+        step_lora(cache, args.force)
     except SetupError as exc:
         say(f"FAILED: {exc}")
         return 1

@@ -14,9 +14,10 @@ from monitor import commands
 from monitor.metrics import wall_ms
 from monitor.model import LogEntry, MonitorModel
 from monitor.request import Request, is_error
-from monitor.screens import FilterScreen, FindScreen, HelpScreen
+from monitor.screens import BackendScreen, FilterScreen, FindScreen, HelpScreen
 from monitor.view import GROUP_FILTER
 from monitor.widgets.jobs_table import JobsTable
+from monitor.workflows_view import WorkflowsScreen
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -51,10 +52,15 @@ class Actions(_Base):
                 return
             self.send([commands.retry_generate(reply, commands.retry_id(str(request.job_id)))])
             return
+        if request.purpose == "action.workflows" and reply.get("type") == "workflows":
+            self.push_screen(WorkflowsScreen(reply))
+            return
         if reply.get("type") == "job":
             self.model.apply_snapshot(reply)
         if reply.get("type") == "worker":
             self.model.apply_worker_status(reply, received_at=wall_ms())
+        if reply.get("type") == "backend":  # as new as its backend.<name> event, which may still be on its way
+            self.model.apply_backend_figures(reply)
         if request.purpose == "action.find" and reply.get("type") == "job":
             self.pinned = self._select_after_sync = request.job_id
             self._dirty_view = True
@@ -84,6 +90,35 @@ class Actions(_Base):
     def action_resume(self) -> None:
         self.send([commands.resume()])
 
+    def action_drain_backend(self) -> None:
+        self._choose_backend("drain")
+
+    def action_disable_backend(self) -> None:
+        self._choose_backend("disable")
+
+    def action_enable_backend(self) -> None:
+        self._choose_backend("enable")
+
+    def _choose_backend(self, verb: str) -> None:
+        """Ask which backend (the selected job's is offered first; for enable, the first one not active), then
+        send the request; the worker's answer is shown like every other."""
+        backends = self.model.backends
+        if not backends:
+            self.notify(f"{verb}: no backend known yet", severity="warning")
+            return
+        job_id = self.table.selected_job_id
+        job = self.model.jobs.get(job_id) if job_id is not None else None
+        preferred = job.backend if job is not None else None
+        if verb == "enable":
+            held = [name for name in sorted(backends) if backends[name].get("mode") not in (None, "active")]
+            preferred = held[0] if held else preferred
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.send([commands.backend_mode(verb, name)])
+
+        self.push_screen(BackendScreen(verb, backends, preferred), chosen)
+
     def action_filter(self) -> None:
         self.push_screen(FilterScreen(self.filter), self._set_filter)
 
@@ -100,6 +135,9 @@ class Actions(_Base):
 
     def action_find(self) -> None:
         self.push_screen(FindScreen(), self._find)
+
+    def action_workflows(self) -> None:
+        self.send([commands.list_workflows()])
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -62,9 +62,13 @@ class MonitorApp(Actions, App[None]):
         Binding("r", "retry_job", "Retry"),
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
+        Binding("d", "drain_backend", "Drain"),
+        Binding("x", "disable_backend", "Disable", show=False),
+        Binding("e", "enable_backend", "Enable"),
         Binding("f", "filter", "Filter"),
         Binding("g", "group_filter", "Group", show=False),
         Binding("slash", "find", "Find id", key_display="/"),
+        Binding("w", "workflows", "Workflows", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -240,6 +244,8 @@ class MonitorApp(Actions, App[None]):
         selected = model.jobs.get(self.selected) if self.selected else None
         if self.selected in changed or (selected is not None and new_second and not selected.finished):
             self.detail.show(selected)
+        if "backends" in model.changed_panels and selected is not None and selected.state == "queued":
+            self.model.wanted.add(selected.job_id)  # its wait_reason may have changed with the pool: read it again
         if model.changed_panels & {"stats", "backends"}:
             up = model.stats.get("backends_up") if model.stats else None
             self.backends_panel.show(model.backends, up if isinstance(up, int) else None)

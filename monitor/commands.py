@@ -25,8 +25,11 @@ GENERATE_FIELDS = (
     "workflow",
     "priority",
     "previews",
+    "params",  # the workflow's own parameters and LoRAs go again too (input images cannot: no bytes in a snapshot)
+    "loras",
 )
 RETRYABLE = (JobState.FAILED, JobState.CANCELLED)
+BACKEND_MODES = ("drain", "disable", "enable")  # requests that set a backend's mode, answered `backend`
 MAX_ID = 128
 
 
@@ -40,6 +43,17 @@ def pause() -> Request:
 
 def resume() -> Request:
     return Request("resume", purpose="action.resume")
+
+
+def backend_mode(verb: str, backend: str) -> Request:
+    """`drain`, `disable` or `enable` one backend by name."""
+    if verb not in BACKEND_MODES:
+        raise ValueError(f"not a backend mode request: {verb!r}")
+    return Request(verb, {"backend": backend}, purpose=f"action.{verb}")
+
+
+def list_workflows() -> Request:
+    return Request("list_workflows", purpose="action.workflows")
 
 
 def find(job_id: str) -> Request:
@@ -81,11 +95,22 @@ def describe(request: Request, reply: dict[str, Any]) -> tuple[str, SeverityLeve
         return f"{what}: submitted as {reply.get('job_id')} ({reply.get('state')})", "information"
     if request.purpose in ("action.pause", "action.resume") and kind == "worker" and "paused" in reply:
         return f"{what}: the worker answered: dispatch is {'paused' if reply['paused'] else 'running'}", "information"
+    if request.kind in BACKEND_MODES and kind == "backend":
+        return f"{what}: the worker answered: {backend_summary(reply)}", "information"
     if request.purpose == "action.find" and kind == "job":
         return f"{what}: {reply.get('job_id')} is {reply.get('state')}", "information"
     fields = {key: value for key, value in reply.items() if key not in ("type", "v", "req_id")}
     shown = ", ".join(f"{key}={_short(value)}" for key, value in fields.items())
     return f"{what}: the worker answered {kind}" + (f" ({shown})" if shown else ""), "information"
+
+
+def backend_summary(figures: dict[str, Any]) -> str:
+    """`gpu1 is draining (mode draining), 1 in flight, ComfyUI queue 2`: a backend's figures in one sentence."""
+    queue = figures.get("queue_remaining")
+    return (
+        f"{figures.get('name')} is {figures.get('state')} (mode {figures.get('mode')}), "
+        f"{figures.get('inflight', '?')} in flight, ComfyUI queue {queue if queue is not None else '?'}"
+    )
 
 
 def describe_failure(request: Request, code: str, message: str) -> tuple[str, SeverityLevel]:
@@ -102,7 +127,8 @@ def _what(request: Request) -> str:
         "action.retry": "retry",
     }
     name = names.get(request.purpose, request.kind)
-    return f"{name} {request.job_id}" if request.job_id else name
+    subject = request.job_id or request.fields.get("backend")  # a job's actions name the job, a backend's the backend
+    return f"{name} {subject}" if subject else name
 
 
 def _short(value: Any) -> str:

@@ -1,4 +1,5 @@
-"""The text of the job detail pane: a summary line, parameters, time in each stage, the error of a failed job."""
+"""The text of the job detail pane: a summary line, why a queued job waits, parameters, time in each stage, the
+error of a failed job."""
 
 from __future__ import annotations
 
@@ -83,6 +84,14 @@ def timeline_text(job: JobView, now_ms: int) -> Text:
         if spent:
             text.append("█" * max(1, round(12 * spent / longest)), "yellow" if live else "blue")
     return text
+
+
+def wait_text(job: JobView) -> Text | None:
+    """The worker's `wait_reason` for a queued job (what each backend lacks, which capable ones are down or
+    draining, or that it waits for a slot); None when it is not waiting or the worker gave no reason."""
+    if job.state != JobState.QUEUED or not job.wait_reason:
+        return None
+    return Text(job.wait_reason, "yellow")
 
 
 def error_text(error: dict[str, Any]) -> Text:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.clock import Clock
+from monitor.pool import backend_news, backend_state
 from pixflow.client_tracker import Seen, SeqTracker, WorkerIdentity, is_seq
 from pixflow.vocabulary import (
     JOB_TOPIC_PREFIXES,
@@ -60,6 +61,7 @@ class JobView:
     error: dict[str, Any] | None = None
     seq: int = 0
     cancel_requested: bool = False
+    wait_reason: str | None = None  # why a queued job is on no backend yet (snapshots only; newer workers)
     group_id: str | None = None  # the `compare` group it belongs to
     preview: Preview | None = None
     has_snapshot: bool = False
@@ -169,8 +171,11 @@ class MonitorModel:
         source, dest, ts = event.get("from"), str(event.get("to")), event.get("ts")
         job.state = dest
         job.stage = dest if dest in STAGE_NAMES else None
+        if dest != JobState.QUEUED:
+            job.wait_reason = None  # only a waiting job has a reason to wait; events do not carry it
         job.passes = event.get("passes") or job.passes
         job.group_id = event.get("group_id") or job.group_id  # on creation
+        job.backend = event.get("backend") or job.backend  # on changes, from workers that send it
         if isinstance(ts, int):
             job.state_times[dest] = ts
             if source is None and job.created_at is None:
@@ -208,18 +213,22 @@ class MonitorModel:
         if fields.get("to") in TERMINAL_STATES or fields.get("state") in TERMINAL_STATES:
             job.eta = None
 
+    def apply_backend_figures(self, reply: dict[str, Any]) -> None:
+        """The `backend` reply to drain, disable or enable: the figures as the `backend.<name>` event has them."""
+        self._apply_backend({key: value for key, value in reply.items() if key not in ("type", "v", "req_id")})
+
     def _apply_backend(self, event: dict[str, Any]) -> None:
         name = event.get("name")
         if not isinstance(name, str):
             return
         before = self.backends.get(name)
-        self.backends[name] = {key: value for key, value in event.items() if key != "ts"}
         self.changed_panels.add("backends")
-        if before is None or bool(before.get("up")) != bool(event.get("up")):
-            if event.get("up"):
-                self._log(event.get("ts"), f"backend {name} up (ComfyUI {event.get('version') or '?'})")
-            else:
-                self._log(event.get("ts"), f"backend {name} DOWN: {event.get('reason') or 'no reason given'}", "error")
+        for text, level in backend_news(name, before, event):
+            self._log(event.get("ts"), text, level)
+        if backend_state(event) == "removed":  # dropped from the settings (SIGHUP): its last word
+            self.backends.pop(name, None)
+        else:
+            self.backends[name] = {key: value for key, value in event.items() if key != "ts"}
 
     # Snapshots (`job` replies and `jobs[]` entries).
     def apply_snapshot(self, snapshot: dict[str, Any]) -> JobView | None:
@@ -249,6 +258,8 @@ class MonitorModel:
             job.outputs = list(snapshot.get("outputs") or [])
             job.error = snapshot.get("error")
             job.cancel_requested = bool(snapshot.get("cancel_requested"))
+            reason = snapshot.get("wait_reason")
+            job.wait_reason = reason if isinstance(reason, str) and reason else None
             job.started_at = snapshot.get("started_at")
             job.finished_at = snapshot.get("finished_at")
             job.state_times = dict(snapshot.get("state_times") or {})

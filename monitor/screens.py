@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,6 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
+
+from monitor.backend_text import choice_text
 
 FILTERS: tuple[tuple[str, str], ...] = (
     ("all", "active jobs, and finished ones until they age out"),
@@ -36,9 +40,11 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("c", "cancel the selected job (asks the worker; its answer is shown)"),
     ("r", "retry the selected failed or cancelled job: a new generate with the same parameters, new id"),
     ("p / u", "pause / resume dispatch (the worker may not support these yet: its answer is shown)"),
+    ("d / x / e", "drain / disable / enable a backend: choose which (the selected job's is offered first)"),
     ("f", "filter the table by state"),
     ("g", "show only the selected job's compare group (g again: all jobs)"),
     ("/", "look a job up by id with status (also finished jobs that aged out of the table)"),
+    ("w", "the workflows and their parameters (kind, range or choices, default), images, LoRAs, backends"),
     ("?", "this help"),
     ("q", "quit"),
 )
@@ -92,6 +98,46 @@ class FilterScreen(ModalScreen[str | None]):
         option_list = self.query_one(OptionList)
         names = [name for name, _ in FILTERS]
         option_list.highlighted = names.index(self.current) if self.current in names else 0  # a group filter: all
+        option_list.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+BACKEND_VERBS = {
+    "drain": "takes no new prompts; what it holds finishes there",
+    "disable": "takes no new prompts; prompts waiting in its queue move to other backends",
+    "enable": "takes prompts again",
+}
+
+
+class BackendScreen(ModalScreen[str | None]):
+    """Which backend to drain, disable or enable: dismissed with its name, or None."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    DEFAULT_CSS = """
+    BackendScreen { align: center middle; }
+    BackendScreen > Vertical { width: 96; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    BackendScreen OptionList { height: auto; max-height: 16; }
+    """
+
+    def __init__(self, verb: str, backends: dict[str, dict[str, Any]], preferred: str | None) -> None:
+        super().__init__()
+        self.verb = verb
+        self.backends = backends
+        self.preferred = preferred
+
+    def compose(self) -> ComposeResult:
+        options = [Option(choice_text(name, self.backends[name]), id=name) for name in sorted(self.backends)]
+        with Vertical():
+            yield Static(f"{self.verb.capitalize()} which backend? It {BACKEND_VERBS.get(self.verb, '')}.")
+            yield Static(Text("Enter asks the worker, Escape closes.", "dim"))
+            yield OptionList(*options)
+
+    def on_mount(self) -> None:
+        option_list = self.query_one(OptionList)
+        names = sorted(self.backends)
+        option_list.highlighted = names.index(self.preferred) if self.preferred in names else 0
         option_list.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

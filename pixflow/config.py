@@ -9,10 +9,12 @@ from typing import Any
 
 import yaml
 
+from pixflow import config_rules, resources
 from pixflow.errors import ConfigError
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
+_WORKFLOWS = resources.workflows_dir()
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Settings:
     req_addr: str = DEFAULT_REQ_ADDR
     pub_addr: str = DEFAULT_PUB_ADDR
     output_dir: Path = Path("output")
-    workflows_dir: Path = Path(__file__).resolve().parent.parent / "workflows"
+    workflows_dir: Path = _WORKFLOWS  # shipped inside the package (pixflow/resources.py)
     default_workflow: str = "txt2img"
     backends: tuple[BackendSettings, ...] = (BackendSettings("local", DEFAULT_COMFYUI_URL),)
     # Prompts handed to one ComfyUI at once: one running plus the next one waiting in its queue,
@@ -64,6 +66,10 @@ class Settings:
     insecure: bool = False  # allow binding a non-loopback address without CURVE (a warning at every start)
     max_fetch_bytes: int = 8 << 20  # fetch_output/fetch_preview refuse larger images (too_large)
     max_queued_per_owner: int = 0  # queued jobs one key may have; 0: no limit but max_queued
+    # Input images sent with `generate` (docs/workflows.md): each at most this many bytes and pixels a side.
+    max_image_bytes: int = 8 << 20
+    max_image_side: int = 4096
+    image_formats: str = "png,jpeg,webp"  # what Pillow calls them, comma-separated
     # Operations (docs/operations.md).
     shutdown_grace: float = 30.0  # seconds SIGTERM waits for prompts already in ComfyUI to finish and be saved
     metrics_addr: str = "127.0.0.1:9464"  # HOST:PORT of the Prometheus endpoint; empty: no metrics endpoint
@@ -78,49 +84,25 @@ _ENV_PREFIX = "PIXFLOW_"
 _SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kinds = {f.name: f.type for f in fields(Settings)}
-    if name not in kinds:
-        raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(kinds))}")
-    if name in ("output_dir", "workflows_dir", "db_path", "curve_secret_key", "curve_clients_dir"):
-        return Path(value).expanduser()
-    if name == "metrics_addr" and value is None:
-        return ""  # `metrics_addr:` left empty in the YAML file: no metrics endpoint
-    kind = kinds[name]
-    if kind == "bool":
-        return _flag(name, value)
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
+def _coerce(name: str, value: Any, source: str = "") -> Any:
     if name == "backends":
-        return _backends(value)
-    return str(value)
+        return _backends(value, source)
+    return config_rules.convert(name, value, source)  # one rule per setting: pixflow/config_rules.py
 
 
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).strip().lower() in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"setting {name!r} must be true or false, got {value!r}")
-
-
-def _backends(value: Any) -> tuple[BackendSettings, ...]:
+def _backends(value: Any, source: str = "") -> tuple[BackendSettings, ...]:
     if isinstance(value, str):
-        return (BackendSettings("local", value),)
+        return (BackendSettings("local", config_rules.http_url("comfyui_url", value, source)),)
     if not isinstance(value, list) or not value:
-        raise ConfigError("backends must be a non-empty list of {name, url}")
-    backends = tuple(_backend(entry) for entry in value)
+        raise config_rules.refused("backends", value, "a non-empty list of {name, url}", source)
+    backends = tuple(_backend(entry, source) for entry in value)
     names = [b.name for b in backends]
     if len(set(names)) != len(names):
         raise ConfigError(f"backend names must be unique; got {', '.join(names)}")
     return backends
 
 
-def _backend(entry: Any) -> BackendSettings:
+def _backend(entry: Any, source: str = "") -> BackendSettings:
     if not isinstance(entry, dict) or "name" not in entry or "url" not in entry:
         raise ConfigError(f"each backend needs a name and a url; got {entry!r}")
     unknown = set(entry) - {"name", "url", "labels", "max_inflight"}
@@ -133,13 +115,21 @@ def _backend(entry: Any) -> BackendSettings:
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise ConfigError(f"backend {entry['name']!r}: max_inflight must be a whole number of at least 1")
     pairs = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-    return BackendSettings(str(entry["name"]), str(entry["url"]), pairs, limit)
+    url = config_rules.http_url(f"backends[{entry['name']}].url", entry["url"], source)
+    return BackendSettings(str(entry["name"]), url, pairs, limit)
 
 
 def load_settings(
-    config_file: Path | None = None, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Settings:
-    values: dict[str, Any] = {}
+    """Defaults, then the file, then PIXFLOW_* variables, then `overrides` (flags; None: not given).
+
+    Every value is checked (config_rules.py). `sources`, if given, is filled with where each setting that is not
+    a default came from: `file PATH`, `environment PIXFLOW_NAME` or `flag` (`pixflow config show`)."""
+    values: dict[str, tuple[Any, str]] = {}
     if config_file is not None:
         try:
             document = yaml.safe_load(config_file.read_text()) or {}
@@ -151,21 +141,18 @@ def load_settings(
             raise ConfigError(f"{config_file}: give either comfyui_url (one backend) or backends (a pool), not both")
         if "comfyui_url" in document:
             document["backends"] = document.pop("comfyui_url")
-        values.update(document)
+        values.update((str(key), (value, f"file {config_file}")) for key, value in document.items())
     env = os.environ if environ is None else environ
     for key, value in env.items():
         if key.startswith(_ENV_PREFIX):
             name = key[len(_ENV_PREFIX) :].lower()
             name = "backends" if name == "comfyui_url" else name
             if name in _SETTING_NAMES:  # other PIXFLOW_* variables belong to tools and tests
-                values[name] = value
+                values[name] = (value, f"environment {key}")
     for key, value in (overrides or {}).items():
         if value is not None:
-            values["backends" if key == "comfyui_url" else key] = value
-    coerced = {}
-    for name, value in values.items():
-        try:
-            coerced[name] = _coerce(name, value)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"setting {name!r}: {value!r} is not valid ({e})") from e
+            values["backends" if key == "comfyui_url" else key] = (value, "flag")
+    coerced = {name: _coerce(name, value, source) for name, (value, source) in values.items()}
+    if sources is not None:
+        sources.update((name, source) for name, (_, source) in values.items())
     return replace(Settings(), **coerced)

@@ -45,6 +45,15 @@ class ConfigError(PixflowError):
     """The settings file or flags are invalid."""
 
 
+class SettingError(ConfigError):
+    """A setting that is unknown or not allowed: the message names the key, the value and what is allowed."""
+
+    def __init__(self, message: str, key: str, code: str = "invalid_setting") -> None:
+        super().__init__(message)
+        self.key = key
+        self.code = code  # invalid_setting, or unknown_setting (a key that is no setting)
+
+
 class StoreLockedError(ConfigError):
     """Another worker holds the job store: one worker per store (docs/operations.md)."""
 

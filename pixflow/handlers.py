@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pixflow import __version__, fetch, group_handlers
+from pixflow import __version__, fetch, group_handlers, workflow_requests
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.protocol import PROTOCOL_VERSION, reply
 from pixflow.request_fields import MAX_OFFSET, parse_int, parse_states
@@ -69,7 +69,13 @@ class RequestHandlers:
         known_models = worker.scheduler.known_models()
         if params.model is not None and known_models and params.model not in known_models:
             raise _invalid(f"unknown model {params.model!r}; available: {', '.join(sorted(known_models))}")
-        job = worker.scheduler.create_job(job_id or uuid.uuid4().hex, params, workflow)
+        job_id = job_id or uuid.uuid4().hex
+        params = workflow_requests.prepare(worker, message, params, workflow, job_id)  # params, loras, images
+        try:
+            job = worker.scheduler.create_job(job_id, params, workflow)
+        except RequestError:
+            workflow_requests.discard(params)
+            raise
         return reply("accepted", message.get("req_id"), job_id=job.job_id, existing=False, state=job.state)
 
     def cancel(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +107,7 @@ class RequestHandlers:
         return reply("models", message.get("req_id"), models=sorted(scheduler.known_models()), backends=per_backend)
 
     def list_workflows(self, message: dict[str, Any]) -> dict[str, Any]:
-        workflows = [workflow.describe() for workflow in self._worker.workflows.values()]
+        workflows = [workflow_requests.describe(self._worker, w) for w in self._worker.workflows.values()]
         return reply(
             "workflows", message.get("req_id"), workflows=workflows, default=self._worker.settings.default_workflow
         )

@@ -17,7 +17,7 @@ from pixflow.vocabulary import now_ms as now_ms  # clients take the wire's clock
 PROTOCOL_VERSION = 1
 DEFAULT_REQ_ADDR = "tcp://127.0.0.1:5555"
 DEFAULT_PUB_ADDR = "tcp://127.0.0.1:5556"
-MAX_REQUEST_BYTES = 1 << 20  # larger messages are dropped by libzmq (ZMQ_MAXMSGSIZE)
+MAX_REQUEST_BYTES = 16 << 20  # larger messages are dropped by libzmq (ZMQ_MAXMSGSIZE); room for input images
 
 REQUEST_TYPES = (
     "ping",

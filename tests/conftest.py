@@ -13,6 +13,14 @@ from pixflow.testing import ThreadWorker, wait_for
 from tests.helpers import FIXTURES, RECORDED
 
 
+@pytest.fixture(autouse=True)
+def _no_client_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that exports client keys (pixflow.cli.keys.export_key_args writes os.environ) must not make every
+    later Client of this process speak CURVE to workers without keys."""
+    for variable in ("PIXFLOW_SERVER_KEY", "PIXFLOW_CLIENT_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+
+
 @pytest.fixture
 def replay() -> Iterator[ReplayServer]:
     server = ReplayServer(FIXTURES, default="fresh", speed=0).start()

@@ -353,3 +353,24 @@ def test_a_prompt_that_started_before_it_could_be_withdrawn_stays(two: Any) -> N
     scheduler.on_message(m.Withdrawn("parked", removed=False))
     assert parked.phase == Phase.SUBMITTED and parked.backend == "gpu0"
     assert recorders["gpu1"].named("submit") == []
+
+
+def test_a_job_no_backend_can_run_fails_naming_what_is_missing(loop: Any) -> None:
+    scheduler, backend, _ = loop
+    params = GenerateParams(prompt="knight", seed=1, model="nope.safetensors")
+    job = scheduler.create_job("nowhere", params, WORKFLOWS["txt2img"])
+    scheduler.dispatch()
+    assert job.state == "failed" and job.error is not None and job.error["code"] == "no_capable_backend"
+    assert "local lacks checkpoint nope.safetensors" in job.error["message"]
+    assert backend.named("submit") == []
+
+
+def test_a_waiting_job_says_why_even_when_no_slot_is_free(loop: Any) -> None:
+    scheduler, _, _ = loop
+    for i in range(3):  # max_inflight 2: the third has no slot anywhere
+        scheduler.create_job(f"j{i}", GenerateParams(prompt="knight", seed=1), WORKFLOWS["txt2img"])
+    scheduler.dispatch()
+    third = scheduler.find("j2")
+    assert third is not None and third.phase == Phase.WAITING
+    scheduler.tick()
+    assert third.snapshot()["wait_reason"] == "waiting for a free slot on local"

@@ -14,11 +14,11 @@ MAX_LINES = 350
 
 # Lowest first. A module may import its own layer and the ones before it, never one after it.
 LAYERS: list[tuple[str, ...]] = [
-    ("pixflow", "pixflow.vocabulary", "pixflow.errors", "pixflow.inbox"),
+    ("pixflow", "pixflow.vocabulary", "pixflow.errors", "pixflow.inbox", "pixflow.resources"),
     ("pixflow.comfy",),
     ("pixflow.workflows",),
     ("pixflow.jobs",),
-    ("pixflow.config", "pixflow.protocol", "pixflow.publisher", "pixflow.security"),
+    ("pixflow.config", "pixflow.config_rules", "pixflow.protocol", "pixflow.publisher", "pixflow.security"),
     ("pixflow.scheduling", "pixflow.groups"),
     (
         "pixflow.worker",
@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "pixflow.group_handlers",
         "pixflow.fetch",
         "pixflow.request_fields",
+        "pixflow.workflow_requests",
         "pixflow.operations",
         "pixflow.draining",
         "pixflow.metrics",

@@ -20,14 +20,6 @@ from tests.system_packages import ensure
 pytestmark = pytest.mark.timeout(900)  # the first run on a fresh machine apt-installs Prometheus
 
 
-@pytest.fixture(autouse=True)
-def _no_client_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # These workers run without CURVE; a client key exported by an earlier test in this process
-    # (pixflow.cli.keys.export_key_args writes os.environ) would make every Client here speak CURVE to them.
-    for variable in ("PIXFLOW_SERVER_KEY", "PIXFLOW_CLIENT_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 class Prometheus:
     def __init__(self, directory: Path, target: str) -> None:
         binary = ensure("prometheus", "prometheus")

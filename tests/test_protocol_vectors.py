@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pixflow.client import Client, ClientError
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.protocol import REPLY_TYPES, REQUEST_TYPES, decode_request, pack, unpack
+from pixflow.replay.models import BackendProfile
+from pixflow.replay.pool import ReplayPool
+from pixflow.testing import ThreadWorker, wait_for
+from pixflow.vocabulary import TOPIC_BACKEND
+from tests.helpers import FIXTURES
 
 VECTORS = json.loads((Path(__file__).resolve().parent.parent / "docs" / "protocol-vectors.json").read_text())["vectors"]
+BY_NAME = {v["name"]: v["message"] for v in VECTORS}
+A, B = "a.safetensors", "b.safetensors"
 
 
 def _from_json(value: Any) -> Any:
@@ -61,3 +70,57 @@ def test_extension_types_and_non_string_keys_are_rejected():
     with pytest.raises(RequestError) as info:
         decode_request(msgpack.packb({1: "a"}))
     assert info.value.code == ErrorCode.BAD_REQUEST
+
+
+def in_order_of(keys: list[str], order: list[str]) -> list[str]:
+    """`order` restricted to `keys`: equal to `keys` when the vector lists its fields in the worker's order."""
+    return [key for key in order if key in keys]
+
+
+@pytest.fixture
+def two_gpus(tmp_path: Path) -> Iterator[Client]:
+    """A worker over two replay GPUs with one checkpoint each: a job for B can only run on gpu1."""
+    with ReplayPool(FIXTURES, [BackendProfile((A,)), BackendProfile((B,))]) as pool:
+        backends = [{"name": f"gpu{i}", "url": server.url} for i, server in enumerate(pool)]
+        running = ThreadWorker(tmp_path, pool[0].url, backends=backends)
+        try:
+            client = running.client()
+            wait_for(lambda: all(b["models"] for b in client.status()["backends"]), 10, "every backend's models")
+            yield client
+        finally:
+            running.stop()
+
+
+def test_the_pool_vectors_have_the_workers_fields_in_its_order(two_gpus: Client) -> None:
+    """Byte-identical re-encoding by a typed client (field order = struct order) needs the vectors in the
+    worker's own order: ask a live worker for the same messages and compare."""
+    client = two_gpus
+    client.subscribe(f"{TOPIC_BACKEND}gpu1")
+    client.wait_subscribed()
+    drained = client.call("drain", backend="gpu1")
+    reply_vector = list(BY_NAME["backend reply, every figure"])
+    assert list(drained) == reply_vector
+    assert drained["name"] == "gpu1" and drained["state"] == drained["mode"] == "draining"
+    _, event = client.next_event(5.0, want=lambda topic, e: topic == f"{TOPIC_BACKEND}gpu1" and e["mode"] == "draining")
+    assert list(event) == list(BY_NAME["backend event, draining"])
+    assert all(list(b) == list(BY_NAME["worker reply, a pool"]["backends"][0]) for b in client.status()["backends"])
+
+    # A job only the draining backend can run waits, and says why.
+    client.call("generate", id="vectors-wait-1", prompt="pixel art knight", model=B, size=[64, 64], steps=8)
+    waiting = wait_for(
+        lambda: (job := client.status("vectors-wait-1"))["wait_reason"] and job, what="a wait_reason on the job"
+    )
+    assert waiting["state"] == "queued" and "gpu1 draining" in waiting["wait_reason"], waiting["wait_reason"]
+    for name in ("job reply", "job reply, queued with a wait reason"):
+        keys = list(BY_NAME[name])
+        assert in_order_of(keys, list(waiting)) == keys, name
+
+    assert list(client.call("disable", backend="gpu1")) == reply_vector
+    enabled = client.call("enable", backend="gpu1")
+    assert enabled["state"] == "up" and enabled["mode"] == "active"
+    done = wait_for(lambda: (job := client.status("vectors-wait-1"))["state"] == "done" and job, what="the job done")
+    assert done["wait_reason"] is None and done["backend"] == "gpu1"
+
+    with pytest.raises(ClientError) as info:
+        client.call("drain", backend="no-such-backend")
+    assert info.value.code == "not_found"

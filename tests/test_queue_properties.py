@@ -34,7 +34,7 @@ class RecordingBackend:
     def __init__(self) -> None:
         self.submitted: list[str] = []
 
-    def submit(self, job_id: str, prompt_id: str, graph: dict, client_id: str) -> None:
+    def submit(self, job_id: str, prompt_id: str, graph: dict, client_id: str, images: tuple = ()) -> None:
         self.submitted.append(job_id)
 
     def cancel(self, job_id: str, prompt_id: str) -> None:

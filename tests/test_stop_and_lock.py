@@ -22,14 +22,6 @@ from tests.helpers import FIXTURES, TERMINAL_STATES, wait_for
 GENERATE = {"prompt": "pixel art knight", "size": [64, 64], "steps": 8}
 
 
-@pytest.fixture(autouse=True)
-def _no_client_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # These workers run without CURVE; a client key exported by an earlier test in this process
-    # (pixflow.cli.keys.export_key_args writes os.environ) would make every Client here speak CURVE to them.
-    for variable in ("PIXFLOW_SERVER_KEY", "PIXFLOW_CLIENT_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 @pytest.fixture
 def recorded_speed() -> Iterator[ReplayServer]:
     """ComfyUI at the speed of the recording (a run takes about 2 s), so a stop lands while a job runs."""

@@ -8,7 +8,20 @@ from __future__ import annotations
 from bench.scenarios.control import control_plane
 from bench.scenarios.eta import eta_error
 from bench.scenarios.events import event_latency, idle_gap
+from bench.scenarios.history import long_history
 from bench.scenarios.pool import pool_placement
+from bench.scenarios.soak import soak
+from bench.scenarios.startup import status_startup
 from bench.scenarios.throughput import throughput_and_memory
 
-__all__ = ["control_plane", "eta_error", "event_latency", "idle_gap", "pool_placement", "throughput_and_memory"]
+__all__ = [
+    "control_plane",
+    "eta_error",
+    "event_latency",
+    "idle_gap",
+    "long_history",
+    "pool_placement",
+    "soak",
+    "status_startup",
+    "throughput_and_memory",
+]

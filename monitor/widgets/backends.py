@@ -1,4 +1,5 @@
-"""The ComfyUI backends: up or down (and why), ComfyUI version, models, prompts in flight."""
+"""The ComfyUI backends: state (up, down, draining, disabled, …), loaded model, prompts in flight of the limit,
+ComfyUI's own queue and the learned seconds per job (monitor/backend_text.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
+
+from monitor.backend_text import backend_text
 
 
 class BackendsPanel(Static):
@@ -29,16 +32,6 @@ class BackendsPanel(Static):
             return
         text = Text()
         for name in sorted(backends):
-            backend = backends[name]
-            text.append(name, "bold")
-            if backend.get("up"):
-                text.append("  ● up", "bold green")
-            else:
-                text.append("  ✖ down", "bold red")
-            text.append(f"  ComfyUI {backend.get('version') or '?'}\n")
-            text.append(f"  inflight {backend.get('inflight', '?')} · models {backend.get('models', '?')}\n", "dim")
-            if not backend.get("up") and backend.get("reason"):
-                text.append(f"  {backend['reason']}\n", "red")
-            text.append(f"  {backend.get('url') or ''}\n", "dim")
+            text.append_text(backend_text(name, backends[name]))
         text.rstrip()
         self.update(text, layout=False)

@@ -1,5 +1,6 @@
-"""The selected job: its error if it failed, the live preview, the saved outputs (both drawn as pixels), the time
-spent in each stage, its parameters. Widgets are touched only when what they show changes."""
+"""The selected job: why it waits if it is queued, its error if it failed, the live preview, the saved outputs
+(both drawn as pixels), the time spent in each stage, its parameters. Widgets are touched only when what they show
+changes."""
 
 from __future__ import annotations
 
@@ -14,14 +15,21 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from monitor.clock import Clock
-from monitor.detail_text import error_text, params_text, summary_text, timeline_text
+from monitor.detail_text import error_text, params_text, summary_text, timeline_text, wait_text
 from monitor.halfblock import decode
 from monitor.model import JobView, Preview
 
 MAX_OUTPUTS_SHOWN = 4
 NO_JOB = "No job selected. Move through the table with ↑ ↓."
-SECTIONS = ("error", "preview", "outputs", "timeline", "params")
-TITLES = {"error": "Error", "preview": "Preview", "outputs": "Outputs", "timeline": "Stages", "params": "Parameters"}
+SECTIONS = ("wait", "error", "preview", "outputs", "timeline", "params")
+TITLES = {
+    "wait": "Waiting for a backend",
+    "error": "Error",
+    "preview": "Preview",
+    "outputs": "Outputs",
+    "timeline": "Stages",
+    "params": "Parameters",
+}
 
 
 class JobDetail(VerticalScroll):
@@ -70,6 +78,7 @@ class JobDetail(VerticalScroll):
         now = self._clock.now_ms()
         self.border_title = f"Job {job.job_id}"
         self._put("detail-summary", summary_text(job, now))
+        self._section("wait", wait_text(job))
         self._section("error", error_text(job.error) if job.error else None)
         self._show_preview(job)
         self._show_outputs(job)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pixflow.cli.progress_view import follow_jobs
 from pixflow.client import Client, ClientError, new_job_id
 from pixflow.vocabulary import TOPIC_GROUP_DONE
 
@@ -65,6 +64,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if group["finished"] and group["contact_sheet"]:  # an existing group that has ended: nothing to wait for
             print(f"contact sheet: {group['contact_sheet']}")
             return 0 if all(job["state"] == "done" for job in group["jobs"]) else 1
+        from pixflow.cli.progress_view import follow_jobs  # rich: only for --wait, not for main's import
+
         code = follow_jobs(client, group["job_ids"], args.wait_timeout)
         sheet = _wait_for_sheet(client, group_id)
         print(f"contact sheet: {sheet}" if sheet else "contact sheet: not written (see the worker's log)")

@@ -1,10 +1,16 @@
-"""Rendering a job's events on a terminal: a live line with stage, progress bar and ETA."""
+"""Rendering jobs' events for `submit --wait`, `compare --wait` and the demo.
+
+On a terminal: rich progress bars, one per job, with its stage, the sampler's step and an ETA from the step rate.
+Elsewhere (a pipe, a log, CI): one plain line per state change, which scripts and tests read.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, TextIO
 
 from pixflow.client import Client
@@ -53,24 +59,71 @@ class JobLine:
 
 
 class ProgressPrinter:
-    """A live line on a terminal; one line per state change elsewhere (logs, pipes)."""
+    """Live rich bars on a terminal; one plain line per state change elsewhere. Use it as a context manager."""
 
-    def __init__(self, stream: TextIO = sys.stdout) -> None:
-        self._stream = stream
-        self._live = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
         self._lines: dict[str, JobLine] = {}
+        self._bars: Any = None  # rich.progress.Progress on a terminal: imported only then
+        self._tasks: dict[str, Any] = {}
+        if self._stream.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bars = Progress(
+                TextColumn("{task.fields[job]:<12} {task.fields[state]:<9}"),
+                BarColumn(bar_width=BAR_WIDTH),
+                TextColumn("{task.fields[steps]:>7}  {task.fields[eta]:<10}"),
+                TimeElapsedColumn(),
+                console=Console(file=self._stream),
+            )
+
+    def __enter__(self) -> ProgressPrinter:
+        if self._bars is not None:
+            self._bars.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self._bars is not None:
+            self._bars.stop()  # leaves the last frame on the screen
+
+    def echo(self, text: str) -> None:
+        """A line above the bars (or among the plain lines): a finished job's images or error."""
+        if self._bars is not None:
+            self._bars.console.print(text, markup=False, highlight=False)
+        else:
+            self._stream.write(text + "\n")
+            self._stream.flush()
 
     def show(self, topic: str, event: dict[str, Any]) -> None:
         job_id = event["job_id"]
         line = self._lines.setdefault(job_id, JobLine(job_id))
         before = line.state
         line.update(topic, event)
-        if self._live:
-            end = "\n" if line.state in TERMINAL_STATES else ""
-            self._stream.write(f"\r\033[K{line.render()}{end}")
+        if self._bars is not None:
+            self._draw(line)
         elif line.state != before:
             self._stream.write(line.render() + "\n")
-        self._stream.flush()
+            self._stream.flush()
+
+    def _draw(self, line: JobLine) -> None:
+        sampling = line.state == JobState.SAMPLING and line.maximum > 0
+        eta = line.eta() if sampling else None
+        fields = {
+            "job": line.job_id[:12],
+            "state": line.state,
+            "steps": f"{line.value}/{line.maximum}" if sampling else "",
+            "eta": f"ETA {eta:.1f}s" if eta is not None else "",
+        }
+        total = line.maximum if sampling else None  # None: a pulsing bar while loading, encoding, ...
+        if line.job_id not in self._tasks:
+            self._tasks[line.job_id] = self._bars.add_task("", total=total, **fields)
+        task = self._tasks[line.job_id]
+        if line.state in TERMINAL_STATES:
+            total = completed = 1  # a full bar for an ended job (its result is printed above)
+        else:
+            completed = line.value if sampling else 0
+        self._bars.update(task, total=total, completed=completed, **fields)
 
 
 def follow_jobs(client: Client, job_ids: list[str], timeout: float) -> int:
@@ -78,21 +131,21 @@ def follow_jobs(client: Client, job_ids: list[str], timeout: float) -> int:
 
     Through `Client.follow_jobs`: a missed event or a worker restart is made good by reading `status`, so the
     final state is always shown (subscribe to the jobs before submitting them to see every step)."""
-    printer = ProgressPrinter()
     finals: dict[str, dict[str, Any]] = {}
-    for topic, event in client.follow_jobs(job_ids, timeout):
-        printer.show(topic, event)
-        if topic.startswith(TOPIC_STATE) and event["to"] in TERMINAL_STATES:
-            finals[event["job_id"]] = event
-            print_result({**event, "state": event["to"]})
+    with ProgressPrinter() as printer:
+        for topic, event in client.follow_jobs(job_ids, timeout):
+            printer.show(topic, event)
+            if topic.startswith(TOPIC_STATE) and event["to"] in TERMINAL_STATES:
+                finals[event["job_id"]] = event
+                print_result({**event, "state": event["to"]}, printer.echo)
     return 0 if all(final["to"] == JobState.DONE for final in finals.values()) else 1
 
 
-def print_result(job: dict[str, Any]) -> int:
+def print_result(job: dict[str, Any], echo: Callable[[str], None] = print) -> int:
     """Print a finished job's images or error (from a `job` snapshot or a final job.state event)."""
     if job["state"] == JobState.DONE:
         for output in job.get("outputs", []):
-            print(f"  {output['path']}  ({output['width']}x{output['height']})")
+            echo(f"  {output['path']}  ({output['width']}x{output['height']})")
         return 0
-    print(f"  {job['state']}: {(job.get('error') or {}).get('message', '')}")
+    echo(f"  {job['state']}: {(job.get('error') or {}).get('message', '')}")
     return 1

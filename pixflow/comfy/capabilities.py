@@ -7,9 +7,12 @@ validation makes, done before a prompt is sent so that a job only ever goes wher
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+# Input kinds a client can fill (the rest are links between nodes: MODEL, IMAGE, LATENT, ...).
+VALUE_KINDS = frozenset({"INT", "FLOAT", "BOOLEAN", "STRING", "COMBO", "IMAGE_UPLOAD"})
 
 # Inputs whose value names a file in one of ComfyUI's model folders, by the node input that lists them.
 MODEL_INPUTS: dict[str, tuple[str, str]] = {
@@ -28,6 +31,53 @@ def combo_options(object_info: dict[str, Any], node_type: str, input_name: str) 
     if options == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
         options = spec[1].get("options", [])
     return [str(option) for option in options] if isinstance(options, list) else []
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One node input as /object_info declares it: its kind, range, step, choices and default."""
+
+    kind: str  # INT, FLOAT, BOOLEAN, STRING, COMBO, IMAGE_UPLOAD (a LoadImage file), or a link type (MODEL, ...)
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    options: tuple[str, ...] = ()
+    default: Any = None
+    tooltip: str | None = None
+
+
+def parse_input_spec(spec: Any) -> InputSpec | None:
+    """`["INT", {"min": 1, ...}]`, `[[a, b], {...}]` or `["COMBO", {"options": [...]}]` as an InputSpec."""
+    if not isinstance(spec, list | tuple) or not spec:
+        return None
+    head, extra = spec[0], spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    tooltip = extra.get("tooltip") if isinstance(extra.get("tooltip"), str) else None
+    if isinstance(head, list) or head == "COMBO":
+        options = head if isinstance(head, list) else extra.get("options", [])
+        kind = "IMAGE_UPLOAD" if extra.get("image_upload") else "COMBO"
+        choices = tuple(str(o) for o in options) if isinstance(options, list) else ()
+        return InputSpec(kind, options=choices, default=extra.get("default"), tooltip=tooltip)
+    if not isinstance(head, str):
+        return None
+
+    def number(key: str) -> float | None:
+        value = extra.get(key)
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    return InputSpec(head, number("min"), number("max"), number("step"), (), extra.get("default"), tooltip)
+
+
+def parse_inputs(object_info: dict[str, Any]) -> dict[tuple[str, str], InputSpec]:
+    """(node type, input name) -> its spec, for every required and optional input of every node type."""
+    found: dict[tuple[str, str], InputSpec] = {}
+    for node_type, info in object_info.items():
+        inputs = (info or {}).get("input") if isinstance(info, dict) else None
+        for group in ("required", "optional"):
+            for input_name, spec in ((inputs or {}).get(group) or {}).items():
+                parsed = parse_input_spec(spec)
+                if parsed is not None:
+                    found[(node_type, input_name)] = parsed
+    return found
 
 
 @dataclass(frozen=True)
@@ -61,6 +111,8 @@ class Capabilities:
     checkpoints: frozenset[str]
     loras: frozenset[str]
     version: str | None = None
+    # (node type, input name) -> its declared kind, range and choices: what workflow parameters are checked against.
+    inputs: Mapping[tuple[str, str], InputSpec] = field(default_factory=dict, hash=False, repr=False)
 
     @classmethod
     def from_object_info(cls, object_info: dict[str, Any], version: str | None = None) -> Capabilities:
@@ -69,6 +121,7 @@ class Capabilities:
             frozenset(combo_options(object_info, "CheckpointLoaderSimple", "ckpt_name")),
             frozenset(combo_options(object_info, "LoraLoader", "lora_name")),
             version,
+            parse_inputs(object_info),
         )
 
     def missing(self, needs: Requirements) -> list[str]:

@@ -42,6 +42,8 @@ class Submit:
     prompt_id: str
     graph: dict[str, Any] = field(repr=False)
     client_id: str
+    # Input images, (name in ComfyUI, file pixflow keeps): uploaded just before the POST, on every send.
+    images: tuple[tuple[str, Path], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,12 @@ def run(backend: str, command: Command, client: ComfyClient, stop: threading.Eve
     match command:
         case Submit():
             try:
+                for name, path in command.images:
+                    client.upload_image(path.read_bytes(), name)
                 result = client.submit(command.graph, command.prompt_id, command.client_id)
+            except OSError as e:  # pixflow's own copy of an input image is gone: sending again will not help
+                missing = PromptRejected({"type": "input_image_missing", "message": str(e)})
+                return SubmitRejected(command.job_id, missing)
             except BackendError as e:
                 return SubmitFailed(command.job_id, str(e))
             if isinstance(result, PromptRejected):

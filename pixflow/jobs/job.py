@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pixflow.comfy.capabilities import Requirements, requirements_of
@@ -51,6 +52,11 @@ class Job:
     def submitted(self) -> bool:
         """Handed to a backend at some point of this attempt: after a crash it is reconciled, not re-sent blindly."""
         return self.phase != Phase.WAITING and self.backend is not None
+
+    @property
+    def uploads(self) -> tuple[tuple[str, Path], ...]:
+        """Its input images as (name in ComfyUI, the file pixflow keeps): uploaded before each send."""
+        return tuple((image["comfy_name"], Path(image["file"])) for image in (self.params.images or {}).values())
 
     @property
     def job_state(self) -> JobState:

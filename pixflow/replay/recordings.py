@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The recordings of ComfyUI 0.3.75 the project was given: the replay server's and the demo's default set.
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui-0.3.75"
+from pixflow.resources import demo_recordings
+
+# The recordings of ComfyUI 0.3.75 the project was given: the replay server's and the demo's default set,
+# shipped inside the package (pixflow/resources.py).
+DEFAULT_FIXTURES = demo_recordings()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pixflow.replay.player import execute
 from pixflow.replay.recordings import load_recordings
 from pixflow.replay.runner import AppThread
 from pixflow.replay.state import STATE, ReplayState
+from pixflow.replay.uploads import add_upload_routes
 
 EXECUTOR = web.AppKey("executor", asyncio.Task[None])
 
@@ -35,6 +36,7 @@ def build_app(state: ReplayState) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = state
     add_comfy_routes(app)
+    add_upload_routes(app, state.uploads)
     add_replay_routes(app)
 
     async def start_executor(app: web.Application) -> None:

@@ -86,6 +86,7 @@ class ReplayState:
         self.running: Run | None = None
         self.history: dict[str, Any] = {}
         self.prompts_received: Counter[str] = Counter()
+        self.uploads: dict[str, list[bytes]] = {}  # POST /upload/image: name -> the bytes of each upload
         self.number = 0
         self.wakeup = asyncio.Event()
         # Fault injection for tests (routes under /replay/): hold prompts before they start, slow /view.

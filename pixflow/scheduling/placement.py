@@ -54,6 +54,8 @@ class Placement:
             if not free:
                 return Visit.STOP
             options = self._options(job, pool, free, backlog)
+            if not options and self._unrunnable(job, pool):
+                return Visit.TAKEN  # failed: no backend of the pool has what it needs
             if deferred:  # a backend held for a switch takes only jobs that need none
                 options = [o for o in options if not (o.name in deferred and o.switch)]
             name = choose(options) if options else None
@@ -79,6 +81,35 @@ class Placement:
                 if options:
                     shared.registry.taken(job)
                     self._place(job, options[0], free, backlog)
+
+    def explain_waiting(self, limit: int = 1000) -> None:
+        """Give the first `limit` waiting jobs their current `wait_reason` (the stats tick calls this): a turn of
+        `dispatch` only visits jobs while some backend has a free slot."""
+        pool = list(self._shared.backends.values())
+        backlog = {b.name: 0.0 for b in pool}
+        seen = 0
+
+        def visit(job: Job) -> Visit:
+            nonlocal seen
+            seen += 1
+            if seen > limit:
+                return Visit.STOP
+            if not self._options(job, pool, {}, backlog) and self._unrunnable(job, pool):
+                return Visit.TAKEN
+            return Visit.SKIP
+
+        self._shared.registry.visit_waiting(visit)
+
+    def _unrunnable(self, job: Job, pool: list[BackendState]) -> bool:
+        """Every backend has said what it offers and none has what this job needs: it fails rather than wait for
+        ever (a backend added later, or a model installed later, needs a new job)."""
+        offers = [(b.name, b.capabilities) for b in pool]
+        known = [(name, caps) for name, caps in offers if caps is not None]
+        if len(known) < len(offers) or any(caps.can_run(job.needs) for _, caps in known):
+            return False
+        reason = describe_missing([(name, caps.missing(job.needs)) for name, caps in known])
+        self._shared.guard(job, "placement", lambda: self._shared.fail(job, "no_capable_backend", reason))
+        return True
 
     def _may_defer(self, job: Job) -> bool:
         return (wall_ms() - job.created_at) / 1000 < MAX_DEFER_SECONDS
@@ -160,7 +191,7 @@ class Placement:
         job.attempts += 1
         job.wait_reason = None
         self._shared.store.save(job)  # durable before the POST: after a crash, the job is reconciled, not re-sent
-        state.backend.submit(job.job_id, job.prompt_id, job.graph, state.client_id)
+        state.backend.submit(job.job_id, job.prompt_id, job.graph, state.client_id, job.uploads)
 
     # Answers to a POST.
     def on_result(self, job: Job, result: Submitted | SubmitRejected | SubmitFailed) -> None:

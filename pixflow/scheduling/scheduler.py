@@ -41,6 +41,7 @@ from pixflow.scheduling.pool import PoolControl
 from pixflow.scheduling.reconcile import Reconciler
 from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_STATE, JobState, now_ms
 from pixflow.workflows import Workflow
+from pixflow.workflows.checks import fitness
 from pixflow.workflows.params import GenerateParams
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,7 @@ class Scheduler:
     def tick(self) -> None:
         """Every stats interval: stalled backends, drained backends to drop, changed backend figures."""
         self._reconciler.check_stalls()
+        self._placement.explain_waiting()
         self.pool.retire_drained()
         self.pool.publish_changes()
 
@@ -247,11 +249,22 @@ class Scheduler:
                 state.up, state.reason, state.client_id = False, message.reason, None
                 self._moves.on_down(state)
             case m.BackendInfo():
-                if message.capabilities is not None:
+                if message.capabilities is not None and message.capabilities != state.capabilities:
                     state.capabilities = message.capabilities
+                    self._report_unrunnable_workflows()
             case _:
                 assert_never(message)
         self.pool.publish_changes()
+
+    def _report_unrunnable_workflows(self) -> None:
+        """Once every backend has said what it offers, name each workflow no backend can run, and what is missing."""
+        pool = [(name, state.capabilities) for name, state in self.backends.items()]
+        if any(caps is None for _, caps in pool):
+            return
+        for workflow in self.workflows.values():
+            fit = fitness(workflow, pool)
+            if not fit.runnable:
+                log.warning("%s", fit.reason(workflow.name))
 
     def _learn_backend(self, job: Job) -> None:
         state = self.backends.get(job.backend or "")

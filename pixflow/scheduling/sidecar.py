@@ -17,6 +17,7 @@ def sidecar_for(job: Job, backend_url: str) -> dict[str, Any]:
         "seed": job.params.seed,
         "workflow": job.workflow.name,
         "graph": job.graph,
+        "input_images": {name: image["sha256"] for name, image in (job.params.images or {}).items()},
         "backend": {"name": job.backend, "url": backend_url},
         "prompt_id": job.prompt_id,
         "attempts": job.attempts,

@@ -9,6 +9,9 @@ workflows/NAME.yaml names its graph file and maps parameters to node inputs:
       steps: ["3.steps", "12.steps"]
     stages:                       # extends states.DEFAULT_STAGE_OF_NODE for this workflow
       MyCustomSampler: sampling
+
+Its own typed parameters (`custom:`), input images (`images:`) and LoRAs (`loras:`): see spec.py and
+docs/workflows.md.
 """
 
 from __future__ import annotations
@@ -23,7 +26,29 @@ import yaml
 
 from pixflow.errors import WorkflowError
 from pixflow.vocabulary import STAGES, JobState
-from pixflow.workflows.params import GenerateParams
+from pixflow.workflows.graph import insert_loras
+from pixflow.workflows.params import GENERATE_FIELDS, GenerateParams
+from pixflow.workflows.spec import (
+    CustomParam,
+    ImageSlot,
+    LoraSlot,
+    Target,
+    parse_custom,
+    parse_images,
+    parse_loras,
+    parse_target,
+)
+
+__all__ = [
+    "ROUTABLE_PARAMS",
+    "CustomParam",
+    "ImageSlot",
+    "LoraSlot",
+    "Target",
+    "Workflow",
+    "load_workflow",
+    "load_workflows",
+]
 
 # Parameters a workflow may route; names as in GenerateParams.
 ROUTABLE_PARAMS = (
@@ -42,18 +67,15 @@ ROUTABLE_PARAMS = (
 
 
 @dataclass(frozen=True)
-class Target:
-    node_id: str
-    input_name: str
-
-
-@dataclass(frozen=True)
 class Workflow:
     name: str
     description: str
     graph: dict[str, Any]
     params: dict[str, tuple[Target, ...]]
     stages: dict[str, JobState] = field(default_factory=dict)
+    custom: dict[str, CustomParam] = field(default_factory=dict)  # its own parameters (generate's `params`)
+    images: dict[str, ImageSlot] = field(default_factory=dict)  # images sent with a job (generate's `images`)
+    loras: LoraSlot | None = None  # where generate's `loras` are chained in; None: it takes none
 
     def class_type(self, node_id: str) -> str | None:
         node = self.graph.get(node_id)
@@ -68,6 +90,16 @@ class Workflow:
                 continue
             for target in targets:
                 graph[target.node_id]["inputs"][target.input_name] = value
+        for name, param in self.custom.items():
+            value = (params.custom or {}).get(name, param.default)
+            for target in param.targets:
+                graph[target.node_id]["inputs"][target.input_name] = value
+        for name, slot in self.images.items():
+            image = (params.images or {}).get(name)
+            if image is not None:  # the name it is uploaded under (comfy/commands.py), unique to the job
+                graph[slot.target.node_id]["inputs"][slot.target.input_name] = image["comfy_name"]
+        if self.loras is not None and params.loras:
+            insert_loras(graph, self.loras.loader, params.loras)
         return graph
 
     def describe(self) -> dict[str, Any]:
@@ -76,20 +108,6 @@ class Workflow:
             first = targets[0]
             defaults[name] = self.graph[first.node_id]["inputs"].get(first.input_name)
         return {"name": self.name, "description": self.description, "params": sorted(self.params), "defaults": defaults}
-
-
-def _parse_target(workflow: str, param: str, spec: Any, graph: dict[str, Any]) -> Target:
-    if not isinstance(spec, str) or "." not in spec:
-        raise WorkflowError(f"{workflow}: param {param!r}: target {spec!r} must be 'node_id.input'")
-    node_id, input_name = spec.rsplit(".", 1)
-    node = graph.get(node_id)
-    if not isinstance(node, dict) or "inputs" not in node:
-        raise WorkflowError(f"{workflow}: param {param!r}: node {node_id!r} is not in the graph")
-    if input_name not in node["inputs"]:
-        raise WorkflowError(
-            f"{workflow}: param {param!r}: node {node_id!r} ({node.get('class_type')}) has no input {input_name!r}"
-        )
-    return Target(node_id, input_name)
 
 
 def load_workflow(spec_path: Path) -> Workflow:
@@ -107,14 +125,17 @@ def load_workflow(spec_path: Path) -> Workflow:
         if param not in ROUTABLE_PARAMS:
             raise WorkflowError(f"workflow {name!r}: unknown param {param!r}; known: {', '.join(ROUTABLE_PARAMS)}")
         targets = targets if isinstance(targets, list) else [targets]
-        params[param] = tuple(_parse_target(name, param, t, graph) for t in targets)
+        params[param] = tuple(parse_target(name, param, t, graph) for t in targets)
     stage_names = {s.value for s in STAGES}
     stages: dict[str, JobState] = {}
     for class_type, stage in (spec.get("stages") or {}).items():
         if stage not in stage_names:
             raise WorkflowError(f"workflow {name!r}: stage {stage!r} for {class_type} is not one of {stage_names}")
         stages[class_type] = JobState(stage)
-    return Workflow(name, str(spec.get("description", "")), graph, params, stages)
+    custom = parse_custom(name, spec.get("custom"), graph, set(GENERATE_FIELDS))
+    images = parse_images(name, spec.get("images"), graph, set(custom))
+    loras = parse_loras(name, spec.get("loras"), graph)
+    return Workflow(name, str(spec.get("description", "")), graph, params, stages, custom, images, loras)
 
 
 def load_workflows(directory: Path) -> dict[str, Workflow]:

@@ -15,6 +15,31 @@ MAX_STEPS = 150
 MAX_BATCH = 64
 MAX_SEED = 2**64 - 1  # ComfyUI's KSampler accepts seeds up to 0xffffffffffffffff
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_CUSTOM_PARAMS = 64
+MAX_LORAS_PER_JOB = 8
+# Fields of `generate` itself: no workflow's own parameter may take one of these names.
+GENERATE_FIELDS = (
+    "id",
+    "prompt",
+    "negative_prompt",
+    "model",
+    "size",
+    "width",
+    "height",
+    "steps",
+    "cfg_scale",
+    "seed",
+    "sampler",
+    "scheduler",
+    "batch_size",
+    "workflow",
+    "priority",
+    "previews",
+    "params",
+    "images",
+    "loras",
+    "owner",
+)
 
 
 @dataclass(frozen=True)
@@ -34,17 +59,27 @@ class GenerateParams:
     priority: int = 0
     previews: bool = False
     owner: str | None = None  # the client key's name (set by the worker from CURVE, never read from the request)
+    # The workflow's own parameters (`params` on the wire), validated against it (workflows/schema.py).
+    custom: dict[str, Any] | None = None
+    # Input images: name -> sha256, format, width, height, bytes, file (where pixflow keeps it), comfy_name.
+    images: dict[str, dict[str, Any]] | None = None
+    loras: list[dict[str, Any]] | None = None  # [{name, strength}], chained after the checkpoint loader
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> GenerateParams:
         """The inverse of to_wire, for values this module validated before (the job store)."""
         data = dict(data)
         data["width"], data["height"] = data.pop("size")
+        data["custom"] = data.pop("params", None)
         return cls(**data)
 
     def to_wire(self) -> dict[str, Any]:
         data = asdict(self)
         data["size"] = [data.pop("width"), data.pop("height")]
+        data["params"] = data.pop("custom")
+        for key in ("params", "images", "loras"):  # only where a job has them: older messages stay as they were
+            if data[key] is None:
+                del data[key]
         return data
 
 
@@ -88,6 +123,35 @@ def _size(message: dict[str, Any]) -> tuple[int, int]:
                 f"got {size[0]}x{size[1]}"
             )
     return size[0], size[1]
+
+
+def parse_custom_values(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The `params` map's shape: names to plain values (each is checked against its workflow later)."""
+    values = _typed(message, "params", dict, None)
+    if values is None:
+        return None
+    if len(values) > MAX_CUSTOM_PARAMS:
+        raise _fail(f"'params' has {len(values)} entries; the limit is {MAX_CUSTOM_PARAMS}")
+    for name, value in values.items():
+        if not isinstance(name, str) or not isinstance(value, str | int | float | bool):
+            raise _fail(f"'params' maps names to strings, numbers or booleans; got {name!r}: {type(value).__name__}")
+    return dict(values)
+
+
+def parse_loras(message: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """`loras`: a list of {name, strength}; names are checked against the backends later."""
+    loras = _typed(message, "loras", list, None)
+    if not loras:
+        return None
+    if len(loras) > MAX_LORAS_PER_JOB:
+        raise _fail(f"'loras' has {len(loras)} entries; the limit is {MAX_LORAS_PER_JOB}")
+    parsed = []
+    for index, entry in enumerate(loras):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            raise _fail(f"'loras[{index}]' must be a map with a 'name' (string) and a 'strength' (number)")
+        strength = _typed(entry, "strength", (int, float), 1.0)
+        parsed.append({"name": entry["name"], "strength": float(strength)})
+    return parsed
 
 
 def parse_job_id(message: dict[str, Any], key: str = "id") -> str | None:

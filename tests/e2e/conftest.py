@@ -2,7 +2,8 @@
 
 `python3 e2e/run_e2e.py` starts one ComfyUI for the session and exports its URL as
 PIXFLOW_E2E_COMFYUI_URL; without it every test here is skipped, so the fast suite (`pytest tests`)
-collects this folder and reports it as skipped. The restart tests start a ComfyUI of their own.
+collects this folder and reports it as skipped. The restart tests start a ComfyUI of their own, the
+pool tests (test_5_pool.py) two, with different checkpoint sets.
 """
 
 from __future__ import annotations

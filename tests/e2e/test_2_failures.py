@@ -5,7 +5,9 @@ from __future__ import annotations
 from tests.e2e.e2e_helpers import pipeline, progress_of, run_job, states_of, steps
 
 
-def test_unknown_checkpoint_fails_validation_with_comfyuis_node_errors(e2e_worker, comfy):
+def test_a_checkpoint_no_backend_has_fails_before_anything_is_sent(e2e_worker, comfy):
+    """pixflow checks a job's model files against each backend's /object_info before sending it (docs/pool.md):
+    a checkpoint no backend offers fails the job at once, naming it, and ComfyUI never sees the prompt."""
     running = e2e_worker()
     client = running.client()
     events = run_job(client, "invalid-1", workflow="missing_model")
@@ -13,15 +15,11 @@ def test_unknown_checkpoint_fails_validation_with_comfyuis_node_errors(e2e_worke
     assert states_of(events) == ["queued", "failed"]
     assert progress_of(events) == []
     error = events[-1][1]["error"]
-    assert error["code"] == "validation_error"
-    assert error["comfy_error"]["type"] == "prompt_outputs_failed_validation"
-    node = error["node_errors"]["4"]
-    assert node["class_type"] == "CheckpointLoaderSimple"
-    assert node["errors"][0]["type"] == "value_not_in_list"
-    assert "missing.safetensors" in node["errors"][0]["details"]
-    assert "missing.safetensors" in error["message"] and "node 4 (CheckpointLoaderSimple)" in error["message"]
+    assert error["code"] == "no_capable_backend"
+    assert "missing.safetensors" in error["message"] and "local lacks checkpoint" in error["message"]
     status = client.status("invalid-1")
     assert status["state"] == "failed" and status["error"] == error and status["outputs"] == []
+    assert status["attempts"] == 0
     assert comfy.history(status["prompt_id"]) is None  # ComfyUI never queued it
     assert not (running.output_dir / "invalid-1").exists()
 

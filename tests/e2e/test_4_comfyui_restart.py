@@ -39,7 +39,8 @@ def kill_and_restart(server: ComfyUIServer, client) -> None:
 @pytest.mark.timeout(300)
 def test_comfyui_killed_mid_job_and_restarted_the_job_is_sent_again_and_done(e2e_worker, own_comfyui):
     loader_runs = not ComfyHTTP(own_comfyui.url).has_run_a_prompt()
-    client = e2e_worker(own_comfyui.url).client()
+    # A restart of ComfyUI is no failover: a slow one (a loaded machine) must not be taken for a dead one.
+    client = e2e_worker(own_comfyui.url, failover_after=600).client()
     jobs = JobEvents(client).watch("crash-1", "after-1")
     jobs.generate("crash-1", steps=STEPS, seed=10001)
     jobs.progress_reaches("crash-1", 3)
@@ -75,7 +76,7 @@ def test_comfyui_killed_mid_job_and_restarted_the_job_is_sent_again_and_done(e2e
 
 @pytest.mark.timeout(300)
 def test_jobs_lost_in_a_restart_are_sent_again_in_their_order(e2e_worker, own_comfyui):
-    client = e2e_worker(own_comfyui.url, max_inflight=2).client()
+    client = e2e_worker(own_comfyui.url, max_inflight=2, failover_after=600).client()
     jobs = JobEvents(client).watch("lost-1", "lost-2")
     jobs.generate("lost-1", steps=STEPS, seed=11001)
     jobs.progress_reaches("lost-1", 3)

@@ -92,6 +92,7 @@ def snapshot(
     progress: tuple[int, int] | None = (8, 8),
     error: dict[str, Any] | None = None,
     output: str | None = None,
+    wait_reason: str | None = None,
 ) -> dict[str, Any]:
     """A job snapshot: `stages` are (state, ms after `created`) in the order the job entered them."""
     state_times = {"queued": created} | {state: created + at for state, at in stages}
@@ -128,6 +129,7 @@ def snapshot(
         "prompt_id": f"prompt-{job_id}",
         "seq": 1 + len(stages) + (progress[0] if progress and stages else 0),
         "cancel_requested": False,
+        "wait_reason": wait_reason,
         "created_at": created,
         "started_at": created + stages[0][1] if stages else None,
         "finished_at": created + stages[-1][1] if final else None,
@@ -153,19 +155,38 @@ EXECUTION_ERROR = {
 OUTPUT_DIR = "/srv/pixflow/output"
 
 
-def worker_reply(jobs: list[dict[str, Any]], up: bool = True) -> dict[str, Any]:
+def backend_figures(name: str = "local", up: bool = True, **figures: Any) -> dict[str, Any]:
+    """A backend as `BackendState.describe` has it (docs/pool.md): an up, active GPU that has run a few jobs."""
+    return {
+        "name": name,
+        "url": "http://127.0.0.1:8188",
+        "up": up,
+        "state": "up" if up else "down",
+        "mode": "active",
+        "reason": None if up else "connection refused",
+        "version": "0.3.75",
+        "labels": {},
+        "models": 1,
+        "loras": 0,
+        "node_types": 516,
+        "inflight": 0,
+        "max_inflight": 2,
+        "queue_remaining": 0,
+        "loaded_model": "tiny-sd15.safetensors",
+        "jobs_done": 3,
+        "seconds_per_job": 9.8,
+        "model_switches": 0,
+        **figures,
+    }
+
+
+def worker_reply(
+    jobs: list[dict[str, Any]], up: bool = True, backends: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     counts = {state.value: 0 for state in JobState}
     for job in jobs:
         counts[job["state"]] += 1
-    backend = {
-        "name": "local",
-        "url": "http://127.0.0.1:8188",
-        "up": up,
-        "reason": None if up else "connection refused",
-        "version": "0.3.75",
-        "models": 1,
-        "inflight": sum(1 for job in jobs if job["stage"]),
-    }
+    backend = backend_figures(up=up, inflight=sum(1 for job in jobs if job["stage"]))
     return {
         "type": "worker",
         "v": 1,
@@ -174,7 +195,7 @@ def worker_reply(jobs: list[dict[str, Any]], up: bool = True) -> dict[str, Any]:
         "started_at": STARTED_AT,
         "paused": False,
         "jobs": counts,
-        "backends": [backend],
+        "backends": backends if backends is not None else [backend],
         "workflows": ["txt2img", "txt2img_2pass"],
     }
 
@@ -194,6 +215,7 @@ class Scene:
     events: list[Event] = field(default_factory=list)  # published once the monitor is in sync
     go_down: str | None = None  # then the worker stops answering, with this reason
     answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
+    backends: list[dict[str, Any]] | None = None  # the `worker` reply's; None: one up backend, `local`
 
 
 class ScriptedLink:
@@ -247,7 +269,7 @@ class ScriptedLink:
             job = jobs.get(fields["job_id"])
             return job if job else {"type": "error", "v": 1, "code": "not_found", "message": "no such job"}
         if request.kind == "status":
-            return worker_reply(self.scene.jobs)
+            return worker_reply(self.scene.jobs, backends=self.scene.backends)
         if request.kind == "list_jobs":
             states = fields.get("state") or []
             matching = sorted(

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import OptionList, Static
 
+from monitor import commands
 from monitor.app import MonitorApp
 from monitor.clock import FrozenClock
 from monitor.halfblock import as_text_lines
 from monitor.link import ZmqLink
+from monitor.screens import BackendScreen
 from monitor.widgets.connection_bar import ConnectionBar
 from monitor.widgets.jobs_table import JobsTable
 from monitor.widgets.pixel_image import PixelImage
-from pixflow.testing import ThreadWorker
-from tests.helpers import play_next, run_job
+from pixflow.replay.models import BackendProfile
+from pixflow.replay.pool import ReplayPool
+from pixflow.testing import ThreadWorker, wait_for
+from tests.helpers import FIXTURES, play_next, run_job
 from tests.monitor.monitor_fakes import RUN, T0, Scene, ScriptedLink, run_pilot, snapshot, until
 
 SPRITE = {"prompt": "pixel art knight, 16-bit sprite", "size": [64, 64], "steps": 8}
+MODEL_A, MODEL_B = "a.safetensors", "b.safetensors"
 
 
 def monitor_for(running: ThreadWorker, timeout: float = 2.0, **kwargs: Any) -> MonitorApp:
@@ -76,8 +84,9 @@ def test_lists_jobs_from_before_and_after_it_started_newest_first(worker, replay
         client.call("generate", id="after-1", **{**SPRITE, "prompt": "pixel art wizard, 32x32 sprite"})
         await until(pilot, lambda: row(app, "after-1").get("backend") == "local", what="after-1's backend shown")
         await until(pilot, lambda: row(app, "after-1").get("state") == "done", what="after-1 done")
+        # The prompt is in no event: it shows once the monitor's `status` of the new job is answered.
+        await until(pilot, lambda: row(app, "after-1")["prompt"] == "pixel art wizard, 3…", what="after-1's prompt")
         after = row(app, "after-1")
-        assert after["prompt"] == "pixel art wizard, 3…"
         assert after["progress"].endswith("100%") and after["stage"] == "—"
         assert shown_ids(app)[:2] == ["after-1", "before-1"]
         log = app.query_one("#log")
@@ -293,5 +302,78 @@ def test_keys_and_clicks_move_the_selection_and_it_stays_on_its_job():
         app.model.apply_snapshot(snapshot("job-9", "newest", T0, []))  # a new job arrives above
         await until(pilot, lambda: shown_ids(app)[0] == "job-9", what="the new job on top")
         assert app.selected == "job-3" and app.query_one(JobsTable).selected_job_id == "job-3"
+
+    run_pilot(app, scenario)
+
+
+@pytest.fixture
+def two_gpus(tmp_path: Path) -> Iterator[ThreadWorker]:
+    """A worker over two replay GPUs with one checkpoint each: a job for model B runs on gpu1 or nowhere."""
+    with ReplayPool(FIXTURES, [BackendProfile((MODEL_A,)), BackendProfile((MODEL_B,))]) as pool:
+        backends = [{"name": f"gpu{i}", "url": server.url} for i, server in enumerate(pool)]
+        running = ThreadWorker(tmp_path, pool[0].url, backends=backends)
+        try:
+            client = running.client()
+            wait_for(lambda: all(b["models"] for b in client.status()["backends"]), 10, "every backend's models")
+            yield running
+        finally:
+            running.stop()
+
+
+def chooser_on(app: MonitorApp) -> str | None:
+    """The backend the open chooser highlights, once it is mounted and takes keys; None before."""
+    if not isinstance(app.screen, BackendScreen) or not app.screen.is_mounted:
+        return None
+    options = app.screen.query_one(OptionList)
+    option = options.highlighted_option if options.has_focus else None
+    return option.id if option is not None else None
+
+
+def test_drain_and_enable_a_backend_from_the_dashboard(two_gpus):
+    client = two_gpus.client()
+    app = monitor_for(two_gpus)
+
+    async def scenario(pilot: Pilot) -> None:
+        await in_sync(pilot, app)
+        await until(pilot, lambda: "gpu1  ● up" in plain(app, "#backends"), what="gpu1 shown up")
+        # d: the chooser offers the backends (none selected: the first); ↓ Enter drains gpu1.
+        await pilot.press("d")
+        await until(pilot, lambda: chooser_on(app) == "gpu0", what="the backend chooser on gpu0")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: app.answers, what="the answer to drain")
+        assert app.answers[-1].startswith("drain gpu1: the worker answered: gpu1 is draining (mode draining)")
+        assert client.status()["backends"][1]["mode"] == "draining"  # the worker's own word
+        await until(pilot, lambda: "gpu1  ◐ draining" in plain(app, "#backends"), what="gpu1 shown draining")
+
+        # A job only gpu1 can run waits; its detail says why, in the worker's words.
+        client.call("generate", id="needs-b", model=MODEL_B, **SPRITE)
+        await select(pilot, app, "needs-b")
+        await until(pilot, lambda: "gpu1 draining" in plain(app, "#detail-wait"), what="the wait reason shown")
+        assert job_state(app, "needs-b") == "queued"
+
+        # e: the chooser offers the backend that is not active; Enter enables it, and the job runs there.
+        await pilot.press("e")
+        await until(pilot, lambda: chooser_on(app) == "gpu1", what="the backend chooser on gpu1")
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.answers) == 2, what="the answer to enable")
+        assert app.answers[-1].startswith("enable gpu1: the worker answered: gpu1 is up (mode active)")
+        await until(pilot, lambda: row(app, "needs-b").get("state") == "done", what="needs-b done")
+        await until(pilot, lambda: row(app, "needs-b").get("backend") == "gpu1", what="needs-b ran on gpu1")
+        wait_section = app.query_one("#detail-wait")
+        await until(pilot, lambda: not wait_section.display, what="the wait reason gone from the detail pane")
+        log = [line.text for line in app.query_one("#log").lines]
+        assert any("backend gpu1 is draining" in line for line in log), log
+
+    run_pilot(app, scenario)
+
+
+def test_drain_of_a_backend_the_worker_does_not_know_shows_its_answer(worker, replay):
+    app = monitor_for(worker)
+
+    async def scenario(pilot: Pilot) -> None:
+        await in_sync(pilot, app)
+        app.send([commands.backend_mode("drain", "gpu9")])  # one the chooser would not offer: a stale name
+        await until(pilot, lambda: app.answers, what="the answer to drain")
+        assert app.answers[-1].startswith("drain gpu9: the worker answered not_found"), app.answers
 
     run_pilot(app, scenario)

@@ -18,6 +18,7 @@ from tests.monitor.monitor_fakes import (
     T0,
     Scene,
     ScriptedLink,
+    backend_figures,
     fake_files,
     snapshot,
     sprite_png,
@@ -129,5 +130,34 @@ def test_disconnected(snap_compare):
         clock.advance(12)  # twelve seconds without an answer
         app.refresh_views()
         await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_a_pool_with_a_draining_backend_and_a_job_waiting_for_it(snap_compare):
+    """Two GPUs, one drained by an operator: the panel shows each one's state, loaded model, load and speed; the
+    selected queued job says why it waits."""
+    reason = "every backend that can run it is down or not taking jobs: gpu1 draining"
+    waiting = snapshot("bat-008", "cave bat, flying, 4 frames", T0 - 2_000, [], progress=None, wait_reason=reason)
+    jobs = [*finished_jobs()[:2], waiting]
+    pool = [
+        backend_figures("gpu0", loaded_model="a.safetensors", models=2, seconds_per_job=1.42, jobs_done=40),
+        backend_figures(
+            "gpu1",
+            url="http://10.0.0.5:8189",
+            state="draining",
+            mode="draining",
+            loaded_model="b.safetensors",
+            inflight=1,
+            max_inflight=1,
+            queue_remaining=2,
+            seconds_per_job=2.35,
+        ),
+    ]
+    topic, stats = stats_event(jobs, T0 - 500)
+    app, link = make_app(Scene(jobs, events=[(topic, {**stats, "backends_up": 2})], backends=pool))
+
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot, app, link, select="bat-008")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

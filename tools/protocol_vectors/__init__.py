@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from .events import EVENTS
 from .groups import GROUPS
+from .pool import POOL
 from .requests_replies import REQUESTS_AND_REPLIES
 from .security import SECURITY
 from .shared import Vector
+from .workflows import WORKFLOWS
 
 # New vectors go at the end: older ones keep their place.
-VECTORS: list[Vector] = REQUESTS_AND_REPLIES + EVENTS + GROUPS + SECURITY
+VECTORS: list[Vector] = REQUESTS_AND_REPLIES + EVENTS + GROUPS + SECURITY + POOL + WORKFLOWS
 
 __all__ = ["VECTORS", "Vector"]

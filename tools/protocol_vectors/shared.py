@@ -54,6 +54,7 @@ SNAPSHOT: dict[str, Any] = {
     "prompt_id": "f86c0005-86ee-4c90-88f9-79026f02c957",
     "seq": 10,
     "cancel_requested": False,
+    "wait_reason": None,  # set only while the job waits in pixflow's queue (see pool.py)
     "created_at": TS,
     "started_at": TS + 3,
     "finished_at": TS + 1650,

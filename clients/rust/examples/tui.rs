@@ -1,6 +1,6 @@
 //! A small terminal UI on the [`Handle`]: a live job list (state, stage, progress bar, ETA), the
-//! selected job's last preview in half-blocks, `n` to submit, `c` to cancel, arrows to select,
-//! `q` to quit. Built with Debian's `tui` 0.19 and `crossterm` 0.25.
+//! selected job's last preview in half-blocks, the backends (state, loaded model, ComfyUI queue,
+//! seconds per job), `n` to submit, `c` to cancel, arrows to select, `q` to quit. Built with Debian's `tui` 0.19 and `crossterm` 0.25.
 //!
 //!     cargo run --features preview --example tui -- [REQ_ADDR PUB_ADDR] [--model NAME] [--prompt TEXT]
 
@@ -13,7 +13,8 @@ use crossterm::execute;
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use pixflow_client::preview::decode_preview;
 use pixflow_client::{
-    Connection, GenerateParams, Handle, HandleOptions, JobSnapshot, Update, DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR,
+    BackendInfo, Connection, GenerateParams, Handle, HandleOptions, JobSnapshot, Update, DEFAULT_PUB_ADDR,
+    DEFAULT_REQ_ADDR,
 };
 use tui::backend::{Backend, CrosstermBackend};
 use tui::layout::{Constraint, Direction, Layout, Rect};
@@ -26,6 +27,8 @@ use tui::{Frame, Terminal};
 struct App {
     jobs: Vec<JobSnapshot>,
     previews: HashMap<String, image::RgbImage>,
+    /// By name, in the order first seen.
+    backends: Vec<BackendInfo>,
     selected: ListState,
     status: String,
     connection: Option<Connection>,
@@ -62,7 +65,10 @@ impl App {
             Update::WorkerRestarted(r) => self.status = format!("the worker restarted ({})", r.now),
             Update::Gap { job_id, .. } => self.status = format!("missed events of {job_id}: resynced"),
             Update::Problem(e) => self.status = e.to_string(),
-            Update::Backend(_) => {}
+            Update::Backend(b) => match self.backends.iter_mut().find(|known| known.name == b.name) {
+                Some(slot) => *slot = b,
+                None => self.backends.push(b),
+            },
         }
     }
 
@@ -108,6 +114,31 @@ fn job_line(job: &JobSnapshot) -> ListItem<'static> {
     ]))
 }
 
+/// `gpu0  draining  a.safetensors  q 2  1.4 s/job`: one line per backend.
+fn backend_line(b: &BackendInfo) -> ListItem<'static> {
+    let state = b.state();
+    let color = match state.as_str() {
+        "up" => Color::Green,
+        "down" | "removed" => Color::Red,
+        _ => Color::Yellow,
+    };
+    let queue = b
+        .queue_remaining
+        .map(|q| format!("q {q}"))
+        .unwrap_or_else(|| "q ?".into());
+    let rate = b.seconds_per_job.map(|s| format!("{s:.1} s/job")).unwrap_or_default();
+    ListItem::new(Spans::from(vec![
+        Span::raw(format!("{:<10} ", b.name)),
+        Span::styled(format!("{:<9}", state.as_str()), Style::default().fg(color)),
+        Span::raw(format!(
+            " {} {}/{} {queue} {rate}",
+            b.loaded_model.as_deref().unwrap_or("-"),
+            b.inflight,
+            b.max_inflight.map(|m| m.to_string()).unwrap_or_else(|| "?".into())
+        )),
+    ]))
+}
+
 /// The image as half-blocks: each cell shows two pixels, the upper as foreground of `▀`.
 fn half_blocks(image: &image::RgbImage, area: Rect) -> Vec<Spans<'static>> {
     if area.width == 0 || area.height == 0 {
@@ -150,9 +181,17 @@ fn draw<B: Backend>(frame: &mut Frame<B>, app: &mut App) {
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
     frame.render_stateful_widget(list, columns[0], &mut app.selected);
 
+    let side = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Min(3), Constraint::Length(app.backends.len() as u16 + 2)])
+        .split(columns[1]);
+    let backends = List::new(app.backends.iter().map(backend_line).collect::<Vec<_>>())
+        .block(Block::default().borders(Borders::ALL).title("backends"));
+    frame.render_widget(backends, side[1]);
+
     let block = Block::default().borders(Borders::ALL).title("preview");
-    let inner = block.inner(columns[1]);
-    frame.render_widget(block, columns[1]);
+    let inner = block.inner(side[0]);
+    frame.render_widget(block, side[0]);
     let preview = app
         .selected_job()
         .and_then(|job| app.previews.get(&job.job_id))
@@ -232,6 +271,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut app = App {
         jobs: Vec::new(),
         previews: HashMap::new(),
+        backends: Vec::new(),
         selected: ListState::default(),
         status: String::new(),
         connection: None,

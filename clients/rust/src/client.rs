@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use crate::epoch::{Restart, WorkerEpoch};
 use crate::error::{Error, Result};
 use crate::protocol::{
-    job_topic, Event, GenerateParams, JobSnapshot, Reply, Request, StateFilter, JOB_TOPIC_PREFIXES, TOPIC_STATS,
+    job_topic, BackendInfo, Event, GenerateParams, JobSnapshot, Reply, Request, StateFilter, JOB_TOPIC_PREFIXES,
+    TOPIC_STATS,
 };
 use crate::replies::{self, Accepted, Group, JobList, Models, Pong, WorkerStatus, Workflows};
 use crate::transport::{EventSocket, RequestSocket};
@@ -135,6 +136,22 @@ impl Client {
 
     pub fn resume(&mut self) -> Result<WorkerStatus> {
         replies::worker("resume", self.request(Request::resume())?)
+    }
+
+    /// No new prompts for `backend`; what it holds runs to the end there. Its figures after the
+    /// change; an unknown name is `Error::Worker` `not_found`.
+    pub fn drain(&mut self, backend: &str) -> Result<BackendInfo> {
+        replies::backend("drain", self.request(Request::drain(backend))?)
+    }
+
+    /// No new prompts for `backend`; prompts waiting in its queue move to other backends.
+    pub fn disable(&mut self, backend: &str) -> Result<BackendInfo> {
+        replies::backend("disable", self.request(Request::disable(backend))?)
+    }
+
+    /// `backend` takes prompts again.
+    pub fn enable(&mut self, backend: &str) -> Result<BackendInfo> {
+        replies::backend("enable", self.request(Request::enable(backend))?)
     }
 
     // Worker restarts ----------------------------------------------------------------------------

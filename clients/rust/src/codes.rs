@@ -1,6 +1,7 @@
 //! The protocol's string codes as types: the `code` of an `error` reply and of a failed job's
-//! `error`. A code this client does not know is kept as `Other(text)` rather than rejected: the
-//! protocol may add codes within version 1, and a reply must not become undecodable because of one.
+//! `error`, a backend's `state` and `mode`. A code this client does not know is kept as
+//! `Other(text)` rather than rejected: the protocol may add codes within version 1, and a reply
+//! must not become undecodable because of one.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -90,6 +91,40 @@ string_code! {
     }
 }
 
+string_code! {
+    /// `state` of a backend (docs/pool.md): its health and mode in one word. A down backend is
+    /// `down` whatever its mode.
+    BackendState {
+        /// Up and taking prompts.
+        Up => "up",
+        Down => "down",
+        /// Up, taking no new prompts; what it holds runs to the end there.
+        Draining => "draining",
+        /// Up, taking no new prompts; prompts waiting in its queue were moved elsewhere.
+        Disabled => "disabled",
+        /// Removed from the settings (SIGHUP): finishing what it holds, then dropped.
+        Retiring => "retiring",
+        /// Dropped: its last `backend.<name>` event.
+        Removed => "removed",
+    }
+}
+
+string_code! {
+    /// `mode` of a backend: what an operator asked with `drain`, `disable` and `enable`.
+    BackendMode {
+        Active => "active",
+        Draining => "draining",
+        Disabled => "disabled",
+    }
+}
+
+impl BackendState {
+    /// Whether new prompts may go there (`up` only).
+    pub fn takes_prompts(&self) -> bool {
+        *self == BackendState::Up
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +140,17 @@ mod tests {
             rmp_serde::from_slice::<ErrorCode>(&bytes).unwrap(),
             ErrorCode::QueueFull
         );
+    }
+
+    #[test]
+    fn backend_states_and_modes_keep_unknown_values() {
+        assert_eq!(BackendState::from("draining"), BackendState::Draining);
+        assert!(BackendState::Up.takes_prompts() && !BackendState::Retiring.takes_prompts());
+        let later = BackendState::from("quarantined");
+        assert_eq!(later, BackendState::Other("quarantined".into()));
+        let bytes = rmp_serde::to_vec_named(&later).unwrap();
+        assert_eq!(rmp_serde::from_slice::<BackendState>(&bytes).unwrap(), later);
+        assert_eq!(BackendMode::from("disabled").as_str(), "disabled");
+        assert_eq!(BackendMode::from("paused"), BackendMode::Other("paused".into()));
     }
 }

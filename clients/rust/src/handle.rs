@@ -49,6 +49,8 @@ pub enum Update {
         result: Result<Reply>,
     },
     Stats(WorkerStatsEvent),
+    /// A backend's figures (state, mode, loaded model, queue, seconds per job, ...), from its
+    /// `backend.<name>` event, a `backend` reply or a `worker` reply's `backends`.
     Backend(BackendInfo),
     Connection(Connection),
     /// The worker restarted; the jobs being tracked are read again (as `Job` updates).
@@ -176,6 +178,20 @@ impl Handle {
         self.request(Request::status(Some(job_id.to_owned())))
     }
 
+    /// `drain`, `disable`, `enable` a backend: the answer is an `Update::Reply` (`Reply::Backend`),
+    /// preceded by an `Update::Backend` with its new figures.
+    pub fn drain(&self, backend: &str) -> Result<Ticket> {
+        self.request(Request::drain(backend))
+    }
+
+    pub fn disable(&self, backend: &str) -> Result<Ticket> {
+        self.request(Request::disable(backend))
+    }
+
+    pub fn enable(&self, backend: &str) -> Result<Ticket> {
+        self.request(Request::enable(backend))
+    }
+
     pub fn subscribe(&self, topic: &str) -> Result<()> {
         self.send(Command::Subscribe(topic.to_owned()))
     }
@@ -278,8 +294,16 @@ impl Background {
             Command::Request { ticket, request } => {
                 let result = self.client.call(request);
                 self.after_request(&result);
-                if let Ok(Reply::Job { job, .. }) = &result {
-                    self.snapshot(job.clone());
+                match &result {
+                    Ok(Reply::Job { job, .. }) => self.snapshot(job.clone()),
+                    // Figures in a reply are as new as the events': a UI keeps one view of them.
+                    Ok(Reply::Backend { backend, .. }) => self.send(Update::Backend(backend.clone())),
+                    Ok(Reply::Worker { backends, .. }) => {
+                        for backend in backends {
+                            self.send(Update::Backend(backend.clone()));
+                        }
+                    }
+                    _ => {}
                 }
                 self.send(Update::Reply { ticket, result });
             }

@@ -32,7 +32,7 @@ mod transport;
 pub mod value;
 
 pub use client::Client;
-pub use codes::{ErrorCode, JobErrorCode};
+pub use codes::{BackendMode, BackendState, ErrorCode, JobErrorCode};
 pub use epoch::Restart;
 pub use error::{Error, Result};
 pub use follow::{Follow, FollowItem};

@@ -26,6 +26,8 @@ commands:
   list-models
   list-workflows
   pause | resume
+  drain BACKEND | disable BACKEND | enable BACKEND
+                          a backend's mode (docs/pool.md); prints its figures
   vectors PATH [--strict] decode and re-encode every vector of docs/protocol-vectors.json;
                           --strict: a field the Rust types do not know fails too
 
@@ -222,6 +224,9 @@ fn generate_params(args: &mut Args) -> Result<GenerateParams, String> {
         workflow: args.take("--workflow"),
         priority: args.parsed("--priority")?,
         previews: if args.flag("--previews") { Some(true) } else { None },
+        params: None,
+        images: None,
+        loras: None,
     })
 }
 
@@ -391,6 +396,15 @@ fn run() -> Result<(), Failure> {
         "list-workflows" => Request::list_workflows(),
         "pause" => Request::pause(),
         "resume" => Request::resume(),
+        "drain" | "disable" | "enable" => {
+            let backend = args.positional.first().cloned();
+            let backend = backend.ok_or_else(|| format!("{command} needs a BACKEND"))?;
+            match command.as_str() {
+                "drain" => Request::drain(backend),
+                "disable" => Request::disable(backend),
+                _ => Request::enable(backend),
+            }
+        }
         other => return Err(Failure::Usage(format!("unknown command {other:?}"))),
     };
     args.done()?;

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::codes::{ErrorCode, JobErrorCode};
+use crate::codes::{BackendMode, BackendState, ErrorCode, JobErrorCode};
 use crate::value::{OrderedMap, Value};
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -169,6 +169,22 @@ pub struct GenerateParams {
     pub priority: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previews: Option<bool>,
+    /// The workflow's own parameters (`parameters` of `list_workflows` with `source: "params"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<OrderedMap<Value>>,
+    /// Input images by the workflow's image names: the file's bytes (PNG, JPEG, WebP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<OrderedMap<serde_bytes::ByteBuf>>,
+    /// LoRAs chained after the checkpoint loader, for a workflow whose `max_loras` is above 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loras: Option<Vec<LoraUse>>,
+}
+
+/// One entry of `generate`'s `loras`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoraUse {
+    pub name: String,
+    pub strength: f64,
 }
 
 /// `params` of a job snapshot: the validated `generate` fields, seed filled in. A missing field
@@ -243,6 +259,10 @@ pub struct JobSnapshot {
     pub seq: u64,
     #[serde(default, deserialize_with = "nil_default")]
     pub cancel_requested: bool,
+    /// Why a `queued` job is not on a backend yet (what each backend lacks, which capable ones are
+    /// down or draining, or that it waits for a slot); nil otherwise, and from older workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_reason: Option<String>,
     pub created_at: Option<u64>,
     pub started_at: Option<u64>,
     pub finished_at: Option<u64>,
@@ -283,19 +303,64 @@ pub struct PreviewRef {
     pub format: String,
 }
 
-/// A ComfyUI backend, as in `worker.backends[]` and the `backend.<name>` event.
+/// A ComfyUI backend's figures, as in `worker.backends[]`, the `backend.<name>` event and the
+/// `backend` reply (docs/pool.md). Fields in the worker's order, so that a message re-encodes to
+/// its bytes. The optional ones are absent from workers without a pool (before `drain`); they are
+/// skipped when absent, so an older worker's message re-encodes as it came.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackendInfo {
     pub name: String,
     pub url: String,
     pub up: bool,
+    /// Health and mode in one word: `up`, `down`, `draining`, `disabled`, `retiring`, `removed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<BackendState>,
+    /// What an operator asked: `active`, `draining`, `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<BackendMode>,
+    /// Why it is down.
     pub reason: Option<String>,
+    /// ComfyUI's version.
     pub version: Option<String>,
+    /// Its `labels` from the settings (machine, gpu, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<OrderedMap<String>>,
     /// How many checkpoints it lists.
     #[serde(default, deserialize_with = "nil_default")]
     pub models: u64,
+    /// How many LoRAs it lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loras: Option<u64>,
+    /// How many node types its `/object_info` offers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_types: Option<u64>,
+    /// Prompts pixflow has handed to it and not seen end.
     #[serde(default, deserialize_with = "nil_default")]
     pub inflight: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_inflight: Option<u64>,
+    /// ComfyUI's own queue depth, from its status events (nil until it has said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_remaining: Option<u64>,
+    /// The checkpoint of the last prompt sent to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_done: Option<u64>,
+    /// Learned from its finished jobs (nil until one has finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_per_job: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_switches: Option<u64>,
+}
+
+impl BackendInfo {
+    /// Its state; from a worker without a pool (no `state`), `up` or `down` by its health.
+    pub fn state(&self) -> BackendState {
+        self.state
+            .clone()
+            .unwrap_or(if self.up { BackendState::Up } else { BackendState::Down })
+    }
 }
 
 /// An entry of the `workflows` reply.
@@ -309,6 +374,60 @@ pub struct WorkflowInfo {
     pub params: Vec<String>,
     #[serde(default, deserialize_with = "nil_default")]
     pub defaults: OrderedMap<Value>,
+    /// Every parameter, typed from the backends' /object_info: what a form needs (absent from older workers).
+    #[serde(default, deserialize_with = "nil_default", skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ParamSpec>,
+    /// Images a job sends with `images`.
+    #[serde(default, deserialize_with = "nil_default", skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageSlot>,
+    /// How many `loras` a job may name; 0: it takes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_loras: Option<u32>,
+    /// The backends that can run it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backends: Option<Vec<String>>,
+    /// Backend name -> what it lacks (node types, inputs, default model files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<OrderedMap<Vec<String>>>,
+}
+
+/// A workflow parameter as `list_workflows` describes it. Every key is always sent (nil where none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    pub name: String,
+    /// `field`: a `generate` field of its own (`sampler`, `size`, ...); `params`: in the `params` map.
+    pub source: String,
+    /// INT, FLOAT, BOOLEAN, STRING, COMBO, or SIZE (`size`: [width, height], each INT).
+    pub kind: String,
+    #[serde(default)]
+    pub default: Option<Value>,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub description: String,
+    #[serde(default)]
+    pub min: Option<Value>,
+    #[serde(default)]
+    pub max: Option<Value>,
+    #[serde(default)]
+    pub step: Option<Value>,
+    /// COMBO: the values allowed.
+    #[serde(default)]
+    pub choices: Option<Vec<Value>>,
+    /// The node inputs it fills, `node_id.input`.
+    #[serde(default, deserialize_with = "nil_default")]
+    pub targets: Vec<String>,
+}
+
+/// An input image a workflow takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageSlot {
+    pub name: String,
+    #[serde(default, deserialize_with = "nil_default")]
+    pub description: String,
+    #[serde(default)]
+    pub required: bool,
+    /// The LoadImage input it goes into, `node_id.input`.
+    #[serde(default, deserialize_with = "nil_default")]
+    pub target: String,
 }
 
 /// `state` of `list_jobs`: one state or several.
@@ -431,6 +550,27 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_side: Option<u32>,
     },
+    /// No new prompts for a backend; what it holds runs to the end there (answered `backend`).
+    Drain {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        backend: String,
+    },
+    /// No new prompts; prompts waiting in its queue move to other backends (answered `backend`).
+    Disable {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        backend: String,
+    },
+    /// The backend takes prompts again (answered `backend`).
+    Enable {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        backend: String,
+    },
 }
 
 impl Request {
@@ -527,6 +667,27 @@ impl Request {
             group_id: group_id.into(),
         }
     }
+    pub fn drain(backend: impl Into<String>) -> Self {
+        Request::Drain {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            backend: backend.into(),
+        }
+    }
+    pub fn disable(backend: impl Into<String>) -> Self {
+        Request::Disable {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            backend: backend.into(),
+        }
+    }
+    pub fn enable(backend: impl Into<String>) -> Self {
+        Request::Enable {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            backend: backend.into(),
+        }
+    }
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -543,6 +704,9 @@ impl Request {
             Request::Group { .. } => "group",
             Request::FetchOutput { .. } => "fetch_output",
             Request::FetchPreview { .. } => "fetch_preview",
+            Request::Drain { .. } => "drain",
+            Request::Disable { .. } => "disable",
+            Request::Enable { .. } => "enable",
         }
     }
 
@@ -560,7 +724,10 @@ impl Request {
             | Request::Compare { req_id, .. }
             | Request::Group { req_id, .. }
             | Request::FetchOutput { req_id, .. }
-            | Request::FetchPreview { req_id, .. } => req_id,
+            | Request::FetchPreview { req_id, .. }
+            | Request::Drain { req_id, .. }
+            | Request::Disable { req_id, .. }
+            | Request::Enable { req_id, .. } => req_id,
         }
     }
 }
@@ -692,6 +859,14 @@ pub enum Reply {
         #[serde(with = "serde_bytes")]
         image: Vec<u8>,
     },
+    /// The answer to `drain`, `disable` and `enable`: the backend's figures after the change.
+    Backend {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        #[serde(flatten)]
+        backend: BackendInfo,
+    },
     Error {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -714,6 +889,7 @@ impl Reply {
             Reply::Workflows { .. } => "workflows",
             Reply::Group { .. } => "group",
             Reply::Image { .. } => "image",
+            Reply::Backend { .. } => "backend",
             Reply::Error { .. } => "error",
         }
     }
@@ -729,6 +905,7 @@ impl Reply {
             | Reply::Workflows { req_id, .. }
             | Reply::Group { req_id, .. }
             | Reply::Image { req_id, .. }
+            | Reply::Backend { req_id, .. }
             | Reply::Error { req_id, .. } => req_id.as_ref(),
         }
     }
@@ -744,6 +921,7 @@ impl Reply {
             | Reply::Workflows { v, .. }
             | Reply::Group { v, .. }
             | Reply::Image { v, .. }
+            | Reply::Backend { v, .. }
             | Reply::Error { v, .. } => *v,
         }
     }
@@ -824,7 +1002,7 @@ pub struct JobOutputEvent {
     pub output: OutputInfo,
 }
 
-/// `backend.<name>`: a backend's health or model list changed.
+/// `backend.<name>`: a backend's health, mode, capabilities or figures changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackendEvent {
     pub ts: u64,

@@ -176,6 +176,14 @@ pub(crate) fn workflows(reply: Reply) -> Result<Workflows> {
     }
 }
 
+/// `backend` (the answer to `drain`, `disable` and `enable`): the backend's figures.
+pub(crate) fn backend(request: &'static str, reply: Reply) -> Result<BackendInfo> {
+    match ok_or_worker_error(reply)? {
+        Reply::Backend { backend, .. } => Ok(backend),
+        other => Err(unexpected(request, &other)),
+    }
+}
+
 pub(crate) fn group(request: &'static str, reply: Reply) -> Result<Group> {
     match ok_or_worker_error(reply)? {
         Reply::Group {

@@ -138,6 +138,7 @@ fn created(e: &JobStateEvent) -> JobSnapshot {
         prompt_id: String::new(),
         seq: e.seq,
         cancel_requested: false,
+        wait_reason: None,
         created_at: Some(e.ts),
         started_at: None,
         finished_at: None,
@@ -162,6 +163,10 @@ fn merge(job: &mut JobSnapshot, event: &Event) {
 
 fn merge_state(job: &mut JobSnapshot, e: &JobStateEvent) {
     job.state = e.to;
+    if e.to != JobState::Queued {
+        // Only a waiting job has a reason to wait; events do not carry it, `status` does.
+        job.wait_reason = None;
+    }
     job.stage = e.to.is_running().then_some(e.to);
     if let Some(passes) = e.passes {
         job.passes = passes;

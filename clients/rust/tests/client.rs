@@ -290,3 +290,38 @@ fn the_handle_delivers_replies_snapshots_restarts_and_connection_changes() {
     drop(handle);
     assert!(start.elapsed() < TIMEOUT + SLACK, "{:?}", start.elapsed());
 }
+
+#[test]
+fn drain_disable_enable_answer_the_backends_figures_and_the_handle_passes_them_on() {
+    let worker = FakeWorker::start(7);
+    let mut client = Client::connect(&worker.req, &worker.pub_, TIMEOUT).unwrap();
+    let drained = client.drain("gpu0").unwrap();
+    assert_eq!(drained.state(), BackendState::Draining);
+    assert_eq!(drained.mode, Some(BackendMode::Draining));
+    assert_eq!(drained.seconds_per_job, Some(1.5));
+    assert_eq!(client.disable("gpu0").unwrap().state(), BackendState::Disabled);
+    match client.enable("nope") {
+        Err(Error::Worker { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
+        other => panic!("{other:?}"),
+    }
+    let sent: Vec<&str> = worker.state().requests.iter().map(Request::type_name).collect();
+    assert_eq!(sent, ["drain", "disable", "enable"]);
+
+    let mut options = HandleOptions::new(&worker.req, &worker.pub_);
+    options.timeout = TIMEOUT;
+    let handle = Handle::spawn(options).unwrap();
+    let wait = Duration::from_secs(3);
+    wait_for(&handle, wait, |u| matches!(u, Update::Stats(_)).then_some(()));
+    let ticket = handle.enable("gpu0").unwrap();
+    // The reply's figures come first as an update of their own, then the reply itself.
+    let figures = wait_for(&handle, wait, |u| match u {
+        Update::Backend(b) => Some(b),
+        _ => None,
+    });
+    assert_eq!((figures.name.as_str(), figures.state()), ("gpu0", BackendState::Up));
+    let reply = wait_for(&handle, wait, |u| match u {
+        Update::Reply { ticket: t, result } if t == ticket => Some(result),
+        _ => None,
+    });
+    assert!(matches!(reply.unwrap(), Reply::Backend { backend, .. } if backend.mode == Some(BackendMode::Active)));
+}

@@ -57,3 +57,94 @@ fn requests_encode_as_maps_with_the_type_first() {
         "84a474797065a663616e63656ca17601a67265715f696404a66a6f625f6964aa7370726974652d303031"
     );
 }
+
+fn vector_bytes(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/protocol-vectors.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let vector = doc["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no vector {name:?}"));
+    hex::decode(vector["hex"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn the_pool_vectors_re_encode_byte_for_byte() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/protocol-vectors.json");
+    let results = vectors::check_file(&path, true).unwrap();
+    // The pool's messages, and the older backend event: a worker without a pool still decodes
+    // and re-encodes as it came (its new fields absent, not nil).
+    for name in [
+        "drain request",
+        "disable request",
+        "enable request",
+        "backend reply, every figure",
+        "backend event, draining",
+        "backend event",
+    ] {
+        let result = results.iter().find(|r| r.name == name).unwrap();
+        assert!(result.ok && result.byte_exact, "{result:#?}");
+    }
+}
+
+#[test]
+fn backend_figures_decode_typed_and_older_ones_still_decode() {
+    let Reply::Backend { backend, req_id, .. } = decode_reply(&vector_bytes("backend reply, every figure")).unwrap()
+    else {
+        panic!("not a backend reply")
+    };
+    assert_eq!(req_id, Some(ReqId::Int(41)));
+    assert_eq!(backend.state(), pixflow_client::BackendState::Down);
+    assert_eq!(backend.mode, Some(pixflow_client::BackendMode::Disabled));
+    assert_eq!(
+        backend
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("machine"))
+            .map(String::as_str),
+        Some("box2")
+    );
+    assert_eq!(
+        (backend.inflight, backend.max_inflight, backend.queue_remaining),
+        (1, Some(2), Some(0))
+    );
+    assert_eq!(backend.loaded_model.as_deref(), Some("b.safetensors"));
+    assert_eq!(backend.seconds_per_job, Some(2.35));
+
+    let Event::Backend(old) = Event::decode("backend.local", &vector_bytes("backend event")).unwrap() else {
+        panic!("not a backend event")
+    };
+    assert_eq!((&old.backend.state, &old.backend.mode), (&None, &None));
+    assert_eq!(old.backend.state(), pixflow_client::BackendState::Down, "from `up`");
+
+    let Reply::Worker { backends, .. } = decode_reply(&vector_bytes("worker reply, a pool")).unwrap() else {
+        panic!("not a worker reply")
+    };
+    let states: Vec<_> = backends.iter().map(|b| b.state()).collect();
+    assert_eq!(
+        states,
+        [
+            pixflow_client::BackendState::Draining,
+            pixflow_client::BackendState::Down
+        ]
+    );
+}
+
+#[test]
+fn a_queued_job_says_why_it_waits_and_drain_encodes_as_its_vector() {
+    let Reply::Job { job, .. } = decode_reply(&vector_bytes("job reply, queued with a wait reason")).unwrap() else {
+        panic!("not a job reply")
+    };
+    assert_eq!(job.state, JobState::Queued);
+    assert!(job.wait_reason.unwrap().contains("box1-gpu1 draining"));
+    let Reply::Job { job, .. } = decode_reply(&vector_bytes("job reply")).unwrap() else {
+        panic!("not a job reply")
+    };
+    assert_eq!(job.wait_reason, None);
+
+    let mut request = Request::drain("box1-gpu1");
+    *request.req_id_mut() = Some(ReqId::Int(40));
+    assert_eq!(encode(&request).unwrap(), vector_bytes("drain request"));
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Sender};
 use pixflow_client::protocol::*;
-use pixflow_client::{ErrorCode, OrderedMap, ProgressFigures};
+use pixflow_client::{BackendMode, BackendState, ErrorCode, OrderedMap, ProgressFigures};
 
 /// What the fake worker knows and does; the test reads and changes it through [`FakeWorker::state`].
 pub struct State {
@@ -24,6 +24,8 @@ pub struct State {
     /// false: requests are handled (a generate creates its job) but not answered, as when the
     /// reply is lost.
     pub answer: bool,
+    /// The pool, for `drain`, `disable`, `enable` and the `worker` reply.
+    pub backends: Vec<BackendInfo>,
 }
 
 impl State {
@@ -66,6 +68,7 @@ pub fn snapshot(job_id: &str, state: JobState, seq: u64) -> JobSnapshot {
         prompt_id: "p".into(),
         seq,
         cancel_requested: false,
+        wait_reason: None,
         created_at: Some(1),
         started_at: None,
         finished_at: None,
@@ -73,6 +76,61 @@ pub fn snapshot(job_id: &str, state: JobState, seq: u64) -> JobSnapshot {
         last_preview: None,
         figures: ProgressFigures::default(),
     }
+}
+
+/// An up, active backend with every figure known.
+pub fn backend(name: &str) -> BackendInfo {
+    let mut labels = OrderedMap::new();
+    labels.insert("gpu", "0".to_owned());
+    BackendInfo {
+        name: name.into(),
+        url: format!("http://127.0.0.1:8188/{name}"),
+        up: true,
+        state: Some(BackendState::Up),
+        mode: Some(BackendMode::Active),
+        reason: None,
+        version: Some("0.3.75".into()),
+        labels: Some(labels),
+        models: 2,
+        loras: Some(0),
+        node_types: Some(600),
+        inflight: 0,
+        max_inflight: Some(2),
+        queue_remaining: Some(0),
+        loaded_model: Some("a.safetensors".into()),
+        jobs_done: Some(3),
+        seconds_per_job: Some(1.5),
+        model_switches: Some(1),
+    }
+}
+
+/// `drain`, `disable`, `enable`: the backend's figures after the change, and its event.
+fn set_mode(state: &mut State, req_id: Option<ReqId>, name: &str, mode: BackendMode) -> (Reply, Option<Event>) {
+    let Some(backend) = state.backends.iter_mut().find(|b| b.name == name) else {
+        let reply = Reply::Error {
+            v: 1,
+            req_id,
+            code: ErrorCode::NotFound,
+            message: format!("no backend {name:?}"),
+        };
+        return (reply, None);
+    };
+    backend.state = Some(match mode {
+        BackendMode::Draining => BackendState::Draining,
+        BackendMode::Disabled => BackendState::Disabled,
+        _ => BackendState::Up,
+    });
+    backend.mode = Some(mode);
+    let event = Event::Backend(BackendEvent {
+        ts: 1,
+        backend: backend.clone(),
+    });
+    let reply = Reply::Backend {
+        v: 1,
+        req_id,
+        backend: backend.clone(),
+    };
+    (reply, Some(event))
 }
 
 pub fn state_event(job_id: &str, seq: u64, from: Option<JobState>, to: JobState) -> Event {
@@ -112,7 +170,7 @@ pub fn topic_of(event: &Event) -> String {
         Event::Progress(_) => TOPIC_PROGRESS,
         Event::Preview(_) => TOPIC_PREVIEW,
         Event::Output(_) => TOPIC_OUTPUT,
-        Event::Backend(_) => TOPIC_BACKEND,
+        Event::Backend(e) => return format!("{TOPIC_BACKEND}{}", e.backend.name),
         Event::Stats(_) => return TOPIC_STATS.into(),
         Event::GroupDone(e) => return format!("group.done.{}", e.group_id),
     };
@@ -133,6 +191,7 @@ impl FakeWorker {
             requests: Vec::new(),
             created: 0,
             answer: true,
+            backends: vec![backend("gpu0")],
         }));
         Self::start_with(req, pub_, state)
     }
@@ -319,9 +378,24 @@ fn handle(state: &mut State, request: Request) -> (Option<Reply>, Option<Event>)
             started_at: state.started_at,
             paused: false,
             jobs: OrderedMap::new(),
-            backends: Vec::new(),
+            backends: state.backends.clone(),
             workflows: vec!["txt2img".into()],
         },
+        Request::Drain { req_id, backend, .. } => {
+            let (reply, event) = set_mode(state, req_id, &backend, BackendMode::Draining);
+            created = event;
+            reply
+        }
+        Request::Disable { req_id, backend, .. } => {
+            let (reply, event) = set_mode(state, req_id, &backend, BackendMode::Disabled);
+            created = event;
+            reply
+        }
+        Request::Enable { req_id, backend, .. } => {
+            let (reply, event) = set_mode(state, req_id, &backend, BackendMode::Active);
+            created = event;
+            reply
+        }
         other => Reply::Error {
             v: 1,
             req_id: other.clone().req_id_mut().clone(),

@@ -1,0 +1,83 @@
+"""The workflow side of `generate` and `list_workflows`: a job's values checked against what its workflow declares
+and what the backends' /object_info says the inputs take; its images kept; each workflow described with its typed
+parameters and the backends that can run it (docs/workflows.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pixflow.comfy.capabilities import Capabilities
+from pixflow.errors import ErrorCode, RequestError
+from pixflow.workflows import Workflow
+from pixflow.workflows.checks import fitness
+from pixflow.workflows.images import ImageLimits, check_images, keep
+from pixflow.workflows.params import GenerateParams, parse_custom_values, parse_loras
+from pixflow.workflows.schema import check_custom, check_fields, check_loras, custom_schemas, field_schemas
+
+if TYPE_CHECKING:
+    from pixflow.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def _pool(worker: Worker) -> list[tuple[str, Capabilities | None]]:
+    return [(name, state.capabilities) for name, state in worker.scheduler.backends.items()]
+
+
+def _known(pool: list[tuple[str, Capabilities | None]]) -> list[Capabilities]:
+    return [caps for _, caps in pool if caps is not None]
+
+
+def limits(worker: Worker) -> ImageLimits:
+    settings = worker.settings
+    formats = tuple(f.strip().lower() for f in settings.image_formats.split(",") if f.strip())
+    return ImageLimits(settings.max_image_bytes, settings.max_image_side, formats)
+
+
+def prepare(
+    worker: Worker, message: dict[str, Any], params: GenerateParams, workflow: Workflow, job_id: str
+) -> GenerateParams:
+    """The job's parameters with its own `params`, `loras` and `images` checked; its images written to its folder.
+
+    Refused (invalid_params): a workflow no backend can run (every backend heard from), a field or parameter
+    outside what the inputs it fills take, a LoRA no backend has, an image too large or of another format.
+    """
+    pool = _pool(worker)
+    caps = _known(pool)
+    fit = fitness(workflow, pool)
+    if not fit.runnable:
+        raise RequestError(ErrorCode.INVALID_PARAMS, fit.reason(workflow.name))
+    check_fields(workflow, params, caps)
+    custom = check_custom(workflow, parse_custom_values(message), caps)
+    loras = parse_loras(message)
+    check_loras(workflow, loras, caps)
+    checked = check_images(workflow, message.get("images"), limits(worker))
+    kept = keep(worker.settings.output_dir / job_id, job_id, checked) if checked else None
+    return replace(params, custom=custom, loras=loras, images=kept)
+
+
+def discard(params: GenerateParams) -> None:
+    """A job that was not made after all (queue full): its images go."""
+    for image in (params.images or {}).values():
+        shutil.rmtree(Path(image["file"]).parent, ignore_errors=True)
+        break
+
+
+def describe(worker: Worker, workflow: Workflow) -> dict[str, Any]:
+    """One `list_workflows` entry: the older fields, then every parameter typed, its images, LoRAs and backends."""
+    pool = _pool(worker)
+    caps = _known(pool)
+    entry = workflow.describe()
+    entry["parameters"] = [s.to_wire() for s in field_schemas(workflow, caps) + custom_schemas(workflow, caps)]
+    entry["images"] = [
+        {"name": slot.name, "description": slot.description, "required": slot.required, "target": str(slot.target)}
+        for slot in workflow.images.values()
+    ]
+    entry["max_loras"] = workflow.loras.max if workflow.loras is not None else 0
+    entry.update(fitness(workflow, pool).to_wire())
+    return entry

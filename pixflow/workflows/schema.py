@@ -1,0 +1,264 @@
+"""Typed workflow parameters: each one's kind, range and choices from the backends' /object_info for the node
+inputs it fills, narrowed by the workflow's YAML; and the checks of a job's values against them.
+
+Every refusal is a RequestError `invalid_params` naming the parameter and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pixflow.comfy.capabilities import Capabilities, InputSpec
+from pixflow.errors import ErrorCode, RequestError
+from pixflow.workflows import Target, Workflow
+from pixflow.workflows.params import (
+    MAX_BATCH,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+    SIDE_MULTIPLE,
+    GenerateParams,
+)
+
+# The generate fields a workflow may map, as a client sends them (width and height travel together as `size`).
+FIELD_OF = {"width": "size", "height": "size"}
+FIELD_TEXT = {
+    "prompt": "what to draw",
+    "negative_prompt": "what to avoid",
+    "model": "the checkpoint",
+    "size": "[width, height] in pixels",
+    "batch_size": "images per job",
+    "seed": "the noise seed (random when absent)",
+    "steps": "sampler steps",
+    "cfg_scale": "classifier-free guidance scale",
+    "sampler": "the sampler",
+    "scheduler": "the noise schedule",
+}
+SHOWN_CHOICES = 60  # choices named in an error message; the rest are counted
+# pixflow's own limits on the generate fields (params.py), which narrow what the inputs allow: (min, max, step).
+FIELD_LIMITS: dict[str, tuple[float, float, float | None]] = {
+    "size": (MIN_SIDE, MAX_SIDE, SIDE_MULTIPLE),
+    "steps": (1, MAX_STEPS, None),
+    "cfg_scale": (0.0, 100.0, None),
+    "seed": (0, MAX_SEED, None),
+    "batch_size": (1, MAX_BATCH, None),
+}
+# What a job gets for a field it leaves out (GenerateParams); None: the workflow's own value (model) or none.
+FIELD_DEFAULTS: dict[str, Any] = {
+    "negative_prompt": "",
+    "size": [512, 512],
+    "steps": 20,
+    "cfg_scale": 7.0,
+    "sampler": "euler",
+    "scheduler": "normal",
+    "batch_size": 1,
+}
+
+
+def _invalid(message: str) -> RequestError:
+    return RequestError(ErrorCode.INVALID_PARAMS, message)
+
+
+@dataclass(frozen=True)
+class ParamSchema:
+    name: str
+    source: str  # "field": a generate field of its own; "params": in generate's `params` map
+    kind: str  # INT, FLOAT, BOOLEAN, STRING, COMBO; SIZE for `size` ([width, height], each INT)
+    default: Any
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] | None = None
+    targets: tuple[str, ...] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "kind": self.kind,
+            "default": self.default,
+            "description": self.description,
+            "min": self.minimum,
+            "max": self.maximum,
+            "step": self.step,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "targets": list(self.targets),
+        }
+
+    def check(self, value: Any, label: str | None = None) -> Any:
+        return check_value(
+            label or f"'{self.name}'", value, self.kind, self.minimum, self.maximum, self.step, self.choices
+        )
+
+
+def _choices_text(choices: Sequence[Any]) -> str:
+    shown = ", ".join(str(c) for c in choices[:SHOWN_CHOICES])
+    return shown + (f" … ({len(choices) - SHOWN_CHOICES} more)" if len(choices) > SHOWN_CHOICES else "")
+
+
+def check_value(
+    label: str,
+    value: Any,
+    kind: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    step: float | None = None,
+    choices: Sequence[Any] | None = None,
+) -> Any:
+    """The value as it goes into the graph (an int given for a FLOAT becomes a float), or invalid_params."""
+    if kind == "INT" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _invalid(f"{label} must be an integer, got {value!r}")
+    if kind == "FLOAT":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _invalid(f"{label} must be a number, got {value!r}")
+        value = float(value)
+    if kind == "BOOLEAN" and not isinstance(value, bool):
+        raise _invalid(f"{label} must be true or false, got {value!r}")
+    if kind in ("STRING", "COMBO", "IMAGE_UPLOAD") and not isinstance(value, str):
+        raise _invalid(f"{label} must be a string, got {value!r}")
+    if kind == "STRING" and len(value) > MAX_PROMPT_CHARS:
+        raise _invalid(f"{label} is {len(value)} characters; the limit is {MAX_PROMPT_CHARS}")
+    if kind in ("COMBO", "IMAGE_UPLOAD") and choices is not None and not choices:
+        raise _invalid(f"{label}: no backend offers any choice for it (its list is empty)")
+    if choices is not None and value not in choices:
+        raise _invalid(f"{label} must be one of: {_choices_text(choices)}; got {value!r}")
+    if kind in ("INT", "FLOAT"):
+        if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+            raise _invalid(f"{label} must be between {minimum:g} and {maximum:g}, got {value}")
+        if minimum is not None and value < minimum:
+            raise _invalid(f"{label} must be at least {minimum:g}, got {value}")
+        if maximum is not None and value > maximum:
+            raise _invalid(f"{label} must be at most {maximum:g}, got {value}")
+        if kind == "INT" and step and step > 1 and (value - (minimum or 0)) % step:
+            raise _invalid(f"{label} must be {minimum or 0:g} plus a multiple of {step:g}, got {value}")
+    return value
+
+
+def merged_spec(caps: Sequence[Capabilities], node_type: str | None, input_name: str) -> InputSpec | None:
+    """One input's spec over the backends that know it: the narrowest range, every choice any of them offers."""
+    specs = [spec for c in caps if (spec := c.inputs.get((str(node_type), input_name))) is not None]
+    if not specs:
+        return None
+    lows = [s.minimum for s in specs if s.minimum is not None]
+    highs = [s.maximum for s in specs if s.maximum is not None]
+    options = tuple(dict.fromkeys(option for s in specs for option in s.options))
+    first = specs[0]
+    return InputSpec(first.kind, max(lows, default=None), min(highs, default=None), first.step, options, first.default)
+
+
+def _targets_spec(workflow: Workflow, targets: Sequence[Target], caps: Sequence[Capabilities]) -> InputSpec | None:
+    found = [s for t in targets if (s := merged_spec(caps, workflow.class_type(t.node_id), t.input_name))]
+    if not found:
+        return None
+    lows = [s.minimum for s in found if s.minimum is not None]
+    highs = [s.maximum for s in found if s.maximum is not None]
+    options = [set(s.options) for s in found if s.kind in ("COMBO", "IMAGE_UPLOAD")]
+    common = tuple(o for o in found[0].options if all(o in other for other in options))
+    return InputSpec(found[0].kind, max(lows, default=None), min(highs, default=None), found[0].step, common)
+
+
+def _narrow(low: float | None, high: float | None, yaml_low: float | None, yaml_high: float | None) -> tuple[Any, Any]:
+    lows = [v for v in (low, yaml_low) if v is not None]
+    highs = [v for v in (high, yaml_high) if v is not None]
+    return max(lows, default=None), min(highs, default=None)
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    return "INT" if isinstance(value, int) else "FLOAT" if isinstance(value, float) else "STRING"
+
+
+def custom_schemas(workflow: Workflow, caps: Sequence[Capabilities]) -> list[ParamSchema]:
+    found = []
+    for param in workflow.custom.values():
+        spec = _targets_spec(workflow, param.targets, caps)
+        kind = spec.kind if spec is not None else (param.kind or _kind_of(param.default))
+        kind = "COMBO" if kind == "IMAGE_UPLOAD" else kind
+        low, high = _narrow(
+            spec.minimum if spec else None, spec.maximum if spec else None, param.minimum, param.maximum
+        )
+        choices: tuple[Any, ...] | None = spec.options if spec is not None and kind == "COMBO" else None
+        if param.choices is not None:
+            choices = tuple(c for c in param.choices if choices is None or c in choices)
+        step = param.step if param.step is not None else (spec.step if spec is not None else None)
+        targets = tuple(str(t) for t in param.targets)
+        found.append(
+            ParamSchema(param.name, "params", kind, param.default, param.description, low, high, step, choices, targets)
+        )
+    return found
+
+
+def field_schemas(workflow: Workflow, caps: Sequence[Capabilities]) -> list[ParamSchema]:
+    """The generate fields this workflow maps, typed from the inputs they fill, in the order of its YAML."""
+    found: dict[str, ParamSchema] = {}
+    for name, targets in workflow.params.items():
+        wire = FIELD_OF.get(name, name)
+        if wire in found:
+            continue
+        spec = _targets_spec(workflow, targets, caps)
+        graph_value = workflow.graph[targets[0].node_id]["inputs"].get(targets[0].input_name)
+        default = graph_value if wire == "model" else FIELD_DEFAULTS.get(wire)
+        kind = "SIZE" if wire == "size" else (spec.kind if spec is not None else _kind_of(graph_value))
+        choices = spec.options if spec is not None and spec.kind == "COMBO" else None
+        own_low, own_high, own_step = FIELD_LIMITS.get(wire, (None, None, None))
+        low, high = _narrow(spec.minimum if spec else None, spec.maximum if spec else None, own_low, own_high)
+        step = own_step if own_step is not None else (spec.step if spec is not None else None)
+        targets_text = tuple(str(t) for n, ts in workflow.params.items() if FIELD_OF.get(n, n) == wire for t in ts)
+        found[wire] = ParamSchema(
+            wire, "field", kind, default, FIELD_TEXT.get(wire, ""), low, high, step, choices, targets_text
+        )
+    return list(found.values())
+
+
+def check_custom(
+    workflow: Workflow, values: dict[str, Any] | None, caps: Sequence[Capabilities]
+) -> dict[str, Any] | None:
+    """The job's `params`, each checked against its schema; unknown names are refused."""
+    if not values:
+        return None
+    schemas = {schema.name: schema for schema in custom_schemas(workflow, caps)}
+    checked = {}
+    for name, value in values.items():
+        schema = schemas.get(name)
+        if schema is None:
+            takes = f"its parameters: {', '.join(sorted(schemas))}" if schemas else "it takes none"
+            raise _invalid(f"workflow {workflow.name!r} has no parameter {name!r} in 'params'; {takes}")
+        checked[name] = schema.check(value, f"'params.{name}'")
+    return checked
+
+
+def check_fields(workflow: Workflow, params: GenerateParams, caps: Sequence[Capabilities]) -> None:
+    """The generate fields the workflow maps, against the inputs they fill (e.g. `sampler` in KSampler's list)."""
+    for name, targets in workflow.params.items():
+        value = getattr(params, name)
+        if value is None:
+            continue
+        spec = _targets_spec(workflow, targets, caps)
+        if spec is None:
+            continue
+        label = f"'{FIELD_OF.get(name, name)}'" + (f" ({name})" if name in FIELD_OF else "")
+        choices = spec.options if spec.kind == "COMBO" else None
+        check_value(label, value, spec.kind, spec.minimum, spec.maximum, None, choices)
+
+
+def check_loras(workflow: Workflow, loras: list[dict[str, Any]] | None, caps: Sequence[Capabilities]) -> None:
+    if not loras:
+        return
+    if workflow.loras is None:
+        raise _invalid(f"workflow {workflow.name!r} takes no 'loras' (its YAML has no `loras:` slot)")
+    if len(loras) > workflow.loras.max:
+        raise _invalid(f"'loras': workflow {workflow.name!r} takes at most {workflow.loras.max}, got {len(loras)}")
+    offered = sorted({lora for c in caps for lora in c.loras})
+    strength = merged_spec(caps, "LoraLoader", "strength_model")
+    for index, lora in enumerate(loras):
+        if caps and lora["name"] not in offered:
+            available = ", ".join(offered) if offered else "none"
+            raise _invalid(f"'loras[{index}].name': no backend has the LoRA {lora['name']!r}; available: {available}")
+        low, high = (strength.minimum, strength.maximum) if strength is not None else (None, None)
+        check_value(f"'loras[{index}].strength'", lora["strength"], "FLOAT", low, high)
