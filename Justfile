@@ -22,12 +22,12 @@ e2e *ARGS:
 record-fixtures *ARGS:
     python e2e/record_fixtures.py {{ARGS}}
 
-# ruff (lint and format check of every Python file) and mypy (strict for pixflow/, basic for monitor/)
+# ruff (lint and format check of every Python file) and mypy (strict for pixflow/, basic for pixflow_monitor/)
 lint:
     ruff check .
     ruff format --check .
     mypy --strict pixflow
-    mypy monitor
+    mypy pixflow_monitor
 
 # Benchmarks: each figure next to its baseline from the same run; writes bench-results/latest.json
 bench *ARGS:
@@ -35,7 +35,7 @@ bench *ARGS:
 
 # The operator's dashboard (pixflow-monitor) on a worker's default addresses
 monitor *ARGS:
-    python -m monitor {{ARGS}}
+    python -m pixflow_monitor {{ARGS}}
 
 # Run the worker against a ComfyUI (default http://127.0.0.1:8188)
 serve *ARGS:

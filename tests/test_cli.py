@@ -198,7 +198,10 @@ def test_record_against_an_unreachable_comfyui_is_a_one_line_error(tmp_path):
 
 def test_the_cli_does_not_import_the_dashboard():
     """The dashboard is a client of the worker: pixflow runs it as a process, never imports it."""
-    code = "import sys, pixflow.cli.main, pixflow.cli.demo; print(sorted(m for m in sys.modules if m == 'monitor'))"
+    code = (
+        "import sys, pixflow.cli.main, pixflow.cli.demo; "
+        "print(sorted(m for m in sys.modules if m == 'pixflow_monitor'))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert result.stdout.strip() == "[]", result.stderr
 

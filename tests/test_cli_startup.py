@@ -44,7 +44,17 @@ ALLOWED = {
     "pixflow.security.roles",
     "pixflow.vocabulary",
 }
-HEAVY = {"aiohttp", "textual", "textual_image", "PIL", "transitions", "rich", "requests", "websocket", "monitor"}
+HEAVY = {
+    "aiohttp",
+    "textual",
+    "textual_image",
+    "PIL",
+    "transitions",
+    "rich",
+    "requests",
+    "websocket",
+    "pixflow_monitor",
+}
 HEAVY |= {"prometheus_client", "sqlite3"}
 
 

@@ -72,7 +72,8 @@ def test_health_imports_the_client_only():
         "import sys\n"
         "from pixflow.cli.main import main\n"
         "code = main(['health', '--req-addr', sys.argv[1], '--pub-addr', sys.argv[2], '--timeout', '0.3'])\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'textual', 'monitor', 'websocket')\n"
+        "heavy = sorted(m for m in sys.modules\n"
+        "    if m.split('.')[0] in ('aiohttp', 'textual', 'pixflow_monitor', 'websocket')\n"
         "    or m.startswith(('pixflow.worker', 'pixflow.scheduling', 'pixflow.comfy', 'pixflow.jobs')))\n"
         "print(code, heavy)\n"
     )

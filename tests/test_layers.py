@@ -75,7 +75,7 @@ def test_no_module_imports_a_higher_layer(path: Path) -> None:
     module = _module_name(path)
     own = _layer_of(module)
     for imported in sorted(_imports(path)):
-        if imported.split(".")[0] == "monitor":
+        if imported.split(".")[0] == "pixflow_monitor":
             raise AssertionError(f"{module} imports the dashboard ({imported}): the worker must not need its client")
         if not imported.startswith("pixflow.") or not _is_module(imported):
             continue  # a name imported from a module (`from pixflow.jobs.job import Job`) is judged by its module

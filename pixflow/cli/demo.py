@@ -1,7 +1,7 @@
 """`pixflow demo`: a replay ComfyUI, a worker and a few jobs with live progress, then a clean stop.
 
 With --monitor the dashboard watches the jobs instead. The dashboard is a client of the worker, so pixflow
-does not import it: it runs as a child process (`python -m monitor`) in the foreground of this terminal.
+does not import it: it runs as a child process (`python -m pixflow_monitor`) in the foreground of this terminal.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pixflow.replay.server import ReplayServer
 from pixflow.worker import Worker
 
 FIXTURES = DEFAULT_FIXTURES
-MONITOR_MODULE = "monitor"  # the dashboard's package, run with `python -m`
+MONITOR_MODULE = "pixflow_monitor"  # the dashboard's package, run with `python -m`
 
 PROMPTS = ("pixel art knight, 16-bit sprite", "pixel art wizard, 32x32 sprite", "pixel art slime, idle frame")
 # Recordings in the order the demo's prompts play them: a cold run, a partly cached one, a fully cached one.

@@ -27,7 +27,7 @@ SOURCES = (
     "README.md",
     "constraints.txt",
     "pixflow",
-    "monitor",
+    "pixflow_monitor",
     "workflows",
     "fixtures/comfyui-0.3.75",
 )

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from textual._compositor import Compositor
 
-from monitor.app import MonitorApp, tune_gc
-from monitor.link import ZmqLink
-from monitor.metrics import UiMetrics, percentiles
+from pixflow_monitor.app import MonitorApp, tune_gc
+from pixflow_monitor.link import ZmqLink
+from pixflow_monitor.metrics import UiMetrics, percentiles
 from tests.monitor.synthetic_worker import SyntheticWorker
 
 
@@ -116,7 +116,7 @@ def measure_load(jobs: int = 1000, rate: float = 100.0, seconds: float = 10.0) -
 
 
 def measure_load_in_a_terminal(jobs: int = 1000, rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
-    """The real thing: `python -m monitor` in its own process on a pseudo-terminal (160x50), drawing with escape
+    """The real thing: `python -m pixflow_monitor` in its own process on a pseudo-terminal (160x50), drawing with escape
     sequences that this process reads like a terminal would; ↓/↑ typed every quarter second. Figures from the
     monitor's --stats-file, and its own CPU time (this process and the synthetic worker excluded)."""
     import fcntl
@@ -129,7 +129,7 @@ def measure_load_in_a_terminal(jobs: int = 1000, rate: float = 100.0, seconds: f
 
     worker = SyntheticWorker(jobs=jobs, rate=rate).start()
     stats = Path(tempfile.mkdtemp()) / "stats.json"
-    command = [sys.executable, "-m", "monitor", "--req-addr", worker.req_addr, "--pub-addr", worker.pub_addr]
+    command = [sys.executable, "-m", "pixflow_monitor", "--req-addr", worker.req_addr, "--pub-addr", worker.pub_addr]
     pid, fd = pty.fork()
     if pid == 0:  # the child: the monitor
         os.environ["TERM"] = "xterm-256color"
@@ -175,7 +175,9 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=100.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--pty", action="store_true", help="run `python -m monitor` on a pseudo-terminal instead")
+    parser.add_argument(
+        "--pty", action="store_true", help="run `python -m pixflow_monitor` on a pseudo-terminal instead"
+    )
     args = parser.parse_args()
     measure = measure_load_in_a_terminal if args.pty else measure_load
     print(json.dumps(measure(args.jobs, args.rate, args.seconds), indent=2))

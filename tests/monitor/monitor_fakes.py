@@ -15,11 +15,11 @@ from typing import Any
 from PIL import Image
 from textual.pilot import Pilot
 
-from monitor.link import Post
-from monitor.messages import Event, EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed
-from monitor.request import Request
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 from pixflow.vocabulary import TERMINAL_STATES, TOPIC_STATS, JobState
+from pixflow_monitor.link import Post
+from pixflow_monitor.messages import Event, EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed
+from pixflow_monitor.request import Request
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC: every canned timestamp counts from here
 STARTED_AT = T0 - 3_600_000  # the canned worker has been up an hour at T0

@@ -11,18 +11,18 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
-from monitor import commands
-from monitor.app import MonitorApp
-from monitor.clock import FrozenClock
-from monitor.halfblock import as_text_lines
-from monitor.link import ZmqLink
-from monitor.screens import BackendScreen
-from monitor.widgets.connection_bar import ConnectionBar
-from monitor.widgets.jobs_table import JobsTable
-from monitor.widgets.pixel_image import PixelImage
 from pixflow.replay.models import BackendProfile
 from pixflow.replay.pool import ReplayPool
 from pixflow.testing import ThreadWorker, wait_for
+from pixflow_monitor import commands
+from pixflow_monitor.app import MonitorApp
+from pixflow_monitor.clock import FrozenClock
+from pixflow_monitor.halfblock import as_text_lines
+from pixflow_monitor.link import ZmqLink
+from pixflow_monitor.screens import BackendScreen
+from pixflow_monitor.widgets.connection_bar import ConnectionBar
+from pixflow_monitor.widgets.jobs_table import JobsTable
+from pixflow_monitor.widgets.pixel_image import PixelImage
 from tests.helpers import FIXTURES, play_next, run_job
 from tests.monitor.monitor_fakes import RUN, T0, Scene, ScriptedLink, run_pilot, snapshot, until
 

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 from textual.message import Message
 
-from monitor.link import ZmqLink
-from monitor.messages import EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed
-from monitor.request import Request
+from pixflow_monitor.link import ZmqLink
+from pixflow_monitor.messages import EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed
+from pixflow_monitor.request import Request
 from tests.helpers import run_job, wait_for
 
 

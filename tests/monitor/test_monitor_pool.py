@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from monitor import commands
-from monitor.backend_text import backend_text, choice_text, load_text, rate_text, state_text
-from monitor.clock import FrozenClock
-from monitor.detail_text import wait_text
-from monitor.model import MonitorModel
-from monitor.pool import backend_news, backend_state
+from pixflow_monitor import commands
+from pixflow_monitor.backend_text import backend_text, choice_text, load_text, rate_text, state_text
+from pixflow_monitor.clock import FrozenClock
+from pixflow_monitor.detail_text import wait_text
+from pixflow_monitor.model import MonitorModel
+from pixflow_monitor.pool import backend_news, backend_state
 from tests.monitor.monitor_fakes import RUN, T0, backend_figures, snapshot
 
 OLD_WORKER = {"name": "local", "url": "http://127.0.0.1:8188", "up": True, "reason": None, "version": "0.3.75"}

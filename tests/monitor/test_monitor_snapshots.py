@@ -8,9 +8,9 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from monitor.app import MonitorApp
-from monitor.clock import FrozenClock
-from monitor.widgets.jobs_table import JobsTable
+from pixflow_monitor.app import MonitorApp
+from pixflow_monitor.clock import FrozenClock
+from pixflow_monitor.widgets.jobs_table import JobsTable
 from tests.monitor.monitor_fakes import (
     EXECUTION_ERROR,
     OUTPUT_DIR,

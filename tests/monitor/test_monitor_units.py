@@ -7,16 +7,16 @@ import io
 import pytest
 from PIL import Image
 
-from monitor import commands
-from monitor.clock import FrozenClock
-from monitor.detail_text import error_text, params_text, timeline
-from monitor.format import age, duration, eta_seconds, fraction_of, job_fraction, row_cells
-from monitor.halfblock import LOWER, UPPER, HalfBlocks, decode, fit, rows_of
-from monitor.link import coalesce_previews
-from monitor.model import JobView, MonitorModel
-from monitor.request import Request
-from monitor.resync import PAGE, Resync
-from monitor.view import visible_jobs
+from pixflow_monitor import commands
+from pixflow_monitor.clock import FrozenClock
+from pixflow_monitor.detail_text import error_text, params_text, timeline
+from pixflow_monitor.format import age, duration, eta_seconds, fraction_of, job_fraction, row_cells
+from pixflow_monitor.halfblock import LOWER, UPPER, HalfBlocks, decode, fit, rows_of
+from pixflow_monitor.link import coalesce_previews
+from pixflow_monitor.model import JobView, MonitorModel
+from pixflow_monitor.request import Request
+from pixflow_monitor.resync import PAGE, Resync
+from pixflow_monitor.view import visible_jobs
 from tests.monitor.monitor_fakes import RUN, T0, snapshot, sprite_png
 
 

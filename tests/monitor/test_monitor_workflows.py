@@ -6,10 +6,10 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from monitor import commands
-from monitor.app import MonitorApp
-from monitor.link import ZmqLink
-from monitor.workflows_view import allowed
+from pixflow_monitor import commands
+from pixflow_monitor.app import MonitorApp
+from pixflow_monitor.link import ZmqLink
+from pixflow_monitor.workflows_view import allowed
 from tests.monitor.monitor_fakes import run_pilot, until
 
 

@@ -1,13 +1,34 @@
 //! CURVE keys (docs/security.md): when `PIXFLOW_SERVER_KEY` (the worker's `NAME.key`, or its 40 z85
 //! characters) and `PIXFLOW_CLIENT_KEY` (this client's `NAME.key_secret`) are set, both sockets
-//! encrypt and authenticate with them; with neither, they speak plain ZeroMQ.
+//! encrypt and authenticate with them; with neither, they speak plain ZeroMQ. A program may give
+//! them instead (the CLI's `--server-key`, `--client-key`) with [`set_key_files`]: a key given there
+//! wins over its variable.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
 pub const ENV_SERVER_KEY: &str = "PIXFLOW_SERVER_KEY";
 pub const ENV_CLIENT_KEY: &str = "PIXFLOW_CLIENT_KEY";
+
+/// Keys given by the program (`--server-key`, `--client-key`), ahead of the environment.
+static GIVEN: OnceLock<(Option<String>, Option<String>)> = OnceLock::new();
+
+/// The worker's public key and this client's keypair for every socket this process opens from now
+/// on, ahead of `PIXFLOW_SERVER_KEY` / `PIXFLOW_CLIENT_KEY` (`None`: that variable, if set). Only the
+/// first call counts; false when keys were already given.
+pub fn set_key_files(server: Option<String>, client: Option<String>) -> bool {
+    GIVEN.set((server, client)).is_ok()
+}
+
+/// The given key, else the variable's value; empty counts as unset.
+fn given_or_env(given: Option<&String>, name: &str) -> Option<String> {
+    given
+        .cloned()
+        .or_else(|| std::env::var(name).ok())
+        .filter(|v| !v.is_empty())
+}
 
 /// z85 keys, as zmq certificate files hold them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,15 +69,20 @@ impl CurveKeys {
         })
     }
 
-    /// From the environment: `None` when neither variable is set.
+    /// From [`set_key_files`] and the environment: `None` when no key is given or set.
     pub fn from_env() -> Result<Option<Self>> {
-        let server = std::env::var(ENV_SERVER_KEY).ok().filter(|v| !v.is_empty());
-        let client = std::env::var(ENV_CLIENT_KEY).ok().filter(|v| !v.is_empty());
+        let (given_server, given_client) = match GIVEN.get() {
+            Some((server, client)) => (server.as_ref(), client.as_ref()),
+            None => (None, None),
+        };
+        let server = given_or_env(given_server, ENV_SERVER_KEY);
+        let client = given_or_env(given_client, ENV_CLIENT_KEY);
         match (server, client) {
             (None, None) => Ok(None),
             (Some(server), Some(client)) => Self::from_files(&server, &client).map(Some),
             _ => Err(Error::Keys(format!(
-                "CURVE needs both {ENV_SERVER_KEY} and {ENV_CLIENT_KEY}"
+                "CURVE needs both the worker's public key (--server-key, {ENV_SERVER_KEY}) and this \
+                 client's keypair (--client-key, {ENV_CLIENT_KEY})"
             ))),
         }
     }

@@ -12,7 +12,8 @@ use pixflow_client::{Client, Error, FollowItem};
 use serde::Serialize;
 
 const USAGE: &str = "\
-usage: pixflow-client [--req ADDR] [--pub ADDR] [--timeout SECS] COMMAND [ARGS]
+usage: pixflow-client [--req ADDR] [--pub ADDR] [--timeout SECS]
+                      [--server-key FILE --client-key FILE] COMMAND [ARGS]
 
 commands:
   ping
@@ -35,6 +36,9 @@ options:
   --req ADDR       the worker's request socket (default $PIXFLOW_REQ_ADDR or tcp://127.0.0.1:5555)
   --pub ADDR       the worker's event socket (default $PIXFLOW_PUB_ADDR or tcp://127.0.0.1:5556)
   --timeout SECS   how long to wait for a reply, or for the event subscription (default 5)
+  --server-key FILE  the worker's public key, NAME.key or its 40 z85 characters
+                     (default $PIXFLOW_SERVER_KEY); with --client-key: CURVE (docs/security.md)
+  --client-key FILE  this client's NAME.key_secret (default $PIXFLOW_CLIENT_KEY)
 
 generate --follow subscribes to the job's events before sending it, then prints every event of the
 job until its final state. Exit status: 0 success (job done), 1 the worker answered `error` or the
@@ -358,6 +362,10 @@ fn run() -> Result<(), Failure> {
     let pub_ = args.take("--pub").or_else(|| std::env::var("PIXFLOW_PUB_ADDR").ok());
     let pub_ = pub_.unwrap_or_else(|| DEFAULT_PUB_ADDR.into());
     let timeout = seconds("--timeout", args.parsed("--timeout")?, 5.0)?;
+    let (server_key, client_key) = (args.take("--server-key"), args.take("--client-key"));
+    if server_key.is_some() || client_key.is_some() {
+        pixflow_client::curve::set_key_files(server_key, client_key);
+    }
     let command = args.positional.remove(0);
 
     if command == "vectors" {

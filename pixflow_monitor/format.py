@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, TypeGuard
 
-from monitor.model import JobView
 from pixflow.vocabulary import STAGE_NAMES, TERMINAL_STATES, JobState
+from pixflow_monitor.model import JobView
 
 STATE_STYLES: dict[str, str] = {
     JobState.QUEUED: "dim",

@@ -18,10 +18,10 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from monitor.format import STATE_STYLES, RowCells, row_cells
-from monitor.messages import JobHighlighted
-from monitor.model import JobView
 from pixflow.vocabulary import TERMINAL_STATES, JobState
+from pixflow_monitor.format import STATE_STYLES, RowCells, row_cells
+from pixflow_monitor.messages import JobHighlighted
+from pixflow_monitor.model import JobView
 
 ID_WIDTH, PROMPT_WIDTH = 14, 20
 COLUMNS: tuple[tuple[str, str, int], ...] = (

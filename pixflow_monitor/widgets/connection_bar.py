@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from monitor.format import age
+from pixflow_monitor.format import age
 
 
 class ConnectionBar(Static):

@@ -8,7 +8,7 @@ from PIL import Image
 from textual.geometry import Size
 from textual.widget import Widget
 
-from monitor.halfblock import HalfBlocks, fit
+from pixflow_monitor.halfblock import HalfBlocks, fit
 
 
 class ImageView(Protocol):

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from monitor.backend_text import choice_text
+from pixflow_monitor.backend_text import choice_text
 
 FILTERS: tuple[tuple[str, str], ...] = (
     ("all", "active jobs, and finished ones until they age out"),

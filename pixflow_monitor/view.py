@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from monitor.model import JobView
 from pixflow.vocabulary import ACTIVE, STAGE_NAMES, TERMINAL_STATES
+from pixflow_monitor.model import JobView
 
 GROUP_FILTER = "group:"  # "group:<group_id>": one `compare` group's jobs, finished or not
 

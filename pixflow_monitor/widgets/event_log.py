@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import RichLog
 
-from monitor.model import LogEntry
+from pixflow_monitor.model import LogEntry
 
 LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red", "action": "bold cyan"}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.text import Text
 
-from monitor.pool import backend_state
+from pixflow_monitor.pool import backend_state
 
 STATE_MARKS: dict[str, tuple[str, str]] = {
     "up": ("●", "bold green"),

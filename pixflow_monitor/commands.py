@@ -8,8 +8,8 @@ from typing import Any
 
 from textual.notifications import SeverityLevel
 
-from monitor.request import Request, error_text, is_error
 from pixflow.vocabulary import JobState
+from pixflow_monitor.request import Request, error_text, is_error
 
 GENERATE_FIELDS = (
     "prompt",

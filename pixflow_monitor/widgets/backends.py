@@ -1,5 +1,5 @@
 """The ComfyUI backends: state (up, down, draining, disabled, …), loaded model, prompts in flight of the limit,
-ComfyUI's own queue and the learned seconds per job (monitor/backend_text.py)."""
+ComfyUI's own queue and the learned seconds per job (pixflow_monitor/backend_text.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from monitor.backend_text import backend_text
+from pixflow_monitor.backend_text import backend_text
 
 
 class BackendsPanel(Static):

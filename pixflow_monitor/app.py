@@ -1,6 +1,6 @@
 """pixflow-monitor: the operator's dashboard of a pixflow worker (docs/monitor.md).
 
-The link threads (monitor/link.py) read events and answer requests off the UI thread and post messages here;
+The link threads (pixflow_monitor/link.py) read events and answer requests off the UI thread and post messages here;
 this app merges them into the model and redraws what changed at most `refresh_interval` apart.
 """
 
@@ -21,11 +21,14 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from monitor import commands
-from monitor.actions import Actions
-from monitor.clock import Clock, SystemClock
-from monitor.link import Link, ZmqLink
-from monitor.messages import (
+from pixflow.client_keys import ENV_CLIENT_KEY, ENV_SERVER_KEY, client_keys
+from pixflow.errors import ConfigError
+from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
+from pixflow_monitor import commands
+from pixflow_monitor.actions import Actions
+from pixflow_monitor.clock import Clock, SystemClock
+from pixflow_monitor.link import Link, ZmqLink
+from pixflow_monitor.messages import (
     EventsReceived,
     JobHighlighted,
     LinkDown,
@@ -34,20 +37,19 @@ from monitor.messages import (
     RequestFailed,
     WorkerRestarted,
 )
-from monitor.metrics import UiMetrics
-from monitor.model import LogEntry, MonitorModel
-from monitor.request import Request, is_error
-from monitor.resync import Resync
-from monitor.screens import FILTER_TITLES
-from monitor.view import visible_jobs
-from monitor.widgets.backends import BackendsPanel
-from monitor.widgets.connection_bar import ConnectionBar
-from monitor.widgets.event_log import EventLog
-from monitor.widgets.job_detail import JobDetail
-from monitor.widgets.jobs_table import JobsTable
-from monitor.widgets.pixel_image import PixelImage, graphics_image_class
-from monitor.widgets.throughput import ThroughputPanel
-from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
+from pixflow_monitor.metrics import UiMetrics
+from pixflow_monitor.model import LogEntry, MonitorModel
+from pixflow_monitor.request import Request, is_error
+from pixflow_monitor.resync import Resync
+from pixflow_monitor.screens import FILTER_TITLES
+from pixflow_monitor.view import visible_jobs
+from pixflow_monitor.widgets.backends import BackendsPanel
+from pixflow_monitor.widgets.connection_bar import ConnectionBar
+from pixflow_monitor.widgets.event_log import EventLog
+from pixflow_monitor.widgets.job_detail import JobDetail
+from pixflow_monitor.widgets.jobs_table import JobsTable
+from pixflow_monitor.widgets.pixel_image import PixelImage, graphics_image_class
+from pixflow_monitor.widgets.throughput import ThroughputPanel
 
 MAX_STATUS_IN_FLIGHT = 200  # `status` requests for jobs the monitor wants to know more about
 GC_THRESHOLD = 20_000  # allocations between young-generation collections (CPython's default is 700)
@@ -108,7 +110,7 @@ class MonitorApp(Actions, App[None]):
         yield ConnectionBar(id="connection")
         with Horizontal(id="main"):
             yield JobsTable(id="jobs")
-            yield JobDetail(self.image_class, self.clock, self.read_output, id="detail")
+            yield JobDetail(self.image_class, self.clock, self.read_output, self.fetch_output, id="detail")
         with Horizontal(id="bottom"):
             yield BackendsPanel(id="backends")
             yield ThroughputPanel(id="throughput")
@@ -184,6 +186,8 @@ class MonitorApp(Actions, App[None]):
                 self._note(f"in sync: {len(self.model.jobs)} jobs known, {active} active")
         elif request.purpose == "snapshot":
             self._take_snapshot(request, reply)
+        elif request.purpose == "fetch.output":
+            self._take_image(request, reply, "")
         elif request.purpose.startswith("action."):
             self._take_answer(request, reply)
 
@@ -193,8 +197,22 @@ class MonitorApp(Actions, App[None]):
             self._asking.discard(request.job_id)
         if request.purpose == "snapshot" and request.job_id in self.model.jobs:
             self.model.wanted.add(request.job_id)  # asked again once the worker answers
+        if request.purpose == "fetch.output":
+            self._take_image(request, None, f"{message.code}: {message.message}")
         if request.purpose.startswith("action."):
             self.answer(*commands.describe_failure(request, message.code, message.message))
+
+    # Images over the wire, for a monitor on another host than the worker's outputs (docs/monitor.md).
+    def fetch_output(self, job_id: str, index: int, max_side: int) -> None:
+        fields = {"job_id": job_id, "index": index, "max_side": max_side}
+        self.send([Request("fetch_output", fields, purpose="fetch.output")])  # no job_id: it is not a `status`
+
+    def _take_image(self, request: Request, reply: dict[str, Any] | None, problem: str) -> None:
+        job_id, index = request.fields.get("job_id"), request.fields.get("index")
+        if not isinstance(job_id, str) or not isinstance(index, int):
+            return
+        if self.detail.take_fetched(job_id, index, reply, problem) and job_id == self.selected:
+            self.detail.show(self.model.jobs.get(job_id))
 
     def _take_snapshot(self, request: Request, reply: dict[str, Any]) -> None:
         assert request.job_id is not None
@@ -316,9 +334,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stats-file", type=Path, help="on exit, write the monitor's own responsiveness figures there (JSON)"
     )
+    parser.add_argument(
+        "--server-key",
+        metavar="FILE",
+        help=f"the worker's public key, NAME.key or 40 z85 characters (${ENV_SERVER_KEY})",
+    )
+    parser.add_argument("--client-key", metavar="FILE", help=f"this monitor's NAME.key_secret (${ENV_CLIENT_KEY})")
     args = parser.parse_args(argv)
+    try:
+        keys = client_keys(args.server_key, args.client_key)
+    except (ConfigError, OSError, ValueError) as error:
+        parser.error(f"CURVE keys: {error}")
     image_class = graphics_image_class() if args.images == "auto" else None
-    link = ZmqLink(args.req_addr, args.pub_addr, timeout=args.timeout)
+    link = ZmqLink(args.req_addr, args.pub_addr, timeout=args.timeout, keys=keys)
     app = MonitorApp(link, keep_finished=args.keep_finished, image_class=image_class)
     tune_gc()
     app.run()

@@ -12,8 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.clock import Clock
-from monitor.pool import backend_news, backend_state
 from pixflow.client_tracker import Seen, SeqTracker, WorkerIdentity, is_seq
 from pixflow.vocabulary import (
     JOB_TOPIC_PREFIXES,
@@ -27,6 +25,8 @@ from pixflow.vocabulary import (
     TOPIC_STATS,
     JobState,
 )
+from pixflow_monitor.clock import Clock
+from pixflow_monitor.pool import backend_news, backend_state
 
 MINUTE_MS = 60_000
 

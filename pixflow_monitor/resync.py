@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.model import MonitorModel
-from monitor.request import Request, is_error
 from pixflow.vocabulary import ACTIVE, TERMINAL, JobState
+from pixflow_monitor.model import MonitorModel
+from pixflow_monitor.request import Request, is_error
 
 # In pipeline order, so that the request is the same every time.
 ACTIVE_STATES = [state.value for state in JobState if state in ACTIVE]

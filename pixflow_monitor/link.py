@@ -7,6 +7,9 @@
   in flight fails, the socket is thrown away (so nothing stale is delivered later) and a fresh one keeps pinging
   until the worker answers again (the "lazy pirate" pattern). A worker that restarts faster than the timeout is
   noticed by the `started_at` of the heartbeat's `pong` (`WorkerRestarted`).
+
+With CURVE keys (`pixflow.client_keys.ClientKeys`, docs/security.md) both sockets encrypt and authenticate, as the
+Python client's do; a wrong key looks like a worker that does not answer (the handshake fails, nothing is read).
 """
 
 from __future__ import annotations
@@ -23,11 +26,20 @@ from typing import Protocol
 import zmq
 from textual.message import Message
 
-from monitor.messages import Event, EventsReceived, LinkDown, LinkUp, ReplyReceived, RequestFailed, WorkerRestarted
-from monitor.request import Request
+from pixflow.client_keys import ClientKeys, apply_keys
 from pixflow.client_tracker import WorkerIdentity
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR, PROTOCOL_VERSION, pack, unpack
 from pixflow.vocabulary import JOB_TOPIC_PREFIXES, TOPIC_BACKEND, TOPIC_PREVIEW, TOPIC_STATS
+from pixflow_monitor.messages import (
+    Event,
+    EventsReceived,
+    LinkDown,
+    LinkUp,
+    ReplyReceived,
+    RequestFailed,
+    WorkerRestarted,
+)
+from pixflow_monitor.request import Request
 
 Post = Callable[[Message], object]
 SUBSCRIPTIONS = tuple(topic.encode() for topic in (*JOB_TOPIC_PREFIXES, TOPIC_BACKEND, TOPIC_STATS))
@@ -73,8 +85,10 @@ class ZmqLink:
         heartbeat: float = 1.0,
         batch_window: float = 0.05,
         context: zmq.Context | None = None,
+        keys: ClientKeys | None = None,
     ) -> None:
         self.req_addr, self.pub_addr = req_addr, pub_addr
+        self.keys = keys
         self.timeout, self.heartbeat, self.batch_window = timeout, heartbeat, batch_window
         self._context = context or zmq.Context.instance()
         self._outbox: queue.SimpleQueue[Request] = queue.SimpleQueue()
@@ -89,7 +103,7 @@ class ZmqLink:
 
     # The events thread.
     def run_events(self, post: Post, stop: threading.Event) -> None:
-        sub = self._context.socket(zmq.SUB)
+        sub = apply_keys(self.keys, self._context.socket(zmq.SUB))
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RCVHWM, 100_000)
         sub.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
@@ -168,7 +182,7 @@ class Requester:
                 self.dealer.close(0)
 
     def _new_dealer(self) -> zmq.Socket:
-        dealer = self.link._context.socket(zmq.DEALER)
+        dealer = apply_keys(self.link.keys, self.link._context.socket(zmq.DEALER))
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         dealer.connect(self.link.req_addr)

@@ -1,6 +1,10 @@
 """The selected job: why it waits if it is queued, its error if it failed, the live preview, the saved outputs
 (both drawn as pixels), the time spent in each stage, its parameters. Widgets are touched only when what they show
-changes."""
+changes.
+
+An output is read from its path when this machine can read it (the monitor next to the worker); otherwise it is
+asked over the wire, once, with `fetch_output` (a `FETCH_MAX_SIDE` thumbnail) through the `fetch` callback, and
+shown when `take_fetched` gets the answer."""
 
 from __future__ import annotations
 
@@ -14,12 +18,15 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from monitor.clock import Clock
-from monitor.detail_text import error_text, params_text, summary_text, timeline_text, wait_text
-from monitor.halfblock import decode
-from monitor.model import JobView, Preview
+from pixflow_monitor.clock import Clock
+from pixflow_monitor.detail_text import error_text, params_text, summary_text, timeline_text, wait_text
+from pixflow_monitor.halfblock import decode
+from pixflow_monitor.model import JobView, Preview
 
 MAX_OUTPUTS_SHOWN = 4
+FETCH_MAX_SIDE = 256  # thumbnails over the wire: the pane shows at most 16 rows of half-blocks
+FETCHING = "not on this machine's disk; fetching it from the worker…"
+Fetch = Callable[[str, int, int], object]  # (job_id, index, max_side): send a fetch_output request
 NO_JOB = "No job selected. Move through the table with ↑ ↓."
 SECTIONS = ("wait", "error", "preview", "outputs", "timeline", "params")
 TITLES = {
@@ -40,14 +47,22 @@ class JobDetail(VerticalScroll):
     """
 
     def __init__(
-        self, image_class: Callable[..., Widget], clock: Clock, read_output: Callable[[str], bytes], **kwargs: Any
+        self,
+        image_class: Callable[..., Widget],
+        clock: Clock,
+        read_output: Callable[[str], bytes],
+        fetch: Fetch | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._image_class = image_class
         self._clock = clock
         self._read_output = read_output
+        self._fetch = fetch
         self._shown: dict[str, object] = {}
         self._outputs: dict[str, Image.Image | str] = {}
+        self._notes: dict[str, str] = {}  # path -> how it was got, when not from this disk
+        self._fetching: dict[tuple[str, int], str] = {}  # (job_id, index) -> path, for fetch_output in flight
         self._preview: tuple[Preview | None, Image.Image | str | None] = (None, None)
 
     def compose(self) -> ComposeResult:
@@ -141,25 +156,58 @@ class JobDetail(VerticalScroll):
             size = f"{output.get('width')}x{output.get('height')}" if output.get("width") else "size unknown"
             text.append(f"#{index} {size}, {output.get('bytes', '?')} bytes\n", "dim")
             text.append(f"{path}\n")
-            if isinstance(problem := self._load_output(path), str):
+            if isinstance(problem := self._load_output(path, job.job_id, index), str):
                 text.append(f"   {problem}\n", "yellow")
+            elif path in self._notes:
+                text.append(f"   {self._notes[path]}\n", "dim")
         text.rstrip()
         self._section("outputs", text if job.outputs else None)
         for index in range(MAX_OUTPUTS_SHOWN):
             path = str(job.outputs[index].get("path") or "") if index < len(job.outputs) else ""
-            image = self._load_output(path) if path else None
+            image = self._load_output(path, job.job_id, index) if path else None
             shown = image if isinstance(image, Image.Image) else None
             self._put_image(f"image-output-{index}", shown, (job.job_id, path) if shown else None)
 
-    def _load_output(self, path: str) -> Image.Image | str:
-        """The saved image, read once; or why it cannot be shown (the worker may write on another host)."""
+    def _load_output(self, path: str, job_id: str, index: int) -> Image.Image | str:
+        """The saved image, read once; when this disk does not have it (the worker writes on another host), asked
+        over the wire; or why it cannot be shown."""
         if path not in self._outputs:
             if len(self._outputs) > 64:
                 self._outputs.clear()
+                self._notes.clear()
             try:
                 self._outputs[path] = decode(self._read_output(path))
             except OSError as error:
-                self._outputs[path] = f"not readable from here: {error.strerror or error}"
+                if self._fetch is None:
+                    self._outputs[path] = f"not readable from here: {error.strerror or error}"
+                else:
+                    self._outputs[path] = FETCHING
+                    self._fetching[(job_id, index)] = path
+                    self._fetch(job_id, index, FETCH_MAX_SIDE)
             except Exception as error:  # not an image Pillow can read
                 self._outputs[path] = f"not an image the monitor can read: {error}"
         return self._outputs[path]
+
+    def take_fetched(self, job_id: str, index: int, reply: dict[str, Any] | None, problem: str = "") -> bool:
+        """The answer to a `fetch_output` (`reply`, possibly an error), or why none came (`problem`). True when it
+        was one this pane asked for (the caller then shows the job again)."""
+        path = self._fetching.pop((job_id, index), None)
+        if path is None:
+            return False
+        self._notes.pop(path, None)
+        if reply is not None and reply.get("type") == "image" and isinstance(reply.get("image"), bytes):
+            try:
+                self._outputs[path] = decode(reply["image"])
+            except Exception as error:  # not an image Pillow can read
+                self._outputs[path] = f"fetched from the worker, but not an image the monitor can read: {error}"
+                return True
+            size = f"{reply.get('width')}x{reply.get('height')}"
+            self._notes[path] = f"not on this disk: fetched from the worker ({reply.get('format')} {size})"
+        elif reply is not None:
+            self._outputs[path] = (
+                f"not on this disk, and the worker did not send it: {reply.get('code', reply.get('type'))}: "
+                f"{reply.get('message', '')}"
+            )
+        else:
+            self._outputs[path] = f"not on this disk, and fetching it failed: {problem}"
+        return True

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from textual.notifications import SeverityLevel
 
-from monitor import commands
-from monitor.metrics import wall_ms
-from monitor.model import LogEntry, MonitorModel
-from monitor.request import Request, is_error
-from monitor.screens import BackendScreen, FilterScreen, FindScreen, HelpScreen
-from monitor.view import GROUP_FILTER
-from monitor.widgets.jobs_table import JobsTable
-from monitor.workflows_view import WorkflowsScreen
+from pixflow_monitor import commands
+from pixflow_monitor.metrics import wall_ms
+from pixflow_monitor.model import LogEntry, MonitorModel
+from pixflow_monitor.request import Request, is_error
+from pixflow_monitor.screens import BackendScreen, FilterScreen, FindScreen, HelpScreen
+from pixflow_monitor.view import GROUP_FILTER
+from pixflow_monitor.widgets.jobs_table import JobsTable
+from pixflow_monitor.workflows_view import WorkflowsScreen
 
 if TYPE_CHECKING:
     from textual.app import App

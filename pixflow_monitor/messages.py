@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-from monitor.request import Request
+from pixflow_monitor.request import Request
 
 Event = tuple[str, dict[str, Any]]  # (topic, payload)
 

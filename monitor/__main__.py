@@ -1,3 +1,0 @@
-from monitor.app import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from pixflow_monitor.app import main
+
+raise SystemExit(main())
