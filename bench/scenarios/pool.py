@@ -16,6 +16,7 @@ import yaml
 
 from bench.harness import REPO, Figure, WorkerProcess, wait_until
 from bench.scenarios.pool_direct import RUN_TIMEOUT, first_free, round_robin
+from bench.scenarios.pool_failover import pool_failover
 from bench.scenarios.pool_metrics import Outcome, server_stats
 from bench.scenarios.pool_setup import GPUS, Gpu, PoolJob, lower_bound, make_jobs
 from pixflow.client import Client
@@ -84,7 +85,7 @@ def pool_placement(directory: Path, _: ReplayServer) -> list[Figure]:
     outcomes = run_all(directory, jobs)
     bound = lower_bound(jobs)
     _print_details(outcomes, bound)
-    return figures(outcomes, bound)
+    return figures(outcomes, bound) + pool_failover(directory / "failover")
 
 
 def figures(outcomes: dict[str, Outcome], bound: float) -> list[Figure]:
