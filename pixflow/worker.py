@@ -21,7 +21,7 @@ from pixflow.groups.book import GroupBook, SheetWritten
 from pixflow.handlers import RequestHandlers
 from pixflow.inbox import Inbox
 from pixflow.jobs.store import JobStore
-from pixflow.operations import Operations
+from pixflow.ops.operations import Operations
 from pixflow.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, decode_request, error_reply, now_ms, pack
 from pixflow.publisher import Publisher
 from pixflow.scheduling.scheduler import Scheduler

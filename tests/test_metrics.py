@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pixflow.metrics import Metrics, band, topic_kind
+from pixflow.ops.metrics import Metrics, band, topic_kind
 from pixflow.testing import free_tcp, wait_for
 from tests.helpers import play_next, run_job
 from tests.system_packages import ensure

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pixflow.config import Settings
-from pixflow.draining import Drain
 from pixflow.jobs.store_lock import StoreLock
-from pixflow.metrics import Metrics
-from pixflow.sd_notify import Notifier
+from pixflow.ops.draining import Drain
+from pixflow.ops.metrics import Metrics
+from pixflow.ops.sd_notify import Notifier
 from pixflow.vocabulary import TERMINAL, JobState
 
 if TYPE_CHECKING:

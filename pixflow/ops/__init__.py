@@ -1,0 +1,1 @@
+"""Operating the worker: the graceful stop, Prometheus metrics, systemd notifications (docs/operations.md)."""
