@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from textual.notifications import SeverityLevel
 
 from pixflow_monitor import commands
+from pixflow_monitor.job_view import LogEntry
 from pixflow_monitor.metrics import wall_ms
-from pixflow_monitor.model import LogEntry, MonitorModel
+from pixflow_monitor.model import MonitorModel
 from pixflow_monitor.request import Request, is_error
 from pixflow_monitor.screens import BackendScreen, FilterScreen, FindScreen, HelpScreen
 from pixflow_monitor.view import GROUP_FILTER

@@ -27,6 +27,7 @@ from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 from pixflow_monitor import commands
 from pixflow_monitor.actions import Actions
 from pixflow_monitor.clock import Clock, SystemClock
+from pixflow_monitor.job_view import LogEntry
 from pixflow_monitor.link import Link, ZmqLink
 from pixflow_monitor.messages import (
     EventsReceived,
@@ -38,7 +39,7 @@ from pixflow_monitor.messages import (
     WorkerRestarted,
 )
 from pixflow_monitor.metrics import UiMetrics
-from pixflow_monitor.model import LogEntry, MonitorModel
+from pixflow_monitor.model import MonitorModel
 from pixflow_monitor.request import Request, is_error
 from pixflow_monitor.resync import Resync
 from pixflow_monitor.screens import FILTER_TITLES

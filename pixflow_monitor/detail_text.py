@@ -9,7 +9,7 @@ from rich.text import Text
 
 from pixflow.vocabulary import TERMINAL_STATES, JobState
 from pixflow_monitor.format import STATE_STYLES, duration, eta_seconds, job_fraction, progress_text
-from pixflow_monitor.model import JobView
+from pixflow_monitor.job_view import JobView
 
 TRACEBACK_LINES = 6
 STATE_ORDER = {state.value: index for index, state in enumerate(JobState)}  # states entered in the same ms

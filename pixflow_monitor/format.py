@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, TypeGuard
 
 from pixflow.vocabulary import STAGE_NAMES, TERMINAL_STATES, JobState
-from pixflow_monitor.model import JobView
+from pixflow_monitor.job_view import JobView
 
 STATE_STYLES: dict[str, str] = {
     JobState.QUEUED: "dim",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pixflow.vocabulary import ACTIVE, STAGE_NAMES, TERMINAL_STATES
-from pixflow_monitor.model import JobView
+from pixflow_monitor.job_view import JobView
 
 GROUP_FILTER = "group:"  # "group:<group_id>": one `compare` group's jobs, finished or not
 

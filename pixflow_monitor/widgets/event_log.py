@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import RichLog
 
-from pixflow_monitor.model import LogEntry
+from pixflow_monitor.job_view import LogEntry
 
 LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red", "action": "bold cyan"}
 

@@ -21,7 +21,7 @@ from textual.widgets import Static
 from pixflow_monitor.clock import Clock
 from pixflow_monitor.detail_text import error_text, params_text, summary_text, timeline_text, wait_text
 from pixflow_monitor.halfblock import decode
-from pixflow_monitor.model import JobView, Preview
+from pixflow_monitor.job_view import JobView, Preview
 
 MAX_OUTPUTS_SHOWN = 4
 FETCH_MAX_SIDE = 256  # thumbnails over the wire: the pane shows at most 16 rows of half-blocks

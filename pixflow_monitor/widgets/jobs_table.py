@@ -20,8 +20,8 @@ from textual.strip import Strip
 
 from pixflow.vocabulary import TERMINAL_STATES, JobState
 from pixflow_monitor.format import STATE_STYLES, RowCells, row_cells
+from pixflow_monitor.job_view import JobView
 from pixflow_monitor.messages import JobHighlighted
-from pixflow_monitor.model import JobView
 
 ID_WIDTH, PROMPT_WIDTH = 14, 20
 COLUMNS: tuple[tuple[str, str, int], ...] = (

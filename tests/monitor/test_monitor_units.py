@@ -12,8 +12,9 @@ from pixflow_monitor.clock import FrozenClock
 from pixflow_monitor.detail_text import error_text, params_text, timeline
 from pixflow_monitor.format import age, duration, eta_seconds, fraction_of, job_fraction, row_cells
 from pixflow_monitor.halfblock import LOWER, UPPER, HalfBlocks, decode, fit, rows_of
+from pixflow_monitor.job_view import JobView
 from pixflow_monitor.link import coalesce_previews
-from pixflow_monitor.model import JobView, MonitorModel
+from pixflow_monitor.model import MonitorModel
 from pixflow_monitor.request import Request
 from pixflow_monitor.resync import PAGE, Resync
 from pixflow_monitor.view import visible_jobs
