@@ -30,6 +30,7 @@ def _started_on(urls: list[str], index: int) -> bool:
 
 
 def pool_failover(directory: Path) -> list[Figure]:
+    directory.mkdir(parents=True, exist_ok=True)
     profile = BackendProfile((MODEL,), run_seconds=RUN)
     with (
         ReplayPool(FIXTURES, [profile, profile], default="cached_all", speed=0.0) as pool,
