@@ -13,34 +13,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import zmq
-
 from bench.harness import ReplayProcess, WorkerProcess
-from bench.scenarios.common import GENERATE
-from pixflow.protocol import pack, unpack
+from bench.scenarios.common import stream_jobs
 
 
 def stream(worker: WorkerProcess, jobs: int, prefix: str, window: int = 200) -> float:
     with worker.client(timeout=30) as client:
         client.subscribe(b"job.state.")
         client.wait_subscribed()
-        dealer = zmq.Context.instance().socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 0)
-        dealer.connect(worker.req)
-        body = {k: v for k, v in GENERATE.items() if k not in ("type", "v")}
-        sent = done = 0
         start = time.perf_counter()
-        try:
-            while done < jobs:
-                while sent < jobs and sent - done < window:
-                    dealer.send_multipart([b"", pack({"type": "generate", "v": 1, "id": f"{prefix}-{sent}", **body})])
-                    sent += 1
-                while dealer.poll(0):
-                    assert unpack(dealer.recv_multipart()[-1])["type"] == "accepted"
-                client.next_event(60, want=lambda topic, e: e.get("to") in ("done", "failed"))
-                done += 1
-        finally:
-            dealer.close(0)
+        stream_jobs(worker.req, client, jobs, window, prefix)
         return jobs / (time.perf_counter() - start)
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
 
 from bench.harness import Figure, percentile
+from pixflow.client import Client
+from pixflow.protocol import pack, unpack
 from pixflow.replay.server import ReplayServer
 
+OnDone = Callable[[int], None] | None
 GENERATE = {"type": "generate", "v": 1, "prompt": "pixel art knight", "size": [64, 64], "steps": 8}
 
 
@@ -48,3 +52,26 @@ def p50_p99(name: str, samples: list[float], base_name: str, base: list[float], 
 
 def send_log(replay: ReplayServer) -> list[tuple[int, str, str, Any]]:
     return replay.call(lambda state: list(state.send_log))
+
+
+def stream_jobs(req_addr: str, client: Client, jobs: int, window: int, prefix: str, on_done: OnDone = None) -> None:
+    """A steady stream: `generate` over a DEALER with `window` jobs outstanding at a time (what a busy worker sees,
+    not one burst), each counted when its final `job.state` event arrives; `on_done(n)` after the nth."""
+    dealer = zmq.Context.instance().socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(req_addr)
+    body = {k: v for k, v in GENERATE.items() if k not in ("type", "v")}
+    sent = done = 0
+    try:
+        while done < jobs:
+            while sent < jobs and sent - done < window:
+                dealer.send_multipart([b"", pack({"type": "generate", "v": 1, "id": f"{prefix}-{sent}", **body})])
+                sent += 1
+            while dealer.poll(0):
+                assert unpack(dealer.recv_multipart()[-1])["type"] == "accepted"
+            client.next_event(60, want=lambda topic, e: e.get("to") in ("done", "failed"))
+            done += 1
+            if on_done is not None:
+                on_done(done)
+    finally:
+        dealer.close(0)

@@ -6,11 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import zmq
-
 from bench.harness import Figure, ReplayProcess, WorkerProcess
-from bench.scenarios.common import GENERATE
-from pixflow.protocol import pack, unpack
+from bench.scenarios.common import stream_jobs
 from pixflow.replay.server import ReplayServer
 
 JOBS = 100_000
@@ -37,26 +34,14 @@ def run_stream(directory: Path, replay: ReplayProcess, jobs: int) -> list[tuple[
     with WorkerProcess(directory, replay.url, max_queued=WINDOW * 2) as worker, worker.client(timeout=60) as client:
         client.subscribe(b"job.state.")
         client.wait_subscribed()
-        dealer = zmq.Context.instance().socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 0)
-        dealer.connect(worker.req)
-        body = {k: v for k, v in GENERATE.items() if k not in ("type", "v")}
         start = time.perf_counter()
         curve = [(0, 0.0, worker.cpu_seconds(), worker.rss_mb())]
-        sent = done = 0
-        try:
-            while done < jobs:
-                while sent < jobs and sent - done < WINDOW:
-                    dealer.send_multipart([b"", pack({"type": "generate", "v": 1, "id": f"soak-{sent}", **body})])
-                    sent += 1
-                while dealer.poll(0):
-                    assert unpack(dealer.recv_multipart()[-1])["type"] == "accepted"
-                client.next_event(60, want=lambda topic, e: e.get("to") in ("done", "failed"))
-                done += 1
-                if done % EVERY == 0:
-                    curve.append((done, time.perf_counter() - start, worker.cpu_seconds(), worker.rss_mb()))
-                    n, seconds, cpu, rss = curve[-1]
-                    print(f"  soak: {n:,} jobs, {seconds:.1f} s, CPU {cpu:.1f} s, RSS {rss:.1f} MB", flush=True)
-        finally:
-            dealer.close(0)
+
+        def sample(done: int) -> None:
+            if done % EVERY == 0:
+                curve.append((done, time.perf_counter() - start, worker.cpu_seconds(), worker.rss_mb()))
+                n, seconds, cpu, rss = curve[-1]
+                print(f"  soak: {n:,} jobs, {seconds:.1f} s, CPU {cpu:.1f} s, RSS {rss:.1f} MB", flush=True)
+
+        stream_jobs(worker.req, client, jobs, WINDOW, "soak", sample)
     return curve

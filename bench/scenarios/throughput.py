@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import zmq
-
 from bench.harness import Figure, ReplayProcess, WorkerProcess
-from bench.scenarios.common import GENERATE
+from bench.scenarios.common import stream_jobs
 from bench.scenarios.direct import DirectClient
-from pixflow.protocol import pack, unpack
 from pixflow.replay.server import ReplayServer
 
 
@@ -45,27 +42,14 @@ def _throughput_and_memory(directory: Path, replay: ReplayProcess, jobs: int) ->
         client.subscribe(b"job.state.")
         client.wait_subscribed()
         rss_start = worker.rss_mb()
-        dealer = zmq.Context.instance().socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 0)
-        dealer.connect(worker.req)
-        body = {k: v for k, v in GENERATE.items() if k not in ("type", "v")}
         marks = {}
-        sent = done = 0
-        try:
-            cpu_start, start = worker.cpu_seconds(), time.perf_counter()
-            # A steady stream, WINDOW jobs outstanding at a time: what a busy worker sees, not one burst.
-            while done < jobs:
-                while sent < jobs and sent - done < WINDOW:
-                    dealer.send_multipart([b"", pack({"type": "generate", "v": 1, "id": f"tp-{sent}", **body})])
-                    sent += 1
-                while dealer.poll(0):
-                    assert unpack(dealer.recv_multipart()[-1])["type"] == "accepted"
-                client.next_event(60, want=lambda topic, e: e.get("to") in ("done", "failed"))
-                done += 1
-                if done in (half, jobs):
-                    marks[0 if done == half else 1] = (time.perf_counter(), worker.cpu_seconds(), worker.rss_mb())
-        finally:
-            dealer.close(0)
+
+        def mark(done: int) -> None:
+            if done in (half, jobs):
+                marks[0 if done == half else 1] = (time.perf_counter(), worker.cpu_seconds(), worker.rss_mb())
+
+        cpu_start, start = worker.cpu_seconds(), time.perf_counter()
+        stream_jobs(worker.req, client, jobs, WINDOW, "tp", mark)
     elapsed = marks[1][0] - start
     cpu_ms_per_job = (marks[1][1] - cpu_start) * 1000 / jobs
     return [
