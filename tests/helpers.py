@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pixflow.client import Client
+from pixflow.replay.models import BackendProfile
+from pixflow.replay.pool import ReplayPool
 from pixflow.replay.server import ReplayServer
-from pixflow.testing import wait_for
+from pixflow.testing import ThreadWorker, wait_for
 from pixflow.vocabulary import STAGE_NAMES, TERMINAL_STATES, TOPIC_PROGRESS, TOPIC_STATE, JobState
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,3 +57,24 @@ def progress_of(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, int
 
 def play_next(replay: ReplayServer, *recordings: str) -> None:
     replay.call(lambda state: state.playlist.extend(recordings))
+
+
+def backends_of(servers: Iterable[ReplayServer]) -> list[dict[str, str]]:
+    """`backends:` settings naming each replay server gpu0, gpu1, ... in order."""
+    return [{"name": f"gpu{i}", "url": server.url} for i, server in enumerate(servers)]
+
+
+def wait_for_every_backend(client: Client, timeout: float = 10.0) -> None:
+    wait_for(lambda: all(b["models"] for b in client.status()["backends"]), timeout, "every backend's models")
+
+
+@contextmanager
+def pool_worker(directory: Path, *profiles: BackendProfile, **settings: Any) -> Iterator[ThreadWorker]:
+    """A worker over a pool of replay GPUs (gpu0, gpu1, ...), once it knows what each offers."""
+    with ReplayPool(FIXTURES, list(profiles)) as pool:
+        running = ThreadWorker(directory, pool[0].url, backends=backends_of(pool), **settings)
+        try:
+            wait_for_every_backend(running.client())
+            yield running
+        finally:
+            running.stop()

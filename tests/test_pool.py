@@ -20,7 +20,7 @@ from pixflow.replay.models import BackendProfile
 from pixflow.replay.pool import ReplayPool
 from pixflow.replay.server import ReplayServer
 from pixflow.testing import ServeProcess, ThreadWorker
-from tests.helpers import FIXTURES, TERMINAL_STATES, wait_for
+from tests.helpers import FIXTURES, TERMINAL_STATES, backends_of, wait_for, wait_for_every_backend
 
 A, B, C = "a.safetensors", "b.safetensors", "c.safetensors"
 POOL_SETTINGS = {"failover_after": 0.5, "stats_interval": 0.05, "info_refresh_interval": 60.0}
@@ -29,10 +29,6 @@ POOL_SETTINGS = {"failover_after": 0.5, "stats_interval": 0.05, "info_refresh_in
 def stats(server: ReplayServer) -> dict[str, Any]:
     with urllib.request.urlopen(f"{server.url}/replay/stats", timeout=5) as answer:
         return dict(json.load(answer))
-
-
-def backends_of(*servers: ReplayServer) -> list[dict[str, str]]:
-    return [{"name": f"gpu{i}", "url": server.url} for i, server in enumerate(servers)]
 
 
 @pytest.fixture
@@ -49,9 +45,9 @@ def pool_of() -> Iterator[Callable[..., ReplayPool]]:
 
 
 def pool_worker(start_worker: Callable[..., ThreadWorker], *servers: ReplayServer, **settings: Any) -> Client:
-    running = start_worker(servers[0].url, backends=backends_of(*servers), **{**POOL_SETTINGS, **settings})
+    running = start_worker(servers[0].url, backends=backends_of(servers), **{**POOL_SETTINGS, **settings})
     client = running.client()
-    wait_for(lambda: all(b["models"] for b in client.status()["backends"]), 10, "every backend's models")
+    wait_for_every_backend(client)
     return client
 
 
@@ -156,7 +152,7 @@ def test_drain_sends_new_jobs_elsewhere_and_enable_takes_them_again(pool_of, sta
 
 def test_a_worker_restarted_without_a_backend_places_its_jobs_on_the_others(pool_of, tmp_path):
     pool = pool_of(BackendProfile((A,)), BackendProfile((A,), run_seconds=30.0))
-    worker = ServeProcess(tmp_path, pool[0].url, backends=backends_of(*pool), **POOL_SETTINGS)
+    worker = ServeProcess(tmp_path, pool[0].url, backends=backends_of(pool), **POOL_SETTINGS)
     client = worker.start()
     try:
         wait_for(lambda: all(b["models"] for b in client.status()["backends"]), 10, "both backends' models")
@@ -164,7 +160,7 @@ def test_a_worker_restarted_without_a_backend_places_its_jobs_on_the_others(pool
         client.generate("knight", id="orphan", model=A, size=[64, 64])
         wait_for(lambda: client.status("orphan")["backend"] == "gpu1", 10, "the job on gpu1")
         worker.kill9()
-        worker.write_config({**worker.values, "backends": backends_of(pool[0])})  # gpu1 is gone from the settings
+        worker.write_config({**worker.values, "backends": backends_of([pool[0]])})  # gpu1 is gone from the settings
         client = worker.start()
         [job] = finish(client, ["orphan"])
         assert job["state"] == "done" and job["backend"] == "gpu0" and job["attempts"] == 2
@@ -175,10 +171,10 @@ def test_a_worker_restarted_without_a_backend_places_its_jobs_on_the_others(pool
 
 def test_sighup_reads_the_backends_again(pool_of, tmp_path):
     pool = pool_of(BackendProfile((A,)), BackendProfile((C,)))
-    worker = ServeProcess(tmp_path, pool[0].url, backends=backends_of(pool[0]), **POOL_SETTINGS)
+    worker = ServeProcess(tmp_path, pool[0].url, backends=backends_of([pool[0]]), **POOL_SETTINGS)
     client = worker.start()
     try:
-        worker.write_config({**worker.values, "backends": backends_of(*pool)})
+        worker.write_config({**worker.values, "backends": backends_of(pool)})
         os.kill(worker.pid, signal.SIGHUP)
         added = wait_for(lambda: [b for b in client.status()["backends"] if b["name"] == "gpu1" and b["models"]], 10)
         assert added[0]["up"] and added[0]["state"] == "up"

@@ -13,10 +13,9 @@ from pixflow.client import Client, ClientError
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.protocol import REPLY_TYPES, REQUEST_TYPES, decode_request, pack, unpack
 from pixflow.replay.models import BackendProfile
-from pixflow.replay.pool import ReplayPool
-from pixflow.testing import ThreadWorker, wait_for
+from pixflow.testing import wait_for
 from pixflow.vocabulary import TOPIC_BACKEND
-from tests.helpers import FIXTURES
+from tests.helpers import pool_worker
 
 VECTORS = json.loads((Path(__file__).resolve().parent.parent / "docs" / "protocol-vectors.json").read_text())["vectors"]
 BY_NAME = {v["name"]: v["message"] for v in VECTORS}
@@ -80,15 +79,8 @@ def in_order_of(keys: list[str], order: list[str]) -> list[str]:
 @pytest.fixture
 def two_gpus(tmp_path: Path) -> Iterator[Client]:
     """A worker over two replay GPUs with one checkpoint each: a job for B can only run on gpu1."""
-    with ReplayPool(FIXTURES, [BackendProfile((A,)), BackendProfile((B,))]) as pool:
-        backends = [{"name": f"gpu{i}", "url": server.url} for i, server in enumerate(pool)]
-        running = ThreadWorker(tmp_path, pool[0].url, backends=backends)
-        try:
-            client = running.client()
-            wait_for(lambda: all(b["models"] for b in client.status()["backends"]), 10, "every backend's models")
-            yield client
-        finally:
-            running.stop()
+    with pool_worker(tmp_path, BackendProfile((A,)), BackendProfile((B,))) as running:
+        yield running.client()
 
 
 def test_the_pool_vectors_have_the_workers_fields_in_its_order(two_gpus: Client) -> None:

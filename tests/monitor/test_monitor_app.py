@@ -12,8 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
 from pixflow.replay.models import BackendProfile
-from pixflow.replay.pool import ReplayPool
-from pixflow.testing import ThreadWorker, wait_for
+from pixflow.testing import ThreadWorker
 from pixflow_monitor import commands
 from pixflow_monitor.app import MonitorApp
 from pixflow_monitor.clock import FrozenClock
@@ -23,7 +22,7 @@ from pixflow_monitor.screens import BackendScreen
 from pixflow_monitor.widgets.connection_bar import ConnectionBar
 from pixflow_monitor.widgets.jobs_table import JobsTable
 from pixflow_monitor.widgets.pixel_image import PixelImage
-from tests.helpers import FIXTURES, play_next, run_job
+from tests.helpers import play_next, pool_worker, run_job
 from tests.monitor.monitor_fakes import RUN, T0, Scene, ScriptedLink, run_pilot, snapshot, until
 
 SPRITE = {"prompt": "pixel art knight, 16-bit sprite", "size": [64, 64], "steps": 8}
@@ -309,15 +308,8 @@ def test_keys_and_clicks_move_the_selection_and_it_stays_on_its_job():
 @pytest.fixture
 def two_gpus(tmp_path: Path) -> Iterator[ThreadWorker]:
     """A worker over two replay GPUs with one checkpoint each: a job for model B runs on gpu1 or nowhere."""
-    with ReplayPool(FIXTURES, [BackendProfile((MODEL_A,)), BackendProfile((MODEL_B,))]) as pool:
-        backends = [{"name": f"gpu{i}", "url": server.url} for i, server in enumerate(pool)]
-        running = ThreadWorker(tmp_path, pool[0].url, backends=backends)
-        try:
-            client = running.client()
-            wait_for(lambda: all(b["models"] for b in client.status()["backends"]), 10, "every backend's models")
-            yield running
-        finally:
-            running.stop()
+    with pool_worker(tmp_path, BackendProfile((MODEL_A,)), BackendProfile((MODEL_B,))) as running:
+        yield running
 
 
 def chooser_on(app: MonitorApp) -> str | None:
