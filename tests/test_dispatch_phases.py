@@ -36,6 +36,7 @@ from pixflow.scheduling.scheduler import Scheduler
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams
 from tests.helpers import REPO
+from tests.loop_helpers import RecordingBackend, RecordingPublisher
 
 WORKFLOWS = load_workflows(REPO / "workflows")
 CAPABILITIES = Capabilities.from_object_info(json.loads((REPO / "fixtures/recordings/object_info.json").read_text()))
@@ -116,35 +117,6 @@ def test_the_questions_are_answered_from_the_phase() -> None:
 
 
 # The loop.
-class RecordingBackend:
-    """Stands in for the backend's command queues: what the loop asks of the backend, in order."""
-
-    name, url = "local", "http://127.0.0.1:9"
-
-    def __init__(self) -> None:
-        self.commands: list[tuple[str, tuple[Any, ...]]] = []
-
-    def __getattr__(self, command: str) -> Any:
-        def record(*args: Any) -> None:
-            self.commands.append((command, args))
-
-        return record
-
-    def named(self, command: str) -> list[tuple[Any, ...]]:
-        return [args for name, args in self.commands if name == command]
-
-
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, topic: str, fields: dict[str, Any]) -> None:
-        self.events.append((topic, fields))
-
-    def job_event(self, prefix: str, job: Job, fields: dict[str, Any]) -> None:
-        self.events.append((f"{prefix}{job.job_id}", {"seq": job.next_seq(), **fields}))
-
-
 @pytest.fixture
 def loop(tmp_path: Path) -> Any:
     settings = load_settings(overrides={"db_path": tmp_path / "jobs.db", "output_dir": tmp_path / "out"}, environ={})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from enum import Enum
 
@@ -33,7 +33,8 @@ class JobRegistry:
         self._rank: dict[str, int] = {}
         self._owner_next: dict[tuple[int, str | None], int] = {}  # (priority, owner) -> rank of its next job
         self._clock: dict[int, int] = {}  # priority -> rank of the last job taken from it
-        self._waiting: set[str] = set()  # the jobs in _pending that can still be dispatched
+        self._waiting: dict[str, str | None] = {}  # the jobs in _pending that can still be dispatched: checkpoint
+        self._waiting_models: Counter[str | None] = Counter()  # waiting jobs per checkpoint (placement weighs them)
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -45,13 +46,26 @@ class JobRegistry:
         self._jobs[job.job_id] = job
         self._by_prompt[job.prompt_id] = job
         if queue:
-            heapq.heappush(self._pending, self._key(job))
-            self._waiting.add(job.job_id)
+            self.requeue(job)
 
     def requeue(self, job: Job) -> None:
         """Put back a job whose submission failed or whose prompt ComfyUI lost, in its original place."""
         heapq.heappush(self._pending, self._key(job))
-        self._waiting.add(job.job_id)
+        if job.job_id not in self._waiting:
+            model = job.needs.checkpoint
+            self._waiting[job.job_id] = model
+            self._waiting_models[model] += 1
+
+    def _unwait(self, job_id: str) -> None:
+        if job_id in self._waiting:
+            model = self._waiting.pop(job_id)
+            self._waiting_models[model] -= 1
+            if not self._waiting_models[model]:
+                del self._waiting_models[model]
+
+    def waiting_by_model(self) -> Counter[str | None]:
+        """How many jobs wait in pixflow's queue for each checkpoint (None: the graph names none)."""
+        return self._waiting_models
 
     def _key(self, job: Job) -> tuple[int, int, int, str]:
         priority = job.params.priority
@@ -66,7 +80,7 @@ class JobRegistry:
 
     def taken(self, job: Job) -> None:
         """A job sent outside a visit (a deferred placement): it no longer counts as waiting."""
-        self._waiting.discard(job.job_id)
+        self._unwait(job.job_id)
         self._taken(job)
 
     def _taken(self, job: Job) -> None:
@@ -82,11 +96,11 @@ class JobRegistry:
                 entry = heapq.heappop(self._pending)
                 job = self._jobs.get(entry[3])
                 if job is None or job.job_state != JobState.QUEUED or not may_send(job.phase):
-                    self._waiting.discard(entry[3])
+                    self._unwait(entry[3])
                     continue
                 outcome = visit(job)
                 if outcome == Visit.TAKEN:
-                    self._waiting.discard(entry[3])
+                    self._unwait(entry[3])
                     self._taken(job)
                     continue
                 skipped.append(entry)
@@ -113,7 +127,7 @@ class JobRegistry:
     def mark_finished(self, job: Job) -> None:
         """Keep a finished job for status queries, forgetting the oldest past the limit."""
         self._by_prompt.pop(job.prompt_id, None)
-        self._waiting.discard(job.job_id)
+        self._unwait(job.job_id)
         self._rank.pop(job.job_id, None)
         self._finished[job.job_id] = None
         while len(self._finished) > self._max_finished:

@@ -53,6 +53,11 @@ def run_seconds(state: BackendState, pool: list[BackendState]) -> float:
     return sum(known) / len(known) if known else DEFAULT_RUN_SECONDS
 
 
+def switch_seconds(state: BackendState) -> float:
+    """What loading another checkpoint costs this backend: learned, or the default until it has shown one."""
+    return state.switch_seconds if state.switch_seconds is not None else DEFAULT_SWITCH_SECONDS
+
+
 def remaining(run: float, started_at_ms: int | None, now_ms: int) -> float:
     """Seconds left of a prompt expected to run `run` seconds. One that overruns is assumed to go on as long
     again, so that a stuck backend grows less attractive instead of looking about to be free."""

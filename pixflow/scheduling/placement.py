@@ -2,9 +2,11 @@
 
 Jobs are visited in priority order, then arrival; each goes only to a backend that can run it (its node types
 and model files, from the backend's /object_info) and, among those, to the free one where it would finish
-first counting what is queued there and a model switch (choice.py). A job no free backend suits keeps its
-place and says why in `wait_reason`; a later job may be placed before it, never one of a lower priority band
-ahead of a placeable higher one.
+first counting what is queued there and a model switch (choice.py). A job that suits that backend less than
+some waiting job could (a model switch, or a checkpoint the split of the waiting work gives to other backends:
+fits.py, split.py) holds it while the later jobs of its own priority are visited; one that suits it better takes
+it. A job no free backend suits keeps its place and says why in `wait_reason`; a later job may be placed before
+it, never one of a lower priority ahead of a placeable higher one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from dataclasses import dataclass
 
 from pixflow.comfy.capabilities import Requirements, describe_missing
 from pixflow.comfy.messages import SubmitFailed, SubmitRejected, Submitted
@@ -19,16 +22,30 @@ from pixflow.jobs.dispatch import DispatchError, Phase, may_send_again
 from pixflow.jobs.job import Job
 from pixflow.jobs.registry import Visit
 from pixflow.scheduling.backends import BackendState, Mode
-from pixflow.scheduling.choice import DEFAULT_SWITCH_SECONDS, Option, choose, remaining, run_seconds, wall_ms
+from pixflow.scheduling.choice import Option, choose, remaining, run_seconds, switch_seconds, wall_ms
 from pixflow.scheduling.context import Shared
+from pixflow.scheduling.fits import Fits
 from pixflow.scheduling.sidecar import rejection_message
 from pixflow.vocabulary import JobState
 
 log = logging.getLogger(__name__)
 
-# A job whose placement would make a backend switch models lets later jobs with the loaded model go first, for
-# at most this long after it arrived; then it takes the switch like any job (no job starves).
+# A job held back so that its backend can take a job that suits it better (no model switch, or one the split
+# gives it) is held at most this long after it arrived; then it takes the backend like any job (none starves).
 MAX_DEFER_SECONDS = 30.0
+LOOKAHEAD = 512  # jobs visited, once every free backend is held, in search of a better one for it
+MAX_ROUNDS = 4  # a job displaced from its held backend is offered the others again, in a new round
+
+
+@dataclass(frozen=True)
+class Hold:
+    job: Job
+    fit: int
+
+
+def _betters(hold: Hold, job: Job, fit: int) -> bool:
+    """A later job takes a held backend only if it has the held job's priority and suits the backend better."""
+    return job.params.priority == hold.job.params.priority and fit > hold.fit
 
 
 class Placement:
@@ -38,26 +55,38 @@ class Placement:
 
     # Placing.
     def dispatch(self) -> None:
+        for _ in range(MAX_ROUNDS):
+            if not self._round():
+                return
+
+    def _round(self) -> bool:
+        """One visit of the waiting jobs; True if a held job lost its backend and should be offered again."""
         shared = self._shared
         now = time.monotonic()
         pool = list(shared.backends.values())
         free = {b.name: b.max_inflight - shared.book.inflight(b.name) for b in pool if b.accepts_prompts(now)}
         free = {name: slots for name, slots in free.items() if slots > 0}
         if not free:
-            return
+            return False
         now_ms = wall_ms()
         backlog = {b.name: self._backlog(b, pool, now_ms) for b in pool}
-
-        deferred: dict[str, Job] = {}  # backend -> a job that would make it switch models, if nothing better comes
+        fits = Fits(shared.registry.waiting_by_model(), pool, backlog)
+        held: dict[str, Hold] = {}  # backend -> the job it takes unless a job of that priority suits it better
+        displaced = False
+        looked = 0
 
         def visit(job: Job) -> Visit:
+            nonlocal displaced, looked
             if not free:
                 return Visit.STOP
+            if held and held.keys() >= free.keys():
+                looked += 1
+                if looked > LOOKAHEAD or job.params.priority < min(h.job.params.priority for h in held.values()):
+                    return Visit.STOP  # only a job of a held job's priority may take its backend
             options = self._options(job, pool, free, backlog)
             if not options and self._unrunnable(job, pool):
                 return Visit.TAKEN  # failed: no backend of the pool has what it needs
-            if deferred:  # a backend held for a switch takes only jobs that need none
-                options = [o for o in options if not (o.name in deferred and o.switch)]
+            options = [o for o in options if o.name not in held or _betters(held[o.name], job, fits.fit(o, job))]
             name = choose(options) if options else None
             if name is None:
                 if options:
@@ -67,20 +96,23 @@ class Placement:
                     backlog[best.name] += best.switch + best.run
                 return Visit.SKIP
             option = next(o for o in options if o.name == name)
-            if option.switch and name not in deferred and self._may_defer(job):
-                # A switch now could be one too many: a later job with the loaded model gets the first chance.
-                deferred[name] = job
+            fit = fits.fit(option, job)
+            if held.pop(name, None) is not None:
+                displaced = True  # the held job stays queued, to be offered the other backends again
+            if fit < fits.best(shared.backends[name]) and self._may_defer(job):
+                held[name] = Hold(job, fit)  # a later job of its priority may suit this backend better
                 return Visit.SKIP
-            self._place(job, option, free, backlog)
+            self._place(job, option, free, backlog, fits)
             return Visit.TAKEN
 
         shared.registry.visit_waiting(visit)
-        for name, job in deferred.items():
-            if name in free and job.phase == Phase.WAITING:
-                options = [o for o in self._options(job, pool, free, backlog) if o.name == name]
+        for name, hold in held.items():
+            if name in free and hold.job.phase == Phase.WAITING:
+                options = [o for o in self._options(hold.job, pool, free, backlog) if o.name == name]
                 if options:
-                    shared.registry.taken(job)
-                    self._place(job, options[0], free, backlog)
+                    shared.registry.taken(hold.job)
+                    self._place(hold.job, options[0], free, backlog, fits)
+        return displaced
 
     def explain_waiting(self, limit: int = 1000) -> None:
         """Give the first `limit` waiting jobs their current `wait_reason` (the stats tick calls this): a turn of
@@ -114,7 +146,8 @@ class Placement:
     def _may_defer(self, job: Job) -> bool:
         return (wall_ms() - job.created_at) / 1000 < MAX_DEFER_SECONDS
 
-    def _place(self, job: Job, option: Option, free: dict[str, int], backlog: dict[str, float]) -> None:
+    def _place(self, job: Job, option: Option, free: dict[str, int], backlog: dict[str, float], fits: Fits) -> None:
+        fits.taken(option.name, job.needs.checkpoint)
         backlog[option.name] += option.switch + option.run
         free[option.name] -= 1
         if not free[option.name]:
@@ -152,7 +185,7 @@ class Placement:
         model = needs.checkpoint
         switch = 0.0
         if model is not None and state.loaded_model not in (None, model):
-            switch = state.switch_seconds if state.switch_seconds is not None else DEFAULT_SWITCH_SECONDS
+            switch = switch_seconds(state)
         return Option(
             state.name,
             free,

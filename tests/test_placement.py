@@ -1,0 +1,129 @@
+"""Placement between jobs of one priority, and never across priorities: the real Scheduler over backends whose
+command queues are recorded (tests/loop_helpers.py), each offering its own checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixflow.comfy import messages as m
+from pixflow.comfy.capabilities import Capabilities
+from pixflow.config import load_settings
+from pixflow.jobs.dispatch import Phase
+from pixflow.jobs.job import Job
+from pixflow.jobs.store import JobStore
+from pixflow.scheduling.scheduler import Scheduler
+from pixflow.workflows import load_workflows
+from pixflow.workflows.params import GenerateParams
+from tests.helpers import REPO
+from tests.loop_helpers import RecordingBackend, RecordingPublisher
+
+WORKFLOWS = load_workflows(REPO / "workflows")
+OBJECT_INFO = Capabilities.from_object_info(json.loads((REPO / "fixtures/recordings/object_info.json").read_text()))
+A, B = "model-a.safetensors", "model-b.safetensors"
+
+Pool = tuple[Scheduler, dict[str, RecordingBackend]]
+
+
+@pytest.fixture
+def pool_of(tmp_path: Path) -> Iterator[Callable[..., Pool]]:
+    """A scheduler over backends given as name -> checkpoints, each taking one prompt at a time."""
+    stores: list[JobStore] = []
+
+    def make(**checkpoints: frozenset[str]) -> Pool:
+        entries = [{"name": name, "url": f"http://127.0.0.1:{9 + i}"} for i, name in enumerate(checkpoints)]
+        overrides = {"db_path": tmp_path / "jobs.db", "output_dir": tmp_path / "out", "backends": entries}
+        settings = load_settings(overrides={**overrides, "max_inflight": 1}, environ={})
+        store = JobStore(settings.db_path)
+        stores.append(store)
+        scheduler = Scheduler(settings, WORKFLOWS, store, RecordingPublisher(), lambda message: None, lambda d, c: None)
+        recorders = {}
+        for name, offered in checkpoints.items():
+            recorders[name] = RecordingBackend()
+            scheduler.backends[name].backend = recorders[name]  # type: ignore[assignment]
+            scheduler.on_message(m.BackendUp(name, f"client-{name}"))
+            scheduler.on_message(m.BackendInfo(name, dataclasses.replace(OBJECT_INFO, checkpoints=offered)))
+        return scheduler, recorders
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def _job(scheduler: Scheduler, job_id: str, model: str, priority: int = 0) -> Job:
+    return scheduler.create_job(
+        job_id, GenerateParams(prompt="knight", seed=1, model=model, priority=priority), WORKFLOWS["txt2img"]
+    )
+
+
+def _sent(recorder: RecordingBackend) -> list[str]:
+    return [args[0] for args in recorder.named("submit")]
+
+
+def _finish(scheduler: Scheduler, job_id: str) -> None:
+    job = scheduler.find(job_id)
+    assert job is not None
+    scheduler.machine.fire(job, "finish")
+
+
+def _queue(scheduler: Scheduler, *jobs: tuple[str, str, int]) -> None:
+    """Jobs that arrive together, while nothing is placed: the next dispatch sees them all."""
+    scheduler.set_paused(True)
+    for job_id, model, priority in jobs:
+        _job(scheduler, job_id, model, priority)
+    scheduler.set_paused(False)
+
+
+def test_a_later_job_of_the_same_priority_with_the_loaded_model_goes_first(pool_of: Any) -> None:
+    scheduler, recorders = pool_of(gpu=frozenset({A, B}))
+    _job(scheduler, "first-a", A)
+    scheduler.dispatch()
+    _queue(scheduler, ("needs-b", B, 0), ("also-a", A, 0))
+    _finish(scheduler, "first-a")
+    scheduler.dispatch()
+    assert _sent(recorders["gpu"]) == ["first-a", "also-a"]  # no switch while a job for the loaded model waits
+    assert scheduler.find("needs-b").phase == Phase.WAITING  # type: ignore[union-attr]
+
+
+def test_a_job_needing_a_switch_is_never_passed_by_a_lower_priority_one(pool_of: Any) -> None:
+    scheduler, recorders = pool_of(gpu=frozenset({A, B}))
+    _job(scheduler, "first-a", A)
+    scheduler.dispatch()
+    _queue(scheduler, ("low-a", A, 0), ("urgent-b", B, 5))
+    _finish(scheduler, "first-a")
+    scheduler.dispatch()
+    assert _sent(recorders["gpu"]) == ["first-a", "urgent-b"]  # the switch, rather than a lower priority first
+
+
+def test_a_backend_that_runs_more_models_leaves_the_narrower_ones_their_jobs(pool_of: Any) -> None:
+    # wide runs A and B, narrow only B (busy). Waiting: two B, then three A. Whatever wide takes, the A jobs can
+    # only run there: if it took a B now, narrow would later sit idle while wide still had A jobs to run.
+    scheduler, recorders = pool_of(wide=frozenset({A, B}), narrow=frozenset({B}))
+    scheduler.set_backend_mode("wide", scheduler.backends["wide"].mode.DISABLED)
+    _job(scheduler, "busy-b", B)
+    scheduler.dispatch()
+    assert _sent(recorders["narrow"]) == ["busy-b"]
+    scheduler.set_backend_mode("wide", scheduler.backends["wide"].mode.ACTIVE)
+    _queue(scheduler, ("b1", B, 0), ("b2", B, 0), ("a1", A, 0), ("a2", A, 0), ("a3", A, 0))
+    scheduler.dispatch()
+    assert _sent(recorders["wide"]) == ["a1"]
+    assert {scheduler.find(j).phase for j in ("b1", "b2")} == {Phase.WAITING}  # type: ignore[union-attr]
+    _finish(scheduler, "busy-b")
+    scheduler.dispatch()
+    assert _sent(recorders["narrow"]) == ["busy-b", "b1"]
+
+
+def test_a_split_never_keeps_a_higher_priority_job_from_a_free_backend(pool_of: Any) -> None:
+    scheduler, recorders = pool_of(wide=frozenset({A, B}), narrow=frozenset({B}))
+    scheduler.set_backend_mode("wide", scheduler.backends["wide"].mode.DISABLED)
+    _job(scheduler, "busy-b", B)
+    scheduler.dispatch()
+    scheduler.set_backend_mode("wide", scheduler.backends["wide"].mode.ACTIVE)
+    _queue(scheduler, ("urgent-b", B, 5), ("a1", A, 0), ("a2", A, 0), ("a3", A, 0))
+    scheduler.dispatch()
+    assert _sent(recorders["wide"]) == ["urgent-b"]
