@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pixflow.scheduling.fits import _primary
 from pixflow.scheduling.split import Capacity, _flow, needed, split
 
 A, B, C = "a", "b", "c"
@@ -76,3 +77,11 @@ def test_every_waiting_job_is_split_to_a_backend_that_runs_it_within_the_least_h
     if runnable:  # and no shorter horizon holds them all
         shorter = result.horizon * (1 - 1e-4) - 1e-9
         assert sum(_flow({k: float(v) for k, v in runnable.items()}, pool, shorter).values()) < sum(runnable.values())
+
+
+def test_a_backend_keeps_to_one_checkpoint_of_its_share() -> None:
+    assert _primary({A: 3.0, B: 10.0}, loaded=A, switch_jobs=2.0) == A  # loaded, and still given jobs of it
+    assert _primary({A: 0.2, B: 10.0}, loaded=A, switch_jobs=2.0) == B  # its share of A is done: worth a switch
+    assert _primary({A: 0.2, B: 1.5}, loaded=A, switch_jobs=2.0) is None  # not worth a switch: no preference
+    assert _primary({A: 3.0, B: 10.0}, loaded=None, switch_jobs=2.0) == B  # nothing loaded: its largest share
+    assert _primary({}, loaded=None, switch_jobs=2.0) is None

@@ -1,8 +1,8 @@
 """How well a waiting job suits a backend, for choosing between jobs of one priority (placement.py).
 
-Two things make a job suit a backend: its checkpoint is the one loaded there (no model switch), and the split
-of the waiting work (split.py) gives jobs of that checkpoint to that backend, so that the backends which can
-run fewer models are left the jobs they can run. A job that suits its backend less than some waiting job could
+Two things make a job suit a backend: its checkpoint is the one loaded there (no model switch), and it is the
+backend's *primary* checkpoint: the one the split of the waiting work (split.py) gives it, so that the backends
+which can run fewer models are left the jobs they can run. A job that suits its backend less than some waiting job could
 lets the later jobs of its priority go first; it takes the backend if none of them suits it better.
 """
 
@@ -30,22 +30,19 @@ class Fits:
             for b in usable
             if b.capabilities is not None
         ]
-        self._states = {b.name: b for b in usable}
-        self._switch_jobs = {b.name: switch_seconds(b) / run_seconds(b, pool) for b in usable}
-        self._quotas = dict(split(self._waiting, capacities).quotas) if needed(self._waiting, capacities) else None
+        self._primary: dict[str, str | None] = {}  # backend -> the checkpoint the split gives it (None: any)
+        if needed(self._waiting, capacities):
+            quotas = split(self._waiting, capacities).quotas
+            for b in usable:
+                mine = {checkpoint: jobs for (name, checkpoint), jobs in quotas.items() if name == b.name}
+                self._primary[b.name] = _primary(mine, b.loaded_model, switch_seconds(b) / run_seconds(b, pool))
 
-    def in_split(self, state: BackendState, checkpoint: str | None, switch: bool) -> bool:
-        """The split gives this backend jobs of the checkpoint: at least half a job, and where it would have to
-        load the checkpoint, enough jobs to be worth the switch (a switch costs this many of its jobs)."""
-        if self._quotas is None:
-            return True
-        least = max(0.5, self._switch_jobs[state.name]) if switch else 0.5
-        return self._quotas.get((state.name, checkpoint), 0.0) >= least
+    def in_split(self, backend: str, checkpoint: str | None) -> bool:
+        primary = self._primary.get(backend)
+        return primary is None or checkpoint == primary
 
     def fit(self, option: Option, job: Job) -> int:
-        state = self._states[option.name]
-        switch = bool(option.switch)
-        return IN_SPLIT * self.in_split(state, job.needs.checkpoint, switch) + NO_SWITCH * (not switch)
+        return IN_SPLIT * self.in_split(option.name, job.needs.checkpoint) + NO_SWITCH * (not option.switch)
 
     def best(self, state: BackendState) -> int:
         """The fit of the waiting checkpoint that would suit this backend best."""
@@ -54,10 +51,20 @@ class Fits:
         for checkpoint, count in self._waiting.items():
             if count > 0 and (checkpoint is None or checkpoint in offered):
                 switch = checkpoint is not None and state.loaded_model not in (None, checkpoint)
-                best = max(best, IN_SPLIT * self.in_split(state, checkpoint, switch) + NO_SWITCH * (not switch))
+                best = max(best, IN_SPLIT * self.in_split(state.name, checkpoint) + NO_SWITCH * (not switch))
         return best
 
-    def taken(self, backend: str, checkpoint: str | None) -> None:
+    def taken(self, checkpoint: str | None) -> None:
         self._waiting[checkpoint] = self._waiting.get(checkpoint, 0) - 1
-        if self._quotas is not None:
-            self._quotas[(backend, checkpoint)] = self._quotas.get((backend, checkpoint), 0.0) - 1
+
+
+def _primary(quotas: dict[str | None, float], loaded: str | None, switch_jobs: float) -> str | None:
+    """The one checkpoint a backend keeps to while the split gives it jobs of it: the loaded one while it has
+    half a job or more there, else its largest share if that is worth a switch (a switch costs `switch_jobs` of
+    its jobs). One per backend, so that a backend the split gives two models does not switch back and forth."""
+    if loaded is not None and quotas.get(loaded, 0.0) >= 0.5:
+        return loaded
+    if not quotas:
+        return None
+    largest = max(quotas, key=lambda checkpoint: quotas[checkpoint])
+    return largest if quotas[largest] >= (switch_jobs if loaded is not None else 0.5) else None

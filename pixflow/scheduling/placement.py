@@ -147,7 +147,7 @@ class Placement:
         return (wall_ms() - job.created_at) / 1000 < MAX_DEFER_SECONDS
 
     def _place(self, job: Job, option: Option, free: dict[str, int], backlog: dict[str, float], fits: Fits) -> None:
-        fits.taken(option.name, job.needs.checkpoint)
+        fits.taken(job.needs.checkpoint)
         backlog[option.name] += option.switch + option.run
         free[option.name] -= 1
         if not free[option.name]:
