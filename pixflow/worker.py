@@ -28,6 +28,7 @@ from pixflow.scheduling.scheduler import Scheduler
 from pixflow.security.guard import Security
 from pixflow.security.roles import Caller
 from pixflow.vocabulary import TERMINAL, TOPIC_STATS, JobState
+from pixflow.workflow_requests import RuleCache
 from pixflow.workflows import load_workflows
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Worker:
         self.settings = settings
         self._reload_settings = reload_settings  # how SIGHUP reads the settings again (the config file, flags)
         self.workflows = load_workflows(settings.workflows_dir)
+        self.rule_cache = RuleCache()  # what a `generate` is checked against, per workflow (workflow_requests.py)
         if settings.default_workflow not in self.workflows:
             raise ConfigError(f"default workflow {settings.default_workflow!r} is not in {settings.workflows_dir}")
         self.started_at = now_ms()

@@ -7,17 +7,26 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixflow.comfy.capabilities import Capabilities
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.workflows import Workflow
-from pixflow.workflows.checks import fitness
+from pixflow.workflows.checks import Fitness, fitness
 from pixflow.workflows.images import ImageLimits, check_images, keep
 from pixflow.workflows.params import GenerateParams, parse_custom_values, parse_loras
-from pixflow.workflows.schema import check_custom, check_fields, check_loras, custom_schemas, field_schemas
+from pixflow.workflows.schema import (
+    FieldRule,
+    ParamSchema,
+    check_custom,
+    check_fields,
+    check_loras,
+    custom_schemas,
+    field_rules,
+    field_schemas,
+)
 
 if TYPE_CHECKING:
     from pixflow.worker import Worker
@@ -31,6 +40,39 @@ def _pool(worker: Worker) -> list[tuple[str, Capabilities | None]]:
 
 def _known(pool: list[tuple[str, Capabilities | None]]) -> list[Capabilities]:
     return [caps for _, caps in pool if caps is not None]
+
+
+Pool = tuple[tuple[str, Capabilities | None], ...]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a `generate` for one workflow is checked against, over the backends as they are now."""
+
+    workflow: Workflow
+    pool: Pool
+    fit: Fitness
+    fields: list[FieldRule]
+    custom: dict[str, ParamSchema]
+
+
+class RuleCache:
+    """Each workflow's rules, made again when the pool's capabilities change (a backend's /object_info read
+    again, a backend added or removed). Making them merges every backend's input specs: with small jobs, that
+    was a large share of a `generate`'s cost, for an answer that changes only when a backend does."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Rules] = {}
+
+    def rules(self, workflow: Workflow, pool: Pool) -> Rules:
+        rules = self._rules.get(workflow.name)
+        # Same objects as last time (a capabilities object is replaced, never changed, when it is read again).
+        if rules is None or rules.workflow is not workflow or rules.pool != pool:
+            caps = _known(list(pool))
+            custom = {schema.name: schema for schema in custom_schemas(workflow, caps)}
+            rules = Rules(workflow, pool, fitness(workflow, pool), field_rules(workflow, caps), custom)
+            self._rules[workflow.name] = rules
+        return rules
 
 
 def limits(worker: Worker) -> ImageLimits:
@@ -47,13 +89,13 @@ def prepare(
     Refused (invalid_params): a workflow no backend can run (every backend heard from), a field or parameter
     outside what the inputs it fills take, a LoRA no backend has, an image too large or of another format.
     """
-    pool = _pool(worker)
-    caps = _known(pool)
-    fit = fitness(workflow, pool)
-    if not fit.runnable:
-        raise RequestError(ErrorCode.INVALID_PARAMS, fit.reason(workflow.name))
-    check_fields(workflow, params, caps)
-    custom = check_custom(workflow, parse_custom_values(message), caps)
+    pool = tuple(_pool(worker))
+    caps = _known(list(pool))
+    rules = worker.rule_cache.rules(workflow, pool)
+    if not rules.fit.runnable:
+        raise RequestError(ErrorCode.INVALID_PARAMS, rules.fit.reason(workflow.name))
+    check_fields(workflow, params, caps, rules.fields)
+    custom = check_custom(workflow, parse_custom_values(message), caps, rules.custom)
     loras = parse_loras(message)
     check_loras(workflow, loras, caps)
     checked = check_images(workflow, message.get("images"), limits(worker))

@@ -14,7 +14,7 @@ from pixflow.workflows import Workflow
 from pixflow.workflows.params import GenerateParams
 
 
-@dataclass(eq=False)  # identity equality: transitions keeps models in a list
+@dataclass(eq=False)  # identity equality and hash: the JobMachine keeps its live jobs in a set
 class Job:
     job_id: str
     params: GenerateParams

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import asdict, dataclass
@@ -74,6 +75,12 @@ class GenerateParams:
         return cls(**data)
 
     def to_wire(self) -> dict[str, Any]:
+        """The parameters as a client sends them: a new dict each time, its values shared (never changed)."""
+        return dict(self._wire)
+
+    @functools.cached_property
+    def _wire(self) -> dict[str, Any]:
+        # Built once per job: the store, the creation event, every snapshot and the sidecar all need it.
         data = asdict(self)
         data["size"] = [data.pop("width"), data.pop("height")]
         data["params"] = data.pop("custom")

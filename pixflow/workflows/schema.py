@@ -217,12 +217,16 @@ def field_schemas(workflow: Workflow, caps: Sequence[Capabilities]) -> list[Para
 
 
 def check_custom(
-    workflow: Workflow, values: dict[str, Any] | None, caps: Sequence[Capabilities]
+    workflow: Workflow,
+    values: dict[str, Any] | None,
+    caps: Sequence[Capabilities],
+    schemas: dict[str, ParamSchema] | None = None,
 ) -> dict[str, Any] | None:
-    """The job's `params`, each checked against its schema; unknown names are refused."""
+    """The job's `params`, each checked against its schema (given, or made from `caps`); unknown names are refused."""
     if not values:
         return None
-    schemas = {schema.name: schema for schema in custom_schemas(workflow, caps)}
+    if schemas is None:
+        schemas = {schema.name: schema for schema in custom_schemas(workflow, caps)}
     checked = {}
     for name, value in values.items():
         schema = schemas.get(name)
@@ -233,18 +237,40 @@ def check_custom(
     return checked
 
 
-def check_fields(workflow: Workflow, params: GenerateParams, caps: Sequence[Capabilities]) -> None:
-    """The generate fields the workflow maps, against the inputs they fill (e.g. `sampler` in KSampler's list)."""
+@dataclass(frozen=True)
+class FieldRule:
+    """One generate field a workflow maps, and the spec (merged over the backends) its value is checked against."""
+
+    name: str  # the GenerateParams attribute
+    label: str
+    spec: InputSpec
+
+
+def field_rules(workflow: Workflow, caps: Sequence[Capabilities]) -> list[FieldRule]:
+    rules = []
     for name, targets in workflow.params.items():
-        value = getattr(params, name)
+        spec = _targets_spec(workflow, targets, caps)
+        if spec is not None:
+            label = f"'{FIELD_OF.get(name, name)}'" + (f" ({name})" if name in FIELD_OF else "")
+            rules.append(FieldRule(name, label, spec))
+    return rules
+
+
+def check_fields(
+    workflow: Workflow,
+    params: GenerateParams,
+    caps: Sequence[Capabilities],
+    rules: Sequence[FieldRule] | None = None,
+) -> None:
+    """The generate fields the workflow maps, against the inputs they fill (e.g. `sampler` in KSampler's list);
+    `rules` are field_rules(workflow, caps) made before, if the caller keeps them."""
+    for rule in rules if rules is not None else field_rules(workflow, caps):
+        value = getattr(params, rule.name)
         if value is None:
             continue
-        spec = _targets_spec(workflow, targets, caps)
-        if spec is None:
-            continue
-        label = f"'{FIELD_OF.get(name, name)}'" + (f" ({name})" if name in FIELD_OF else "")
+        spec = rule.spec
         choices = spec.options if spec.kind == "COMBO" else None
-        check_value(label, value, spec.kind, spec.minimum, spec.maximum, None, choices)
+        check_value(rule.label, value, spec.kind, spec.minimum, spec.maximum, None, choices)
 
 
 def check_loras(workflow: Workflow, loras: list[dict[str, Any]] | None, caps: Sequence[Capabilities]) -> None:
