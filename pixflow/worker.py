@@ -22,6 +22,7 @@ from pixflow.handlers import RequestHandlers
 from pixflow.inbox import Inbox
 from pixflow.jobs.store import JobStore
 from pixflow.ops.operations import Operations
+from pixflow.outbox import Outbox
 from pixflow.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, decode_request, error_reply, now_ms, pack
 from pixflow.publisher import Publisher
 from pixflow.scheduling.scheduler import Scheduler
@@ -71,6 +72,7 @@ class Worker:
         self.started_at = now_ms()
         self.security = Security(settings, context)  # refuses an exposed address without keys (docs/security.md)
         self.inbox: Inbox[InboxItem] = Inbox()
+        self.outbox = Outbox()  # a turn's replies, events and backend commands, released after its commit
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_order = itertools.count()
         self.ops = Operations(settings)  # holds the store's lock from here on (one worker per store)
@@ -91,7 +93,7 @@ class Worker:
         self.req_endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.groups = GroupBook(settings, self.store, self.inbox.post)
-        self.publisher = Publisher(self.pub)
+        self.publisher = Publisher(self.pub, self.outbox)
         self.scheduler = Scheduler(
             settings,
             self.workflows,
@@ -100,6 +102,7 @@ class Worker:
             self.inbox.post,
             self.schedule,
             on_job_end=self.groups.on_job_end,  # a group's last job draws its contact sheet
+            outbox=self.outbox,
         )
         self.groups.bind(self.publisher, self.scheduler.find)
         self.scheduler.recover()
@@ -127,28 +130,38 @@ class Worker:
         try:
             while self._running:
                 ready = dict(poller.poll(self._poll_timeout_ms()))
-                if self.router in ready:
-                    self._serve_requests()
-                if self.inbox.wake_fd in ready:
-                    for item in self.inbox.drain():
-                        match item:
-                            case _Stop():
-                                self._running = False
-                            case _Drain():
-                                self._running = self.ops.begin_drain(self)  # a second signal stops at once
-                            case _Reload():
-                                self._reload()
-                            case SheetWritten():
-                                self.groups.on_sheet(item)
-                            case _:
-                                self.scheduler.on_message(item)  # guarded there, per job
-                self._run_due_timers()
-                if not self.ops.draining:
-                    self.scheduler.dispatch()
-                elif self.ops.drained():
-                    self._running = False
+                self.store.begin_turn()
+                self.outbox.hold()
+                try:
+                    self._turn(ready)
+                finally:
+                    self.store.end_turn()  # if the commit fails, nothing of this turn goes out
+                    self.outbox.release()
         finally:
             self._shutdown()
+
+    def _turn(self, ready: dict[Any, int]) -> None:
+        """One wake-up: requests, then what the backends posted, due timers, dispatch (one transaction)."""
+        if self.router in ready:
+            self._serve_requests()
+        if self.inbox.wake_fd in ready:
+            for item in self.inbox.drain():
+                match item:
+                    case _Stop():
+                        self._running = False
+                    case _Drain():
+                        self._running = self.ops.begin_drain(self)  # a second signal stops at once
+                    case _Reload():
+                        self._reload()
+                    case SheetWritten():
+                        self.groups.on_sheet(item)
+                    case _:
+                        self.scheduler.on_message(item)  # guarded there, per job
+        self._run_due_timers()
+        if not self.ops.draining:
+            self.scheduler.dispatch()
+        elif self.ops.drained():
+            self._running = False
 
     def stop(self) -> None:
         """Thread-safe: ask the loop to finish."""
@@ -232,7 +245,7 @@ class Worker:
             caller = self.security.caller(parts[-1])  # from the ZAP user id: the client key's name and role
             if caller is None:
                 continue  # a key revoked since it connected: nothing is answered
-            self.router.send_multipart(self._answer([part.bytes for part in parts], caller))
+            self.outbox.send(self.router.send_multipart, self._answer([part.bytes for part in parts], caller))
 
     def _answer(self, frames: list[bytes], caller: Caller) -> list[bytes]:
         try:

@@ -13,7 +13,8 @@ from PIL import Image
 from pixflow.cli.main import main
 from pixflow.client import Client, ClientError
 from pixflow.groups.sheet import Cell, render_sheet, sheet_size
-from pixflow.jobs.store import SCHEMA, SCHEMA_VERSION, JobStore
+from pixflow.jobs.rows import SCHEMA, SCHEMA_VERSION
+from pixflow.jobs.store import JobStore
 from pixflow.replay.server import ReplayServer
 from pixflow.testing import ThreadWorker, wait_for
 from pixflow.vocabulary import TERMINAL_STATES, TOPIC_GROUP_DONE, TOPIC_STATE, JobState

@@ -23,6 +23,7 @@ from pixflow.comfy import commands
 from pixflow.comfy.client import FEATURE_FLAGS, ComfyClient
 from pixflow.comfy.events import parse_binary, parse_text
 from pixflow.comfy.messages import BackendDown, BackendEvent, BackendUp, CommandFailed, LoopMessage
+from pixflow.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,10 @@ class Backend:
         ping_interval: float = 5.0,
         ping_timeout: float = 5.0,
         fetch_workers: int = 3,
+        outbox: Outbox | None = None,
     ) -> None:
         self.name = name
+        self._outbox = outbox or Outbox()  # commands wait for the loop turn's commit
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self.url = url.rstrip("/")
         self._post = post
@@ -97,25 +100,25 @@ class Backend:
         images: tuple[tuple[str, Path], ...] = (),
     ) -> None:
         """POST the prompt; its input images (name in ComfyUI, file) are uploaded first, on the same thread."""
-        self._commands.put(commands.Submit(job_id, prompt_id, graph, client_id, images))
+        self._outbox.send(self._commands.put, commands.Submit(job_id, prompt_id, graph, client_id, images))
 
     def cancel(self, job_id: str, prompt_id: str) -> None:
-        self._commands.put(commands.Cancel(job_id, prompt_id))
+        self._outbox.send(self._commands.put, commands.Cancel(job_id, prompt_id))
 
     def refresh_info(self) -> None:
-        self._commands.put(commands.RefreshInfo())
+        self._outbox.send(self._commands.put, commands.RefreshInfo())
 
     def reconcile(self, job_id: str, prompt_id: str) -> None:
-        self._commands.put(commands.Reconcile(job_id, prompt_id))
+        self._outbox.send(self._commands.put, commands.Reconcile(job_id, prompt_id))
 
     def withdraw(self, job_id: str, prompt_id: str) -> None:
-        self._commands.put(commands.Withdraw(job_id, prompt_id))
+        self._outbox.send(self._commands.put, commands.Withdraw(job_id, prompt_id))
 
     def discard(self, prompt_id: str) -> None:
-        self._commands.put(commands.Discard(prompt_id))
+        self._outbox.send(self._commands.put, commands.Discard(prompt_id))
 
     def interrupt_all(self) -> None:
-        self._commands.put(commands.InterruptAll())
+        self._outbox.send(self._commands.put, commands.InterruptAll())
 
     def fetch_outputs(
         self,
@@ -125,7 +128,7 @@ class Backend:
         sidecar: dict[str, Any],
         node_outputs: dict[str, Any] | None = None,
     ) -> None:
-        self._fetches.put(commands.FetchOutputs(job_id, prompt_id, job_dir, sidecar, node_outputs))
+        self._outbox.send(self._fetches.put, commands.FetchOutputs(job_id, prompt_id, job_dir, sidecar, node_outputs))
 
     # The WebSocket reader thread.
     def _read_events(self) -> None:

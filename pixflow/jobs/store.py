@@ -7,92 +7,30 @@ event counter are written in batches (at most `flush_interval` late): a crash lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
-from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
-from pixflow.vocabulary import ACTIVE, TERMINAL, TERMINAL_STATES
+from pixflow.jobs.rows import (
+    ACTIVE_VALUES,
+    MUTABLE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TERMINAL_VALUES,
+    job_from_row,
+    mutable_values,
+)
+from pixflow.vocabulary import TERMINAL_STATES
 from pixflow.workflows import Workflow
-from pixflow.workflows.params import GenerateParams
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 2: jobs.group_id (compare groups); 3: jobs.owner (client keys); added by _migrate
 CHECKPOINT_INTERVAL = 1.0  # seconds between WAL checkpoints on the checkpointer's own connection
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    position INTEGER NOT NULL UNIQUE,   -- arrival order
-    state TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    params TEXT NOT NULL,               -- JSON: the validated generate fields
-    workflow TEXT NOT NULL,
-    graph TEXT NOT NULL,                -- JSON: the filled API-format graph
-    prompt_id TEXT NOT NULL UNIQUE,     -- chosen by pixflow, so a crash leaves it decidable
-    backend TEXT,
-    submitted INTEGER NOT NULL,
-    attempts INTEGER NOT NULL,
-    cancel_requested INTEGER NOT NULL,
-    passes INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    progress TEXT,
-    outputs TEXT NOT NULL,
-    error TEXT,
-    state_times TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    started_at INTEGER,
-    finished_at INTEGER,
-    group_id TEXT,                      -- the compare group, or NULL
-    owner TEXT                          -- the client key that submitted it, or NULL (no CURVE)
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, position);
-CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS eta_stats (key TEXT PRIMARY KEY, seconds REAL NOT NULL);  -- see progress.EtaBook
-"""
-MUTABLE = (
-    "state",
-    "prompt_id",  # a new one when the job moves off a backend that may still hold a copy (docs/pool.md)
-    "backend",
-    "submitted",
-    "attempts",
-    "cancel_requested",
-    "passes",
-    "seq",
-    "progress",
-    "outputs",
-    "error",
-    "state_times",
-    "started_at",
-    "finished_at",
-)
-TERMINAL_VALUES = tuple(state.value for state in TERMINAL)
-ACTIVE_VALUES = tuple(state.value for state in ACTIVE)
-
-
-def _mutable_values(job: Job) -> dict[str, Any]:
-    return {
-        "state": job.state,
-        "prompt_id": job.prompt_id,
-        "backend": job.backend,
-        "submitted": int(job.submitted),
-        "attempts": job.attempts,
-        "cancel_requested": int(job.cancel_requested),
-        "passes": job.passes,
-        "seq": job.seq,
-        "progress": json.dumps(job.progress) if job.progress is not None else None,
-        "outputs": json.dumps(job.outputs),
-        "error": json.dumps(job.error) if job.error is not None else None,
-        "state_times": json.dumps(job.state_times),
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-    }
 
 
 class JobStore:
@@ -153,9 +91,33 @@ class JobStore:
         finally:
             db.close()
 
-    # Writes: each method is one transaction.
+    # Transactions. Inside a turn of the worker loop every write joins the turn's transaction, committed at its
+    # end before anything the turn did reaches the outside (pixflow/outbox.py); outside one, each write method
+    # is a transaction of its own.
+    def begin_turn(self) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+
+    def end_turn(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self._db.in_transaction:
+            yield  # a turn's, or the caller's: committed with it
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # Writes: each method is one transaction, or part of the turn's.
     def insert(self, job: Job) -> None:
-        values = _mutable_values(job)
+        values = mutable_values(job)
         values.update(
             job_id=job.job_id,
             position=self._next_position,
@@ -194,9 +156,9 @@ class JobStore:
 
     def _update(self, jobs: Iterable[Job]) -> None:
         assignments = ", ".join(f"{column} = :{column}" for column in MUTABLE)
-        rows = [{**_mutable_values(job), "job_id": job.job_id} for job in jobs]
+        rows = [{**mutable_values(job), "job_id": job.job_id} for job in jobs]
         moves = [(self._previous_state(row["job_id"]), row["state"]) for row in rows]
-        with self._db:  # one transaction for the batch
+        with self._transaction():  # one transaction for the batch
             self._db.executemany(f"UPDATE jobs SET {assignments} WHERE job_id = :job_id", rows)
         for row, (before, after) in zip(rows, moves, strict=True):
             if before != after:
@@ -230,7 +192,7 @@ class JobStore:
         return dict(self._db.execute("SELECT key, seconds FROM eta_stats").fetchall())
 
     def eta_save(self, entries: dict[str, float]) -> None:
-        with self._db:
+        with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO eta_stats VALUES (?, ?)", entries.items())
 
     def delete_finished_before(self, cutoff_ms: int) -> int:
@@ -251,7 +213,7 @@ class JobStore:
         rows = self._db.execute(
             f"SELECT * FROM jobs WHERE state IN ({placeholders}) ORDER BY position", ACTIVE_VALUES
         ).fetchall()
-        jobs = [self._job(row, workflows) for row in rows]
+        jobs = [job_from_row(row, workflows) for row in rows]
         self._stored_state.update((job.job_id, job.state) for job in jobs)
         return jobs
 
@@ -263,11 +225,11 @@ class JobStore:
             f"SELECT * FROM jobs WHERE +state IN ({placeholders}) ORDER BY position DESC LIMIT ?",
             (*TERMINAL_VALUES, limit),
         ).fetchall()
-        return [self._job(row, workflows) for row in reversed(rows)]
+        return [job_from_row(row, workflows) for row in reversed(rows)]
 
     def get(self, job_id: str, workflows: dict[str, Workflow]) -> Job | None:
         row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return self._job(row, workflows) if row else None
+        return job_from_row(row, workflows) if row else None
 
     def page(
         self, states: list[str] | None, limit: int, offset: int, group_id: str | None = None
@@ -307,40 +269,3 @@ class JobStore:
     def count_by_state(self) -> dict[str, int]:
         """Jobs per state in the store (cached: kept up to date by this store's writes)."""
         return {state: n for state, n in self._counts.items() if n}
-
-    @staticmethod
-    def _job(row: sqlite3.Row, workflows: dict[str, Workflow]) -> Job:
-        graph = json.loads(row["graph"])
-        # The job keeps the graph it was sent with, even if the workflow file changed or is gone since.
-        known = workflows.get(row["workflow"])
-        workflow = Workflow(
-            row["workflow"], known.description if known else "", graph, {}, known.stages if known else {}
-        )
-        job = Job(
-            row["job_id"],
-            GenerateParams.from_wire(json.loads(row["params"])),
-            workflow,
-            graph,
-            prompt_id=row["prompt_id"],
-            created_at=row["created_at"],
-        )
-        job.position = row["position"]
-        job.state = row["state"]
-        job.backend = row["backend"]
-        # A job that was handed to a backend is asked about (reconciled) before anything else happens to it.
-        if row["state"] in TERMINAL_STATES:
-            job.phase = Phase.ENDED
-        elif row["submitted"] and row["backend"] is not None:
-            job.phase = Phase.RECONCILING
-        job.attempts = row["attempts"]
-        job.cancel_requested = bool(row["cancel_requested"])
-        job.passes = row["passes"]
-        job.seq = row["seq"]
-        job.progress = json.loads(row["progress"]) if row["progress"] else None
-        job.outputs = json.loads(row["outputs"])
-        job.error = json.loads(row["error"]) if row["error"] else None
-        job.state_times = json.loads(row["state_times"])
-        job.started_at = row["started_at"]
-        job.finished_at = row["finished_at"]
-        job.group_id = row["group_id"]
-        return job

@@ -11,6 +11,7 @@ from pixflow.comfy.backend import Post
 from pixflow.config import BackendSettings
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.dispatch import Phase
+from pixflow.outbox import Outbox
 from pixflow.scheduling.backends import BackendState, Mode, make_backend
 from pixflow.scheduling.context import Shared
 from pixflow.scheduling.moves import Moves
@@ -20,10 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class PoolControl:
-    def __init__(self, shared: Shared, moves: Moves, post: Post) -> None:
+    def __init__(self, shared: Shared, moves: Moves, post: Post, outbox: Outbox | None = None) -> None:
         self._shared = shared
         self._moves = moves
         self._post = post
+        self._outbox = outbox
         self._published: dict[str, dict[str, Any]] = {}
         self._replacements: dict[str, BackendSettings] = {}  # retiring backends to bring back with new settings
 
@@ -65,7 +67,7 @@ class PoolControl:
         self.retire_drained()
 
     def _add(self, settings: BackendSettings) -> None:
-        state = make_backend(self._shared.settings, settings, self._post)
+        state = make_backend(self._shared.settings, settings, self._post, self._outbox)
         self._shared.backends[settings.name] = state
         state.backend.start()
         log.info("backend %s added (%s)", settings.name, settings.url)

@@ -28,6 +28,7 @@ from pixflow.jobs.machine import JobMachine
 from pixflow.jobs.registry import JobRegistry
 from pixflow.jobs.store import JobStore
 from pixflow.jobs.tracker import JobTracker
+from pixflow.outbox import Outbox
 from pixflow.publisher import Publisher
 from pixflow.scheduling.backends import BackendState, Mode, make_backends
 from pixflow.scheduling.cancels import Canceller
@@ -60,6 +61,7 @@ class Scheduler:
         post: Post,
         schedule: Schedule,
         on_job_end: Callable[[Job], None] = lambda job: None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.settings = settings
         self._on_job_end = on_job_end  # told after a job's final state is saved (compare groups)
@@ -69,7 +71,7 @@ class Scheduler:
         self.registry = JobRegistry(settings.max_finished_jobs)
         self.machine = JobMachine(self._on_state_change)
         self.book = DispatchBook()
-        self.backends: dict[str, BackendState] = make_backends(settings, post)
+        self.backends: dict[str, BackendState] = make_backends(settings, post, outbox)
         self.shared = Shared(
             settings, store, publisher, self.registry, self.machine, self.book, self.backends, schedule, self.guard
         )
@@ -79,7 +81,7 @@ class Scheduler:
         self._moves = Moves(self.shared, self._placement)
         self._reconciler = Reconciler(self.shared, self._follower, self._saver, self._placement)
         self._canceller = Canceller(self.shared)
-        self.pool = PoolControl(self.shared, self._moves, post)
+        self.pool = PoolControl(self.shared, self._moves, post, outbox)
         self.eta = EtaLearner(store, next(iter(self.backends)))
         self.finish_rate = FinishRate()
         self.paused = store.get_meta("paused") == "1"
