@@ -1,7 +1,8 @@
 """The worker loop's inbox: any thread posts, only the loop reads.
 
 A queue carries the items; a pipe carries wake-ups, so the loop's zmq.Poller can wait on its
-sockets and on this inbox at once without polling on a timer.
+sockets and on this inbox at once without polling on a timer. One wake-up stands for every item posted
+until the loop drains: a burst of WebSocket frames costs one write and one turn of the loop, not one each.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ class Inbox(Generic[T]):
         self.wake_fd, self._wake_write = os.pipe()
         os.set_blocking(self.wake_fd, False)
         os.set_blocking(self._wake_write, False)
+        self._woken = False  # a wake-up is in the pipe and the loop has not drained since
 
     def post(self, item: T) -> None:
         self._items.put(item)  # put before the wake-up, so a woken reader always finds it
+        if self._woken:
+            return  # the loop is due to drain, and will find this item (see drain)
+        self._woken = True
         # A full pipe holds wake-ups already: the reader is due anyway.
         with contextlib.suppress(BlockingIOError):
             os.write(self._wake_write, b"\0")
@@ -33,6 +38,9 @@ class Inbox(Generic[T]):
                 pass
         except BlockingIOError:
             pass
+        # After emptying the pipe, before reading the items: a post that still saw the flag set has put its item
+        # already (found below); one after this line writes a wake-up of its own (at worst a spare one).
+        self._woken = False
         items: list[T] = []
         while True:
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import random
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pixflow.errors import ErrorCode, RequestError
@@ -81,7 +81,7 @@ class GenerateParams:
     @functools.cached_property
     def _wire(self) -> dict[str, Any]:
         # Built once per job: the store, the creation event, every snapshot and the sidecar all need it.
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: the values are never changed
         data["size"] = [data.pop("width"), data.pop("height")]
         data["params"] = data.pop("custom")
         for key in ("params", "images", "loras"):  # only where a job has them: older messages stay as they were
