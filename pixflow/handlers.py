@@ -97,9 +97,18 @@ class RequestHandlers:
         offset = parse_int(message, "offset", 0, 0, MAX_OFFSET) or 0
         scheduler = self._worker.scheduler
         group_id = parse_job_id(message, "group_id")  # only the jobs of this `compare` group
-        job_ids, total = self._worker.store.page(states, min(limit, MAX_LIST_LIMIT), offset, group_id)
+        store, size = self._worker.store, min(limit, MAX_LIST_LIMIT)
+        before = None
+        if (after_job := parse_job_id(message, "before")) is not None:  # the `next` of the page before
+            before = store.position_of(after_job)
+            if before is None:
+                raise RequestError(ErrorCode.NOT_FOUND, f"no job {after_job!r} to page before (unknown or forgotten)")
+        job_ids, total = store.page(states, size, offset, group_id, before)
         page = [job.snapshot() for job_id in job_ids if (job := scheduler.find(job_id)) is not None]
-        return reply("jobs", message.get("req_id"), jobs=page, total=total, offset=offset)
+        more = len(job_ids) == size and size > 0
+        return reply(
+            "jobs", message.get("req_id"), jobs=page, total=total, offset=offset, next=job_ids[-1] if more else None
+        )
 
     def list_models(self, message: dict[str, Any]) -> dict[str, Any]:
         scheduler = self._worker.scheduler

@@ -23,11 +23,13 @@ class Resync:
         self.model = model
         self.generation = 0
         self.active_seen: set[str] = set()
+        self.active_pages = 0
         self.done = False
 
     def begin(self) -> list[Request]:
         self.generation += 1
         self.active_seen = set()
+        self.active_pages = 0
         self.done = False
         return [Request("status", purpose="resync.worker", generation=self.generation)]
 
@@ -44,8 +46,10 @@ class Resync:
                 if self.model.apply_snapshot(snapshot) is not None:
                     self.active_seen.add(snapshot["job_id"])
             offset = (reply.get("offset") or 0) + len(jobs)
-            if jobs and offset < (reply.get("total") or 0) and offset < PAGE * MAX_ACTIVE_PAGES:
-                return [self._active_page(offset)]
+            self.active_pages += 1
+            if jobs and offset < (reply.get("total") or 0) and self.active_pages < MAX_ACTIVE_PAGES:
+                # By key where the worker gives one: a job that arrives meanwhile does not shift the pages.
+                return [self._active_page(offset if "next" not in reply else 0, reply.get("next"))]
             return [self._finished()]
         if request.purpose == "resync.finished":
             for snapshot in reply.get("jobs") or []:
@@ -54,8 +58,10 @@ class Resync:
             return self._stragglers()
         return []
 
-    def _active_page(self, offset: int) -> Request:
-        fields = {"state": ACTIVE_STATES, "limit": PAGE, "offset": offset}
+    def _active_page(self, offset: int, before: str | None = None) -> Request:
+        fields: dict[str, Any] = {"state": ACTIVE_STATES, "limit": PAGE, "offset": offset}
+        if before is not None:
+            fields["before"] = before
         return Request("list_jobs", fields, purpose="resync.active", generation=self.generation)
 
     def _finished(self) -> Request:

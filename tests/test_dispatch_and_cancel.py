@@ -119,6 +119,17 @@ def test_list_jobs_filters_and_pages(worker):
     page = client.call("list_jobs", state="done", limit=2, offset=1)
     assert page["total"] == 5 and [j["job_id"] for j in page["jobs"]] == ["list-3", "list-2"]
     assert client.call("list_jobs", state=["queued", "failed"])["total"] == 0
+    # Keyset pages: each `next` continues where the page ended; the last page has none.
+    seen, before = [], None
+    while True:
+        page = client.call("list_jobs", state="done", limit=2, **({"before": before} if before else {}))
+        seen += [j["job_id"] for j in page["jobs"]]
+        before = page["next"]
+        if before is None:
+            break
+    assert seen == [f"list-{i}" for i in range(4, -1, -1)]
+    missing = client.request({"type": "list_jobs", "v": 1, "before": "no-such-job"})
+    assert missing["type"] == "error" and missing["code"] == "not_found"
 
 
 def test_an_unconfirmed_cancel_is_escalated_to_a_plain_interrupt(start_worker, replay):

@@ -43,9 +43,11 @@ def round_trips(addr: str, messages: list[bytes], warmup: int = 200) -> list[flo
         socket.close(0)
 
 
-def p50_p99(name: str, samples: list[float], base_name: str, base: list[float], target: str) -> list[Figure]:
+def p50_p99(
+    name: str, samples: list[float], base_name: str, base: list[float], target: str, p50_target: str = ""
+) -> list[Figure]:
     return [
-        Figure(f"{name} p50", percentile(samples, 0.50), "ms", f"{base_name} p50", percentile(base, 0.50)),
+        Figure(f"{name} p50", percentile(samples, 0.50), "ms", f"{base_name} p50", percentile(base, 0.50), p50_target),
         Figure(f"{name} p99", percentile(samples, 0.99), "ms", f"{base_name} p99", percentile(base, 0.99), target),
     ]
 

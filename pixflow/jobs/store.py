@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pixflow.jobs.job import Job
 from pixflow.jobs.rows import (
@@ -232,11 +233,17 @@ class JobStore:
         return job_from_row(row, workflows) if row else None
 
     def page(
-        self, states: list[str] | None, limit: int, offset: int, group_id: str | None = None
+        self,
+        states: list[str] | None,
+        limit: int,
+        offset: int,
+        group_id: str | None = None,
+        before: int | None = None,
     ) -> tuple[list[str], int]:
-        """Job ids newest first, with the total matching the filter."""
+        """Job ids newest first, with the total matching the filter; `before`: only jobs that arrived before the job
+        at that position (a keyset: a deep page costs what the first does, where an offset walks every row before)."""
         self.flush()
-        conditions, args = [], tuple[str, ...]()
+        conditions, args = [], tuple[Any, ...]()
         if states:
             # One state: its index is already in arrival order. Several: a common set is found faster walking
             # the arrival order (`+state`) than by sorting all its rows; a rare one through the state index.
@@ -251,10 +258,17 @@ class JobStore:
             total = sum(n for state, n in self._counts.items() if not states or state in states)
         else:
             total = self._db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
+        if before is not None:
+            conditions, args = [*conditions, "position < ?"], (*args, before)
+            where = f"WHERE {' AND '.join(conditions)}"
         rows = self._db.execute(
             f"SELECT job_id FROM jobs {where} ORDER BY position DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         )
         return [row[0] for row in rows], total
+
+    def position_of(self, job_id: str) -> int | None:
+        row = self._db.execute("SELECT position FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return row[0] if row else None
 
     def group_job_ids(self, group_id: str) -> list[str]:
         """A group's jobs in the order they were created."""

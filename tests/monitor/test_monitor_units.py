@@ -152,6 +152,16 @@ def test_resync_reads_status_then_pages_of_active_jobs_then_recent_finished_ones
     assert [(r.kind, r.job_id) for r in stragglers] == [("status", "gone")] and resync.done
 
 
+def test_resync_pages_active_jobs_by_key_when_the_worker_gives_one():
+    resync = Resync(MonitorModel(FrozenClock(T0)))
+    (first,) = resync.begin()
+    (page,) = resync.on_reply(first, {"type": "worker", "started_at": 5})
+    jobs = [snapshot(f"j{i}", "x", T0, RUN[:2]) for i in range(PAGE)]
+    reply = {"type": "jobs", "jobs": jobs, "total": PAGE + 1, "offset": 0, "next": f"j{PAGE - 1}"}
+    (second,) = resync.on_reply(page, reply)
+    assert second.fields["before"] == f"j{PAGE - 1}" and second.fields["offset"] == 0
+
+
 def test_answers_to_an_earlier_resync_are_ignored():
     resync = Resync(MonitorModel(FrozenClock(T0)))
     (old,) = resync.begin()

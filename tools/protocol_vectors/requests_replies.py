@@ -98,6 +98,16 @@ REQUESTS_AND_REPLIES: list[Vector] = [
         {"type": "list_jobs", "v": 1, "req_id": 6, "state": ["queued", "sampling"], "limit": 50, "offset": 0},
     ),
     ("jobs reply", "reply", {"type": "jobs", "v": 1, "req_id": 6, "jobs": [SNAPSHOT], "total": 1, "offset": 0}),
+    (
+        "list_jobs request, the page before a job (keyset)",
+        "request",
+        {"type": "list_jobs", "v": 1, "req_id": 9, "state": "done", "limit": 1, "before": "9f2c41d0"},
+    ),
+    (
+        "jobs reply, with the next page's key",
+        "reply",
+        {"type": "jobs", "v": 1, "req_id": 9, "jobs": [SNAPSHOT], "total": 3, "offset": 0, "next": "7b1e0a93"},
+    ),
     ("list_models request", "request", {"type": "list_models", "v": 1, "req_id": 7}),
     (
         "models reply",

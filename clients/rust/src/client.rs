@@ -122,6 +122,16 @@ impl Client {
         replies::jobs(self.request(Request::list_jobs(state, limit, offset))?)
     }
 
+    /// The page of jobs that arrived before `before` (the `next` of the page before): as cheap at any depth.
+    pub fn list_jobs_before(
+        &mut self,
+        state: Option<StateFilter>,
+        limit: Option<u32>,
+        before: &str,
+    ) -> Result<JobList> {
+        replies::jobs(self.request(Request::list_jobs_before(state, limit, before))?)
+    }
+
     pub fn list_models(&mut self) -> Result<Models> {
         replies::models(self.request(Request::list_models())?)
     }

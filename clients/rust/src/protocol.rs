@@ -484,6 +484,9 @@ pub enum Request {
         limit: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         offset: Option<u32>,
+        /// Only jobs that arrived before this job: the `next` of the page before (keyset paging).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
     },
     ListModels {
         v: u32,
@@ -609,6 +612,19 @@ impl Request {
             group_id: None,
             limit,
             offset,
+            before: None,
+        }
+    }
+    /// The page of `limit` jobs that arrived before `before` (a job id: the previous page's `next`).
+    pub fn list_jobs_before(state: Option<StateFilter>, limit: Option<u32>, before: &str) -> Self {
+        Request::ListJobs {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            state,
+            group_id: None,
+            limit,
+            offset: None,
+            before: Some(before.to_string()),
         }
     }
     pub fn list_models() -> Self {
@@ -777,6 +793,9 @@ pub enum Reply {
         total: u64,
         #[serde(default, deserialize_with = "nil_default")]
         offset: u64,
+        /// The job id to send as `before` for the following page; none after the last.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
     Worker {
         v: u32,

@@ -59,6 +59,8 @@ pub struct JobList {
     /// How many match the filter.
     pub total: u64,
     pub offset: u64,
+    /// The job id to page on from (`Client::list_jobs_before`); none after the last page.
+    pub next: Option<String>,
 }
 
 /// `models`.
@@ -156,8 +158,17 @@ pub(crate) fn worker(request: &'static str, reply: Reply) -> Result<WorkerStatus
 pub(crate) fn jobs(reply: Reply) -> Result<JobList> {
     match ok_or_worker_error(reply)? {
         Reply::Jobs {
-            jobs, total, offset, ..
-        } => Ok(JobList { jobs, total, offset }),
+            jobs,
+            total,
+            offset,
+            next,
+            ..
+        } => Ok(JobList {
+            jobs,
+            total,
+            offset,
+            next,
+        }),
         other => Err(unexpected("list_jobs", &other)),
     }
 }
