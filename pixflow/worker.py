@@ -137,6 +137,7 @@ class Worker:
                 finally:
                     self.store.end_turn()  # if the commit fails, nothing of this turn goes out
                     self.outbox.release()
+                self.store.trim_wal()
         finally:
             self._shutdown()
 

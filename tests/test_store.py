@@ -64,3 +64,21 @@ def test_retention_forgets_old_finished_jobs_only(tmp_path):
     assert store.get("old", WORKFLOWS) is None
     assert store.get("recent", WORKFLOWS) is not None and store.get("running", WORKFLOWS) is not None
     store.close()
+
+
+def test_the_wal_is_emptied_between_turns_once_past_its_limit(tmp_path):
+    store = JobStore(tmp_path / "jobs.db", wal_limit_bytes=64 * 1024)
+    wal = tmp_path / "jobs.db-wal"
+    try:
+        for i in range(60):  # a steady stream of commits: SQLite alone would never start the WAL over
+            job = _job(f"w{i}")
+            store.insert(job)
+            job.state = "done"
+            store.save(job)
+        assert wal.stat().st_size > 64 * 1024
+        store.trim_wal()
+        assert wal.stat().st_size == 0
+        store.insert(_job("after"))  # and writing goes on
+        assert store.get("after", WORKFLOWS) is not None and store.count_by_state()["done"] == 60
+    finally:
+        store.close()

@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,11 @@ from pixflow.workflows import Workflow
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL = 1.0  # seconds between WAL checkpoints on the checkpointer's own connection
+WAL_LIMIT_BYTES = 64 * 1024 * 1024  # past this, the loop empties the WAL file between two turns (trim_wal)
 
 
 class JobStore:
-    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, synchronous: str = "NORMAL", wal_limit_bytes: int = WAL_LIMIT_BYTES) -> None:
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -46,6 +48,9 @@ class JobStore:
         # request on the worker's loop.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._stop = threading.Event()
+        self._wal = None if str(path) == ":memory:" else Path(f"{path}-wal")
+        self._wal_limit = wal_limit_bytes
+        self._next_wal_check = 0.0
         self._checkpointer: threading.Thread | None = None
         if str(path) != ":memory:":
             self._checkpointer = threading.Thread(
@@ -80,6 +85,28 @@ class JobStore:
             self._checkpointer.join(5)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
+
+    def trim_wal(self) -> None:
+        """Between two turns of the loop: keep the WAL file under its limit.
+
+        The checkpointer copies the WAL into the database every second, but SQLite only starts the WAL over when a
+        write begins after a checkpoint that caught up with every frame, which a steady stream of commits never lets
+        happen: the file grew by tens of kilobytes a job, without end. Here, with no write of ours in flight, a
+        TRUNCATE checkpoint copies the little the checkpointer has not yet (a second's worth) and empties the file.
+        """
+        now = time.monotonic()
+        if self._wal is None or now < self._next_wal_check:
+            return
+        self._next_wal_check = now + CHECKPOINT_INTERVAL
+        try:
+            if self._wal.stat().st_size <= self._wal_limit:
+                return
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except (OSError, sqlite3.Error) as e:
+            log.debug("WAL not trimmed now: %s", e)
+            return
+        if busy:  # the checkpointer is at it: the next turn will do
+            log.debug("WAL not trimmed now: a checkpoint is running")
 
     def _checkpoint_loop(self, path: Path) -> None:
         db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
