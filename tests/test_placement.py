@@ -79,25 +79,27 @@ def _queue(scheduler: Scheduler, *jobs: tuple[str, str, int]) -> None:
     scheduler.set_paused(False)
 
 
-def test_a_later_job_of_the_same_priority_with_the_loaded_model_goes_first(pool_of: Any) -> None:
+def _after_a_job_of_a(pool_of: Any, *waiting: tuple[str, str, int]) -> tuple[Scheduler, list[str]]:
+    """One backend (A and B) that has just run a job of A, so A is loaded; `waiting` arrive together, the A job
+    ends, and the backend takes the next: what it was sent, in order."""
     scheduler, recorders = pool_of(gpu=frozenset({A, B}))
     _job(scheduler, "first-a", A)
     scheduler.dispatch()
-    _queue(scheduler, ("needs-b", B, 0), ("also-a", A, 0))
+    _queue(scheduler, *waiting)
     _finish(scheduler, "first-a")
     scheduler.dispatch()
-    assert _sent(recorders["gpu"]) == ["first-a", "also-a"]  # no switch while a job for the loaded model waits
+    return scheduler, _sent(recorders["gpu"])
+
+
+def test_a_later_job_of_the_same_priority_with_the_loaded_model_goes_first(pool_of: Any) -> None:
+    scheduler, sent = _after_a_job_of_a(pool_of, ("needs-b", B, 0), ("also-a", A, 0))
+    assert sent == ["first-a", "also-a"]  # no switch while a job for the loaded model waits
     assert scheduler.find("needs-b").phase == Phase.WAITING  # type: ignore[union-attr]
 
 
 def test_a_job_needing_a_switch_is_never_passed_by_a_lower_priority_one(pool_of: Any) -> None:
-    scheduler, recorders = pool_of(gpu=frozenset({A, B}))
-    _job(scheduler, "first-a", A)
-    scheduler.dispatch()
-    _queue(scheduler, ("low-a", A, 0), ("urgent-b", B, 5))
-    _finish(scheduler, "first-a")
-    scheduler.dispatch()
-    assert _sent(recorders["gpu"]) == ["first-a", "urgent-b"]  # the switch, rather than a lower priority first
+    _, sent = _after_a_job_of_a(pool_of, ("low-a", A, 0), ("urgent-b", B, 5))
+    assert sent == ["first-a", "urgent-b"]  # the switch, rather than a lower priority first
 
 
 def test_a_backend_that_runs_more_models_leaves_the_narrower_ones_their_jobs(pool_of: Any) -> None:

@@ -617,15 +617,11 @@ impl Request {
     }
     /// The page of `limit` jobs that arrived before `before` (a job id: the previous page's `next`).
     pub fn list_jobs_before(state: Option<StateFilter>, limit: Option<u32>, before: &str) -> Self {
-        Request::ListJobs {
-            v: PROTOCOL_VERSION,
-            req_id: None,
-            state,
-            group_id: None,
-            limit,
-            offset: None,
-            before: Some(before.to_string()),
+        let mut request = Request::list_jobs(state, limit, None);
+        if let Request::ListJobs { before: key, .. } = &mut request {
+            *key = Some(before.to_string());
         }
+        request
     }
     pub fn list_models() -> Self {
         Request::ListModels {
