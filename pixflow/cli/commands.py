@@ -43,8 +43,10 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from pixflow.ops.arenas import limit_arenas
     from pixflow.worker import Worker
 
+    limit_arenas()  # before any thread: a flat RSS over a long run (pixflow/ops/arenas.py)
     overrides = setting_overrides(args)
     settings = load_settings(args.config, overrides)
     setup_logging(settings.log_level, settings.log_format)
