@@ -60,6 +60,7 @@ class JobStore:
         self._db.executescript(SCHEMA)
         self._migrate()
         self._dirty: dict[str, Job] = {}
+        self._turn = False  # inside a turn of the worker loop: writes join one transaction, committed at its end
         row = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM jobs").fetchone()
         self._next_position = row[0] + 1
         # Jobs per state, kept as rows change (`status` must not count a long history on every call), and the
@@ -123,15 +124,20 @@ class JobStore:
     # end before anything the turn did reaches the outside (pixflow/outbox.py); outside one, each write method
     # is a transaction of its own.
     def begin_turn(self) -> None:
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN")
+        self._turn = True  # the transaction itself begins with the turn's first write: a read-only turn has none
 
     def end_turn(self) -> None:
+        self._turn = False
         if self._db.in_transaction:
             self._db.execute("COMMIT")
 
+    def _join_turn(self) -> None:
+        if self._turn and not self._db.in_transaction:
+            self._db.execute("BEGIN")
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
+        self._join_turn()
         if self._db.in_transaction:
             yield  # a turn's, or the caller's: committed with it
             return
@@ -159,6 +165,7 @@ class JobStore:
             owner=job.params.owner,
         )
         columns = ", ".join(values)
+        self._join_turn()
         self._db.execute(
             f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(values))})", tuple(values.values())
         )
@@ -210,6 +217,7 @@ class JobStore:
             self._counts[after] = self._counts.get(after, 0) + 1
 
     def set_meta(self, key: str, value: str) -> None:
+        self._join_turn()
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -227,6 +235,7 @@ class JobStore:
         removed = 0
         # One state at a time, so the cached counts know what went; `+state` keeps SQLite on the finished_at
         # index (the state index would walk every finished job of a long history, seconds on the loop).
+        self._join_turn()
         for state in TERMINAL_VALUES:
             cursor = self._db.execute("DELETE FROM jobs WHERE finished_at < ? AND +state = ?", (cutoff_ms, state))
             self._counts[state] = self._counts.get(state, 0) - cursor.rowcount
