@@ -72,7 +72,8 @@ class Worker:
         self.started_at = now_ms()
         self.security = Security(settings, context)  # refuses an exposed address without keys (docs/security.md)
         self.inbox: Inbox[InboxItem] = Inbox()
-        self.outbox = Outbox()  # a turn's replies, events and backend commands, released after its commit
+        # A turn's replies, events and backend commands, released after its commit (those after its first write).
+        self.outbox = Outbox(lambda: self.store.writing)
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_order = itertools.count()
         self.ops = Operations(settings)  # holds the store's lock from here on (one worker per store)

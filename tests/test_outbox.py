@@ -55,3 +55,21 @@ def test_outside_a_turn_each_write_commits_and_each_effect_goes_at_once(tmp_path
         assert sent == ["now"] and not outbox.holding
     finally:
         store.close()
+
+
+def test_what_comes_before_the_turns_first_write_goes_at_once_and_the_order_holds(tmp_path: Path) -> None:
+    store, sent = JobStore(tmp_path / "jobs.db"), []
+    outbox = Outbox(lambda: store.writing)
+    try:
+        store.begin_turn()
+        outbox.hold()
+        outbox.send(sent.append, "progress a")  # no write yet in this turn: nothing to wait for
+        assert sent == ["progress a"]
+        store.insert(_job("c"))
+        outbox.send(sent.append, "accepted c")
+        assert sent == ["progress a"]  # after the write: held until the commit
+        store.end_turn()
+        outbox.release()
+        assert sent == ["progress a", "accepted c"]
+    finally:
+        store.close()

@@ -131,6 +131,11 @@ class JobStore:
         if self._db.in_transaction:
             self._db.execute("COMMIT")
 
+    @property
+    def writing(self) -> bool:
+        """A transaction holds writes not yet committed."""
+        return self._db.in_transaction
+
     def _join_turn(self) -> None:
         if self._turn and not self._db.in_transaction:
             self._db.execute("BEGIN")
