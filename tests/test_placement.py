@@ -25,7 +25,7 @@ from tests.loop_helpers import RecordingBackend, RecordingPublisher
 
 WORKFLOWS = load_workflows(REPO / "workflows")
 OBJECT_INFO = Capabilities.from_object_info(json.loads((REPO / "fixtures/recordings/object_info.json").read_text()))
-A, B = "model-a.safetensors", "model-b.safetensors"
+A, B, C = "model-a.safetensors", "model-b.safetensors", "model-c.safetensors"
 
 Pool = tuple[Scheduler, dict[str, RecordingBackend]]
 
@@ -129,3 +129,27 @@ def test_a_split_never_keeps_a_higher_priority_job_from_a_free_backend(pool_of: 
     _queue(scheduler, ("urgent-b", B, 5), ("a1", A, 0), ("a2", A, 0), ("a3", A, 0))
     scheduler.dispatch()
     assert _sent(recorders["wide"]) == ["urgent-b"]
+
+
+def test_a_held_job_displaced_by_a_better_one_takes_another_free_backend_before_a_lower_priority(
+    pool_of: Any,
+) -> None:
+    every = frozenset({A, B, C})
+    scheduler, recorders = pool_of(x=every, y=every)
+    scheduler.set_backend_mode("y", scheduler.backends["y"].mode.DISABLED)
+    _job(scheduler, "a-on-x", A)  # x has A loaded, and is the least recently used
+    scheduler.dispatch()
+    scheduler.set_backend_mode("y", scheduler.backends["y"].mode.ACTIVE)
+    scheduler.set_backend_mode("x", scheduler.backends["x"].mode.DISABLED)
+    _job(scheduler, "c-on-y", C)  # y has C loaded
+    scheduler.dispatch()
+    scheduler.set_backend_mode("x", scheduler.backends["x"].mode.ACTIVE)
+    _finish(scheduler, "a-on-x")
+    _finish(scheduler, "c-on-y")
+    # urgent-b would switch either backend: it holds x (LRU) for a job that suits x better; urgent-a is one, so
+    # urgent-b must take y at once, not leave it to low-c, whose priority is lower.
+    _queue(scheduler, ("urgent-b", B, 5), ("urgent-a", A, 5), ("low-c", C, 0))
+    scheduler.dispatch()
+    assert _sent(recorders["x"]) == ["a-on-x", "urgent-a"]
+    assert _sent(recorders["y"]) == ["c-on-y", "urgent-b"]
+    assert scheduler.find("low-c").phase == Phase.WAITING  # type: ignore[union-attr]

@@ -97,13 +97,16 @@ class Placement:
                 return Visit.SKIP
             option = next(o for o in options if o.name == name)
             fit = fits.fit(option, job)
-            if held.pop(name, None) is not None:
-                displaced = True  # the held job stays queued, to be offered the other backends again
+            loser = held.pop(name, None)
             if fit < fits.best(shared.backends[name]) and self._may_defer(job):
                 held[name] = Hold(job, fit)  # a later job of its priority may suit this backend better
-                return Visit.SKIP
-            self._place(job, option, free, backlog, fits)
-            return Visit.TAKEN
+                outcome = Visit.SKIP
+            else:
+                self._place(job, option, free, backlog, fits)
+                outcome = Visit.TAKEN
+            if loser is not None and not self._offer_elsewhere(loser.job, pool, free, backlog, fits, held):
+                displaced = True  # it stays queued: the next round offers it again
+            return outcome
 
         shared.registry.visit_waiting(visit)
         for name, hold in held.items():
@@ -113,6 +116,25 @@ class Placement:
                     shared.registry.taken(hold.job)
                     self._place(hold.job, options[0], free, backlog, fits)
         return displaced
+
+    def _offer_elsewhere(
+        self,
+        job: Job,
+        pool: list[BackendState],
+        free: dict[str, int],
+        backlog: dict[str, float],
+        fits: Fits,
+        held: dict[str, Hold],
+    ) -> bool:
+        """A held job that lost its backend to a better-suited one takes another free backend now, before any job
+        of a lower priority later in this visit could: True if it was placed."""
+        options = [o for o in self._options(job, pool, free, backlog) if o.name not in held]
+        name = choose(options) if options else None
+        if name is None:
+            return False
+        self._shared.registry.taken(job)
+        self._place(job, next(o for o in options if o.name == name), free, backlog, fits)
+        return True
 
     def explain_waiting(self, limit: int = 1000) -> None:
         """Give the first `limit` waiting jobs their current `wait_reason` (the stats tick calls this): a turn of
