@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ def _pool(worker: Worker) -> list[tuple[str, Capabilities | None]]:
     return [(name, state.capabilities) for name, state in worker.scheduler.backends.items()]
 
 
-def _known(pool: list[tuple[str, Capabilities | None]]) -> list[Capabilities]:
+def _known(pool: Iterable[tuple[str, Capabilities | None]]) -> list[Capabilities]:
     return [caps for _, caps in pool if caps is not None]
 
 
@@ -51,6 +52,7 @@ class Rules:
 
     workflow: Workflow
     pool: Pool
+    caps: list[Capabilities]  # of the backends heard from
     fit: Fitness
     fields: list[FieldRule]
     custom: dict[str, ParamSchema]
@@ -68,9 +70,9 @@ class RuleCache:
         rules = self._rules.get(workflow.name)
         # Same objects as last time (a capabilities object is replaced, never changed, when it is read again).
         if rules is None or rules.workflow is not workflow or rules.pool != pool:
-            caps = _known(list(pool))
+            caps = _known(pool)
             custom = {schema.name: schema for schema in custom_schemas(workflow, caps)}
-            rules = Rules(workflow, pool, fitness(workflow, pool), field_rules(workflow, caps), custom)
+            rules = Rules(workflow, pool, caps, fitness(workflow, pool), field_rules(workflow, caps), custom)
             self._rules[workflow.name] = rules
         return rules
 
@@ -89,9 +91,8 @@ def prepare(
     Refused (invalid_params): a workflow no backend can run (every backend heard from), a field or parameter
     outside what the inputs it fills take, a LoRA no backend has, an image too large or of another format.
     """
-    pool = tuple(_pool(worker))
-    caps = _known(list(pool))
-    rules = worker.rule_cache.rules(workflow, pool)
+    rules = worker.rule_cache.rules(workflow, tuple(_pool(worker)))
+    caps = rules.caps
     if not rules.fit.runnable:
         raise RequestError(ErrorCode.INVALID_PARAMS, rules.fit.reason(workflow.name))
     check_fields(workflow, params, caps, rules.fields)

@@ -100,25 +100,29 @@ class Backend:
         images: tuple[tuple[str, Path], ...] = (),
     ) -> None:
         """POST the prompt; its input images (name in ComfyUI, file) are uploaded first, on the same thread."""
-        self._outbox.send(self._commands.put, commands.Submit(job_id, prompt_id, graph, client_id, images))
+        self._control(commands.Submit(job_id, prompt_id, graph, client_id, images))
 
     def cancel(self, job_id: str, prompt_id: str) -> None:
-        self._outbox.send(self._commands.put, commands.Cancel(job_id, prompt_id))
+        self._control(commands.Cancel(job_id, prompt_id))
 
     def refresh_info(self) -> None:
-        self._outbox.send(self._commands.put, commands.RefreshInfo())
+        self._control(commands.RefreshInfo())
 
     def reconcile(self, job_id: str, prompt_id: str) -> None:
-        self._outbox.send(self._commands.put, commands.Reconcile(job_id, prompt_id))
+        self._control(commands.Reconcile(job_id, prompt_id))
 
     def withdraw(self, job_id: str, prompt_id: str) -> None:
-        self._outbox.send(self._commands.put, commands.Withdraw(job_id, prompt_id))
+        self._control(commands.Withdraw(job_id, prompt_id))
 
     def discard(self, prompt_id: str) -> None:
-        self._outbox.send(self._commands.put, commands.Discard(prompt_id))
+        self._control(commands.Discard(prompt_id))
 
     def interrupt_all(self) -> None:
-        self._outbox.send(self._commands.put, commands.InterruptAll())
+        self._control(commands.InterruptAll())
+
+    def _control(self, command: commands.Command) -> None:
+        """To the control thread, once the loop turn that asked for it is committed (pixflow/outbox.py)."""
+        self._outbox.send(self._commands.put, command)
 
     def fetch_outputs(
         self,

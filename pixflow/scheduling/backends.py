@@ -55,13 +55,16 @@ class BackendState:
     def models(self) -> list[str]:
         return sorted(self.capabilities.checkpoints) if self.capabilities else []
 
+    @property
+    def taking_jobs(self) -> bool:
+        """Up, active and staying: placement counts on it (it may still be resting or have no free slot)."""
+        return bool(self.up) and self.mode == Mode.ACTIVE and not self.retiring
+
     def accepts_prompts(self, now: float) -> bool:
         return (
-            bool(self.up)
+            self.taking_jobs
             and self.client_id is not None
             and now >= self.resting_until
-            and self.mode == Mode.ACTIVE
-            and not self.retiring
             and self.capabilities is not None
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pixflow.jobs.job import Job
-from pixflow.scheduling.backends import BackendState, Mode
+from pixflow.scheduling.backends import BackendState
 from pixflow.scheduling.choice import Option, run_seconds, switch_seconds
 from pixflow.scheduling.split import Capacity, needed, split
 
@@ -24,7 +24,7 @@ class Fits:
         self, waiting: Mapping[str | None, int], pool: list[BackendState], backlog: Mapping[str, float]
     ) -> None:
         self._waiting = dict(waiting)  # counted down as this round places jobs
-        usable = [b for b in pool if b.capabilities is not None and b.up and b.mode == Mode.ACTIVE and not b.retiring]
+        usable = [b for b in pool if b.capabilities is not None and b.taking_jobs]
         capacities = [
             Capacity(b.name, run_seconds(b, pool), backlog[b.name], b.capabilities.checkpoints, b.loaded_model)
             for b in usable

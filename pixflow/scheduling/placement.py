@@ -21,7 +21,7 @@ from pixflow.comfy.messages import SubmitFailed, SubmitRejected, Submitted
 from pixflow.jobs.dispatch import DispatchError, Phase, may_send_again
 from pixflow.jobs.job import Job
 from pixflow.jobs.registry import Visit
-from pixflow.scheduling.backends import BackendState, Mode
+from pixflow.scheduling.backends import BackendState
 from pixflow.scheduling.choice import Option, choose, remaining, run_seconds, switch_seconds, wall_ms
 from pixflow.scheduling.context import Shared
 from pixflow.scheduling.fits import Fits
@@ -187,7 +187,7 @@ class Placement:
             unknown = [b.name for b in pool if b.capabilities is None]
             job.wait_reason = describe_missing(lacking) + (f" (not heard from: {', '.join(unknown)})" * bool(unknown))
             return []
-        usable = [b for b in capable if b.up and b.mode == Mode.ACTIVE and not b.retiring]
+        usable = [b for b in capable if b.taking_jobs]
         if not usable:
             states = ", ".join(f"{b.name} {b.state}" for b in capable)
             job.wait_reason = f"every backend that can run it is down or not taking jobs: {states}"
