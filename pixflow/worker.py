@@ -29,6 +29,7 @@ from pixflow.scheduling.scheduler import Scheduler
 from pixflow.security.guard import Security
 from pixflow.security.roles import Caller
 from pixflow.vocabulary import TERMINAL, TOPIC_STATS, JobState
+from pixflow.watcher import Watcher
 from pixflow.workflow_requests import RuleCache
 from pixflow.workflows import load_workflows
 
@@ -72,6 +73,7 @@ class Worker:
         self.started_at = now_ms()
         self.security = Security(settings, context)  # refuses an exposed address without keys (docs/security.md)
         self.inbox: Inbox[InboxItem] = Inbox()
+        self.watcher = Watcher()  # the loop's poller: its sockets, the inbox, the backends' WebSockets
         # A turn's replies, events and backend commands, released after its commit (those after its first write).
         self.outbox = Outbox(lambda: self.store.writing)
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -104,6 +106,7 @@ class Worker:
             self.schedule,
             on_job_end=self.groups.on_job_end,  # a group's last job draws its contact sheet
             outbox=self.outbox,
+            watcher=self.watcher,
         )
         self.groups.bind(self.publisher, self.scheduler.find)
         self.scheduler.recover()
@@ -120,7 +123,7 @@ class Worker:
         gc.freeze()
         gc.set_threshold(GC_THRESHOLD, 20, 50)
         self.scheduler.start()
-        poller = zmq.Poller()
+        poller = self.watcher.poller
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.inbox.wake_fd, zmq.POLLIN)
         self._every(self.settings.stats_interval, self._tick)
@@ -143,9 +146,11 @@ class Worker:
             self._shutdown()
 
     def _turn(self, ready: dict[Any, int]) -> None:
-        """One wake-up: requests, then what the backends posted, due timers, dispatch (one transaction)."""
+        """One wake-up: requests, the backends' WebSockets, what their threads posted, due timers, dispatch (one
+        transaction)."""
         if self.router in ready:
             self._serve_requests()
+        self.watcher.serve_ready(ready)
         if self.inbox.wake_fd in ready:
             for item in self.inbox.drain():
                 match item:

@@ -14,7 +14,15 @@ MAX_LINES = 350
 
 # Lowest first. A module may import its own layer and the ones before it, never one after it.
 LAYERS: list[tuple[str, ...]] = [
-    ("pixflow", "pixflow.vocabulary", "pixflow.errors", "pixflow.inbox", "pixflow.outbox", "pixflow.resources"),
+    (
+        "pixflow",
+        "pixflow.vocabulary",
+        "pixflow.errors",
+        "pixflow.inbox",
+        "pixflow.outbox",
+        "pixflow.watcher",
+        "pixflow.resources",
+    ),
     ("pixflow.comfy",),
     ("pixflow.workflows",),
     ("pixflow.jobs",),

@@ -1,38 +1,52 @@
-"""One ComfyUI server as seen by the worker: a WebSocket reader and two HTTP threads.
+"""One ComfyUI server as seen by the worker: its WebSocket, read on the loop, and HTTP threads.
 
-The threads never touch jobs. They take commands from queues and post what happened to the worker loop
-as the messages of comfy/messages.py; the loop alone decides what that means.
+The WebSocket is opened on a thread of its own (opening may block), then handed to the loop, which reads it with
+its other sockets (comfy/event_socket.py) and keeps it alive with pings. The HTTP threads never touch jobs: they
+take commands from queues and post what happened to the loop as the messages of comfy/messages.py; the loop alone
+decides what that means.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import websocket
-
 from pixflow.comfy import commands
 from pixflow.comfy.client import FEATURE_FLAGS, ComfyClient
-from pixflow.comfy.events import parse_binary, parse_text
+from pixflow.comfy.event_socket import EventSocket, SocketClosed
+from pixflow.comfy.loop_fetch import LoopFetch
+from pixflow.comfy.loop_http import LoopHttp
 from pixflow.comfy.messages import BackendDown, BackendEvent, BackendUp, CommandFailed, LoopMessage
 from pixflow.outbox import Outbox
+from pixflow.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-RECV_TIMEOUT = 0.5  # how often the reader looks at the stop flag
 CONNECT_TIMEOUT = 5.0
 MAX_BACKOFF = 10.0
+MAX_LIVENESS_STEP = 1.0  # how often, at most, the loop looks at a silent socket
 
 
 Post = Callable[[LoopMessage], None]
+Schedule = Callable[[float, Callable[[], None]], None]
+
+
+@dataclass(frozen=True)
+class LoopLink:
+    """What a backend needs of the worker loop."""
+
+    post: Post  # from any thread: into the inbox
+    deliver: Post  # on the loop, now: what the WebSocket said
+    schedule: Schedule  # on the loop: a timer
+    watcher: Watcher  # on the loop: a socket to read when it is readable
+    outbox: Outbox  # on the loop: commands wait for the turn's commit
 
 
 class Backend:
@@ -40,29 +54,39 @@ class Backend:
         self,
         name: str,
         url: str,
-        post: Post,
+        link: LoopLink,
         http_timeout: float = 10.0,
         ping_interval: float = 5.0,
         ping_timeout: float = 5.0,
         fetch_workers: int = 3,
-        outbox: Outbox | None = None,
     ) -> None:
         self.name = name
-        self._outbox = outbox or Outbox()  # commands wait for the loop turn's commit
+        self._link = link
+        self._outbox = link.outbox
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self.url = url.rstrip("/")
-        self._post = post
+        self._post = link.post
         # One HTTP session per thread: control is one ordered thread; downloads run on a small pool, so a
         # slow download never delays a submission and several finished prompts are saved at once.
         self._client = ComfyClient(self.url, timeout=http_timeout)
         self._fetch_clients = [ComfyClient(self.url, timeout=http_timeout) for _ in range(fetch_workers)]
+        # Plain HTTP: images the events named are downloaded on the loop (comfy/loop_fetch.py), up to
+        # fetch_workers at a time; the threads ask /history for the rest, and serve https, proxies and auth.
+        self._loop_http = (
+            LoopHttp(link.watcher, link.schedule, http_timeout, fetch_workers) if self._client.direct else None
+        )
+        self._loop_fetch = LoopFetch(self._client, self._loop_http, link.deliver) if self._loop_http else None
         # SimpleQueue: a put from the loop is one C call (queue.Queue's Condition cost the loop ~6 % of its CPU).
         self._commands: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
         self._fetches: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
         self._stop = threading.Event()
-        self._ws: websocket.WebSocket | None = None
+        self._lost = threading.Event()  # set by the loop when the WebSocket is gone: the thread opens another
+        # The open WebSocket and its liveness: the loop's alone.
+        self._events: EventSocket | None = None
+        self._last_frame = 0.0
+        self._ping_sent: float | None = None
         self._threads = [
-            threading.Thread(target=self._read_events, name=f"ws-{name}", daemon=True),
+            threading.Thread(target=self._keep_connected, name=f"ws-{name}", daemon=True),
             threading.Thread(target=self._serve, args=(self._commands, self._client), name=f"http-{name}", daemon=True),
             *(
                 threading.Thread(
@@ -78,14 +102,22 @@ class Backend:
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        self.close()
+        self.join(timeout)
+
+    def close(self) -> None:
+        """On the loop: close the WebSocket, tell the threads to end (join() waits for them)."""
         self._stop.set()
         self._commands.put(None)
         for _ in self._fetch_clients:
             self._fetches.put(None)
-        ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                ws.close(timeout=1)
+        self._close_events()
+        self._lost.set()
+        if self._loop_http is not None:
+            self._loop_http.close()
+
+    def join(self, timeout: float = 5.0) -> None:
+        """From any thread, after close()."""
         for thread in self._threads:
             thread.join(timeout)
         for client in (self._client, *self._fetch_clients):
@@ -132,67 +164,83 @@ class Backend:
         sidecar: dict[str, Any],
         node_outputs: dict[str, Any] | None = None,
     ) -> None:
-        self._outbox.send(self._fetches.put, commands.FetchOutputs(job_id, prompt_id, job_dir, sidecar, node_outputs))
+        command = commands.FetchOutputs(job_id, prompt_id, job_dir, sidecar, node_outputs)
+        if node_outputs and self._loop_fetch is not None:
+            self._outbox.send(self._loop_fetch.start, command)  # the events named the images: download on the loop
+        else:
+            self._outbox.send(self._fetches.put, command)
 
-    # The WebSocket reader thread.
-    def _read_events(self) -> None:
+    # The WebSocket: opened on its thread, then read on the loop.
+    def _keep_connected(self) -> None:
+        """The thread: open a WebSocket, hand it to the loop, wait until the loop says it is gone; again."""
         backoff = 0.25
         while not self._stop.is_set():
             client_id = uuid.uuid4().hex  # never reuse one: see docs/comfyui.md
             try:
-                # No UTF-8 check per frame in websocket-client (pure Python, half of this thread's CPU): text
-                # frames are decoded with errors="replace" below, and JSON parsing rejects anything malformed.
-                ws = websocket.create_connection(
-                    self._client.socket_url(client_id), timeout=CONNECT_TIMEOUT, skip_utf8_validation=True
-                )
-            except (OSError, websocket.WebSocketException) as e:
+                events = EventSocket.open(self._client.socket_url(client_id), CONNECT_TIMEOUT, FEATURE_FLAGS)
+            except (OSError, SocketClosed) as e:
                 self._post(BackendDown(self.name, f"ComfyUI at {self.url} is unreachable: {e}"))
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
-            self._ws = ws
             backoff = 0.25
-            try:
-                ws.send(json.dumps(FEATURE_FLAGS))
-                ws.settimeout(RECV_TIMEOUT)
-                self._post(BackendUp(self.name, client_id))
-                self._pump(ws)
-            except (OSError, websocket.WebSocketException) as e:
-                if not self._stop.is_set():
-                    self._post(BackendDown(self.name, f"lost the WebSocket to ComfyUI at {self.url}: {e}"))
-            finally:
-                self._ws = None
-                with contextlib.suppress(Exception):
-                    ws.close(timeout=1)
+            self._lost.clear()
+            self._post(BackendUp(self.name, client_id, events))  # the loop calls attach()
+            self._lost.wait()
 
-    def _pump(self, ws: websocket.WebSocket) -> None:
-        """Read frames until the socket fails. A silent socket is pinged; one that does not answer is dead."""
-        last_frame = time.monotonic()
-        ping_sent: float | None = None
-        while not self._stop.is_set():
+    def attach(self, events: EventSocket) -> None:
+        """On the loop, once it has taken the BackendUp: read this socket from now on."""
+        if self._stop.is_set():
+            events.close()
+            return
+        self._close_events()
+        self._events, self._last_frame, self._ping_sent = events, time.monotonic(), None
+        self._link.watcher.watch(events.fileno(), lambda _: self._read())
+        self._link.schedule(0.0, self._read)  # frames that came with the upgrade's answer
+        self._watch_liveness(events)
+
+    def _read(self) -> None:
+        events = self._events
+        if events is None:
+            return
+        try:
+            received = events.read()
+        except SocketClosed as e:
+            self._lose(f"lost the WebSocket to ComfyUI at {self.url}: {e}")
+            return
+        self._last_frame, self._ping_sent = time.monotonic(), None
+        for event in received:
+            self._link.deliver(BackendEvent(self.name, event))
+
+    def _watch_liveness(self, events: EventSocket) -> None:
+        """A silent socket is pinged; one that does not answer in time is dead."""
+        if self._events is not events:
+            return  # that socket is gone: this timer ends with it
+        now = time.monotonic()
+        if self._ping_sent is not None and now - self._ping_sent > self._ping_timeout:
+            self._lose(f"no answer to a ping for {self._ping_timeout:g}s: the WebSocket to {self.url} is dead")
+            return
+        if self._ping_sent is None and now - self._last_frame > self._ping_interval:
             try:
-                opcode, data = ws.recv_data(control_frame=True)
-            except websocket.WebSocketTimeoutException:
-                now = time.monotonic()
-                if ping_sent is not None and now - ping_sent > self._ping_timeout:
-                    raise websocket.WebSocketTimeoutException(
-                        f"no answer to a ping for {self._ping_timeout:g}s: the socket is dead"
-                    ) from None
-                if ping_sent is None and now - last_frame > self._ping_interval:
-                    ws.ping()
-                    ping_sent = now
-                continue
-            last_frame, ping_sent = time.monotonic(), None
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                raise websocket.WebSocketConnectionClosedException("closed by ComfyUI")
-            if opcode == websocket.ABNF.OPCODE_TEXT:
-                event = parse_text(data.decode("utf-8", "replace"))
-            elif opcode == websocket.ABNF.OPCODE_BINARY:
-                event = parse_binary(data)
-            else:
-                continue
-            if event is not None:
-                self._post(BackendEvent(self.name, event))
+                events.ping()
+            except SocketClosed as e:
+                self._lose(f"lost the WebSocket to ComfyUI at {self.url}: {e}")
+                return
+            self._ping_sent = now
+        step = min(self._ping_interval, self._ping_timeout, MAX_LIVENESS_STEP * 4) / 4
+        self._link.schedule(step, lambda: self._watch_liveness(events))
+
+    def _lose(self, reason: str) -> None:
+        self._close_events()
+        if not self._stop.is_set():
+            self._link.deliver(BackendDown(self.name, reason))
+            self._lost.set()  # the thread opens another
+
+    def _close_events(self) -> None:
+        events, self._events = self._events, None
+        if events is not None:
+            self._link.watcher.unwatch(events.fileno())
+            events.close()
 
     # The HTTP threads: one for control (ordered), one for downloads (slow, never blocks control).
     def _serve(self, queued: queue.SimpleQueue[commands.Command | None], client: ComfyClient) -> None:

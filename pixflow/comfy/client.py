@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import pycurl
 import requests
-import urllib3
 
 from pixflow.errors import BackendError
 
@@ -50,14 +51,56 @@ class Answer:
         return json.loads(self.content)  # ValueError when it is not JSON
 
 
-def _direct_pool(base_url: str, session: requests.Session) -> urllib3.HTTPConnectionPool | None:
-    """A keep-alive connection to a plain-HTTP ComfyUI that no proxy or .netrc entry stands in front of: the calls
-    that need nothing of requests go straight to urllib3, which requests runs on anyway (requests' own layer was
-    about half of each HTTP thread's CPU per call). Anything else (https, a proxy, auth) keeps the session."""
+class _Curl:
+    """A keep-alive connection to a plain-HTTP ComfyUI that no proxy or .netrc entry stands in front of, through
+    libcurl: a call costs a third of what urllib3 and http.client cost in Python (their header parsing was most of an
+    HTTP thread's CPU per job), and the GIL is released for the whole exchange. Anything else (https, a proxy, auth,
+    uploads) keeps the requests session."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self._base_url = base_url
+        self._curl = curl_handle(timeout)
+
+    def request(self, target: str, body: bytes | None) -> Answer:
+        """GET target, or POST body to it as JSON."""
+        curl, content = self._curl, io.BytesIO()
+        curl.setopt(pycurl.URL, self._base_url + target)
+        curl.setopt(pycurl.WRITEDATA, content)
+        if body is None:
+            curl.setopt(pycurl.HTTPGET, 1)
+            curl.setopt(pycurl.HTTPHEADER, [])
+        else:
+            curl.setopt(pycurl.POSTFIELDS, body)
+            curl.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json", "Expect:"])
+        curl.perform()  # pycurl.error on a failed exchange
+        return Answer(curl.getinfo(pycurl.RESPONSE_CODE), content.getvalue())
+
+    def close(self) -> None:
+        self._curl.close()
+
+
+def curl_handle(timeout: float) -> pycurl.Curl:
+    """A libcurl handle for a plain-HTTP ComfyUI, with pixflow's timeouts."""
+    curl = pycurl.Curl()
+    curl.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: safe off the main thread
+    curl.setopt(pycurl.PROXY, "")  # the environment named no proxy for this host: never guess one
+    curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(timeout * 1000))
+    # As a read timeout: a transfer that moves nothing for `timeout` seconds fails (a long download does not).
+    curl.setopt(pycurl.LOW_SPEED_LIMIT, 1)
+    curl.setopt(pycurl.LOW_SPEED_TIME, max(1, round(timeout)))
+    return curl
+
+
+def curl_reason(error: pycurl.error) -> str:
+    """libcurl's own words for a failed exchange ("Failed to connect to ... Connection refused")."""
+    return str(error.args[1]) if len(error.args) > 1 else str(error)
+
+
+def _direct(base_url: str, session: requests.Session, timeout: float) -> _Curl | None:
     parts = urlsplit(base_url)
     if parts.scheme != "http" or parts.hostname is None or session.proxies or session.auth is not None:
         return None
-    return urllib3.HTTPConnectionPool(parts.hostname, parts.port or 80, maxsize=1, retries=False)
+    return _Curl(f"{parts.scheme}://{parts.netloc}", timeout)
 
 
 def _session_for(base_url: str) -> requests.Session:
@@ -72,6 +115,10 @@ def _session_for(base_url: str) -> requests.Session:
     return session
 
 
+def _view_params(image: dict[str, Any]) -> dict[str, str]:
+    return {"filename": image["filename"], "subfolder": image.get("subfolder", ""), "type": image.get("type", "output")}
+
+
 def _json_bytes(value: Any) -> bytes:
     # As requests sends a json= body: no NaN or Infinity, which ComfyUI's parser would refuse.
     return json.dumps(value, allow_nan=False).encode()
@@ -82,8 +129,13 @@ class ComfyClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = _session_for(self.base_url)
-        self._direct = _direct_pool(self.base_url, self._session)
+        self._direct = _direct(self.base_url, self._session, timeout)
         self._prefix = urlsplit(self.base_url).path  # ComfyUI behind a path prefix
+
+    @property
+    def direct(self) -> bool:
+        """Plain HTTP, no proxy, no auth: the worker loop may download from it itself (comfy/loop_http.py)."""
+        return self._direct is not None
 
     @property
     def ws_url(self) -> str:
@@ -116,18 +168,13 @@ class ComfyClient:
         params: dict[str, str] | None = None,
         **form: Any,  # data= and files=: a multipart upload, through requests
     ) -> Answer:
-        if self._direct is None or form:
+        if self._direct is None or form or method not in ("GET", "POST"):
             return self._through_session(method, path, json=json, params=params, **form)
         target = f"{self._prefix}{path}" + (f"?{urlencode(params)}" if params else "")
-        body = None if json is None else _json_bytes(json)
-        headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
-            response = self._direct.urlopen(
-                method, target, body=body, headers=headers, timeout=self.timeout, redirect=False
-            )
-        except urllib3.exceptions.HTTPError as e:
-            raise BackendError(f"ComfyUI at {self.base_url} is unreachable ({method} {path}): {e}") from e
-        return Answer(response.status, response.data)
+            return self._direct.request(target, _json_bytes(json) if method == "POST" else None)
+        except pycurl.error as e:
+            raise BackendError(f"ComfyUI at {self.base_url} is unreachable ({method} {path}): {curl_reason(e)}") from e
 
     def _through_session(self, method: str, path: str, **kwargs: Any) -> Answer:
         url = f"{self.base_url}{path}"
@@ -202,12 +249,19 @@ class ComfyClient:
         entry = self.history_reply(prompt_id).get(prompt_id)
         return entry if isinstance(entry, dict) else None
 
-    def view(self, filename: str, subfolder: str = "", folder_type: str = "output") -> bytes:
-        params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
-        response = self._request("GET", "/view", params=params)
-        if response.status_code != 200:
-            raise BackendError(f"ComfyUI at {self.base_url} has no image {filename!r} ({response.status_code})")
-        return response.content
+    def view(self, image: dict[str, Any]) -> bytes:
+        """One image of a history entry or an `executed` event ({"filename", "subfolder", "type"})."""
+        return self.image_of(self._request("GET", "/view", params=_view_params(image)), image["filename"])
+
+    def view_url(self, image: dict[str, Any]) -> str:
+        """What `view` asks for, as a URL (comfy/loop_fetch.py downloads it on the loop)."""
+        return f"{self.base_url}/view?{urlencode(_view_params(image))}"
+
+    def image_of(self, answer: Answer, filename: str) -> bytes:
+        """The image in an answer to GET /view."""
+        if answer.status_code != 200:
+            raise BackendError(f"ComfyUI at {self.base_url} has no image {filename!r} ({answer.status_code})")
+        return answer.content
 
     def queue(self) -> dict[str, Any]:
         return self._json_object("GET", "/queue")

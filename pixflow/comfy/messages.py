@@ -11,6 +11,7 @@ from typing import Any
 
 from pixflow.comfy.capabilities import Capabilities
 from pixflow.comfy.client import PromptRejected
+from pixflow.comfy.event_socket import EventSocket
 from pixflow.comfy.events import ComfyEvent
 
 
@@ -19,6 +20,8 @@ from pixflow.comfy.events import ComfyEvent
 class BackendUp:
     backend: str
     client_id: str
+    # The WebSocket just opened, for the loop to read from now on (Backend.attach); None in tests of the loop alone.
+    events: EventSocket | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

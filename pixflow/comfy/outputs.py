@@ -43,28 +43,45 @@ def wait_for_history(
     raise BackendError(f"ComfyUI at {client.base_url} has no history for prompt {prompt_id}")
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
+def _write_atomically(directory: str, name: str, data: bytes) -> str:
+    path, tmp = os.path.join(directory, name), os.path.join(directory, f".{name}.tmp")
+    with open(tmp, "wb") as file:
+        file.write(data)
     os.replace(tmp, path)
+    return path
+
+
+def sidecar_json(document: dict[str, Any]) -> bytes:
+    """A top-level key a line, each value compact: readable, and encoded by json's C encoder (`indent=` runs the
+    pure-Python one, a tenth of the loop's time per job when the loop saves outputs)."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in document.items()]
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
 
 
 def save_outputs(
     client: ComfyClient, entry: dict[str, Any], job_dir: Path, job_id: str, sidecar: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Download every image of a history entry into job_dir, then write the sidecar naming them."""
-    job_dir.mkdir(parents=True, exist_ok=True)
+    images = images_in_history(entry)
+    datas = [client.view(image) for image in images]
+    return write_outputs(images, datas, job_dir, job_id, sidecar)
+
+
+def write_outputs(
+    images: list[dict[str, Any]], datas: list[bytes], job_dir: Path, job_id: str, sidecar: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Write downloaded images (as images_in_history names them) into job_dir, then the sidecar naming them."""
+    directory = os.path.abspath(job_dir)
+    os.makedirs(directory, exist_ok=True)
     outputs = []
-    for index, image in enumerate(images_in_history(entry)):
-        data = client.view(image["filename"], image.get("subfolder", ""), image.get("type", "output"))
-        suffix = Path(image["filename"]).suffix or ".png"
-        path = job_dir / f"{job_id}_{index:02d}{suffix}"
-        _write_atomically(path, data)
+    for index, (image, data) in enumerate(zip(images, datas, strict=True)):
+        suffix = os.path.splitext(image["filename"])[1] or ".png"
+        path = _write_atomically(directory, f"{job_id}_{index:02d}{suffix}", data)
         size = png_size(data)
         outputs.append(
             {
                 "index": index,
-                "path": str(path.resolve()),
+                "path": path,
                 "node": image["node"],
                 "comfy_filename": image["filename"],
                 "width": size[0] if size else None,
@@ -72,6 +89,5 @@ def save_outputs(
                 "bytes": len(data),
             }
         )
-    document = {**sidecar, "outputs": outputs}
-    _write_atomically(job_dir / f"{job_id}.json", json.dumps(document, indent=2).encode())
+    _write_atomically(directory, f"{job_id}.json", sidecar_json({**sidecar, "outputs": outputs}))
     return outputs

@@ -135,7 +135,7 @@ class _Run:
             if time.monotonic() > self.deadline:
                 raise RecordingTimeout("image downloads did not finish in time")
             target = images_dir / _safe_relative(str(image.get("subfolder", "")), str(image["filename"]))
-            data = self.client.view(image["filename"], image.get("subfolder", ""), image.get("type", "output"))
+            data = self.client.view(image)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             saved.append(target)

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pixflow.comfy.backend import Backend, Post
+from pixflow.comfy.backend import Backend, LoopLink
 from pixflow.comfy.capabilities import Capabilities
 from pixflow.config import BackendSettings, Settings
-from pixflow.outbox import Outbox
 
 RETRY_AFTER_SUBMIT_FAILURE = 1.0  # seconds a backend rests after a failed POST /prompt
 LEARNING_RATE = 0.3  # weight of the newest job in a backend's running averages
@@ -120,21 +119,18 @@ def _average(old: float | None, sample: float) -> float:
     return sample if old is None else old + LEARNING_RATE * (sample - old)
 
 
-def make_backend(
-    settings: Settings, backend: BackendSettings, post: Post, outbox: Outbox | None = None
-) -> BackendState:
+def make_backend(settings: Settings, backend: BackendSettings, link: LoopLink) -> BackendState:
     client = Backend(
         backend.name,
         backend.url,
-        post,
+        link,
         settings.http_timeout,
         settings.ws_ping_interval,
         settings.ws_ping_timeout,
         settings.fetch_workers,
-        outbox,
     )
     return BackendState(client, backend, backend.inflight_limit(settings.max_inflight))
 
 
-def make_backends(settings: Settings, post: Post, outbox: Outbox | None = None) -> dict[str, BackendState]:
-    return {b.name: make_backend(settings, b, post, outbox) for b in settings.backends}
+def make_backends(settings: Settings, link: LoopLink) -> dict[str, BackendState]:
+    return {b.name: make_backend(settings, b, link) for b in settings.backends}

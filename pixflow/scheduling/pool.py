@@ -7,11 +7,10 @@ import logging
 import threading
 from typing import Any
 
-from pixflow.comfy.backend import Post
+from pixflow.comfy.backend import LoopLink
 from pixflow.config import BackendSettings
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.dispatch import Phase
-from pixflow.outbox import Outbox
 from pixflow.scheduling.backends import BackendState, Mode, make_backend
 from pixflow.scheduling.context import Shared
 from pixflow.scheduling.moves import Moves
@@ -21,11 +20,10 @@ log = logging.getLogger(__name__)
 
 
 class PoolControl:
-    def __init__(self, shared: Shared, moves: Moves, post: Post, outbox: Outbox | None = None) -> None:
+    def __init__(self, shared: Shared, moves: Moves, link: LoopLink) -> None:
         self._shared = shared
         self._moves = moves
-        self._post = post
-        self._outbox = outbox
+        self._link = link  # for the backends it adds
         self._published: dict[str, dict[str, Any]] = {}
         self._replacements: dict[str, BackendSettings] = {}  # retiring backends to bring back with new settings
 
@@ -67,7 +65,7 @@ class PoolControl:
         self.retire_drained()
 
     def _add(self, settings: BackendSettings) -> None:
-        state = make_backend(self._shared.settings, settings, self._post, self._outbox)
+        state = make_backend(self._shared.settings, settings, self._link)
         self._shared.backends[settings.name] = state
         state.backend.start()
         log.info("backend %s added (%s)", settings.name, settings.url)
@@ -89,8 +87,9 @@ class PoolControl:
                 continue
             del backends[name]
             self._published.pop(name, None)
+            state.backend.close()
             # Joining its threads takes up to a second: never on the loop's thread.
-            threading.Thread(target=state.backend.stop, name=f"stop-{name}", daemon=True).start()
+            threading.Thread(target=state.backend.join, name=f"stop-{name}", daemon=True).start()
             self._shared.publisher.publish(f"{TOPIC_BACKEND}{name}", {**state.describe(0), "state": "removed"})
             log.info("backend %s removed from the pool", name)
             replacement = self._replacements.pop(name, None)

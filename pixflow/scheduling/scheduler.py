@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 from pixflow.comfy import messages as m
-from pixflow.comfy.backend import Post
+from pixflow.comfy.backend import LoopLink, Post
 from pixflow.config import BackendSettings, Settings
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.dispatch import ON_BACKEND, DispatchBook, Phase
@@ -41,6 +41,7 @@ from pixflow.scheduling.placement import Placement
 from pixflow.scheduling.pool import PoolControl
 from pixflow.scheduling.reconcile import Reconciler
 from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_STATE, JobState, now_ms
+from pixflow.watcher import Watcher
 from pixflow.workflows import Workflow
 from pixflow.workflows.checks import fitness
 from pixflow.workflows.params import GenerateParams
@@ -62,6 +63,7 @@ class Scheduler:
         schedule: Schedule,
         on_job_end: Callable[[Job], None] = lambda job: None,
         outbox: Outbox | None = None,
+        watcher: Watcher | None = None,
     ) -> None:
         self.settings = settings
         self._on_job_end = on_job_end  # told after a job's final state is saved (compare groups)
@@ -71,7 +73,9 @@ class Scheduler:
         self.registry = JobRegistry(settings.max_finished_jobs)
         self.machine = JobMachine(self._on_state_change)
         self.book = DispatchBook()
-        self.backends: dict[str, BackendState] = make_backends(settings, post, outbox)
+        # The backends' WebSockets are read on the loop (watcher), their events handled at once (on_message).
+        link = LoopLink(post, self.on_message, schedule, watcher or Watcher(), outbox or Outbox())
+        self.backends: dict[str, BackendState] = make_backends(settings, link)
         self.shared = Shared(
             settings, store, publisher, self.registry, self.machine, self.book, self.backends, schedule, self.guard
         )
@@ -81,7 +85,7 @@ class Scheduler:
         self._moves = Moves(self.shared, self._placement)
         self._reconciler = Reconciler(self.shared, self._follower, self._saver, self._placement)
         self._canceller = Canceller(self.shared)
-        self.pool = PoolControl(self.shared, self._moves, post, outbox)
+        self.pool = PoolControl(self.shared, self._moves, link)
         self.eta = EtaLearner(store, next(iter(self.backends)))
         self.finish_rate = FinishRate()
         self.paused = store.get_meta("paused") == "1"
@@ -234,9 +238,13 @@ class Scheduler:
     def _on_health(self, message: m.HealthMessage) -> None:
         state = self.backends.get(message.backend)
         if state is None:
+            if isinstance(message, m.BackendUp) and message.events is not None:
+                message.events.close()
             return  # a backend removed from the pool, still saying goodbye
         match message:
             case m.BackendUp():
+                if message.events is not None:
+                    state.backend.attach(message.events)  # read on the loop from now on (its first frames later)
                 reconnected = state.client_id is not None or state.up is False
                 state.client_id = message.client_id
                 state.running_prompt = None  # whatever runs now, its events go to the old socket

@@ -1,0 +1,59 @@
+"""A finished prompt's images downloaded and saved by the worker loop, when its `executed` events named them.
+
+The loop asks libcurl for each image (comfy/loop_http.py) and writes them with their sidecar as the download thread
+would (comfy/outputs.py): same files, same messages. Without the events' outputs (a job recovered after a restart,
+a reconnect mid-prompt) the download threads still ask /history first and wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pixflow.comfy.client import Answer, ComfyClient
+from pixflow.comfy.commands import FetchOutputs
+from pixflow.comfy.loop_http import LoopHttp
+from pixflow.comfy.messages import CommandFailed, LoopMessage, OutputsFailed, OutputsSaved
+from pixflow.comfy.outputs import images_in_history, write_outputs
+from pixflow.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+
+class LoopFetch:
+    def __init__(self, client: ComfyClient, http: LoopHttp, deliver: Callable[[LoopMessage], None]) -> None:
+        self._client, self._http, self._deliver = client, http, deliver
+
+    def start(self, command: FetchOutputs) -> None:
+        images = images_in_history({"outputs": command.node_outputs or {}})
+        self._next(command, images, [])
+
+    def _next(self, command: FetchOutputs, images: list[dict[str, Any]], datas: list[bytes]) -> None:
+        if len(datas) < len(images):
+            image = images[len(datas)]
+            self._http.get(self._client.view_url(image), lambda outcome: self._got(command, images, datas, outcome))
+            return
+        try:
+            outputs = write_outputs(images, datas, command.job_dir, command.job_id, command.sidecar)
+        except OSError as e:
+            self._deliver(OutputsFailed(command.job_id, str(e)))
+            return
+        self._deliver(OutputsSaved(command.job_id, outputs))
+
+    def _got(
+        self, command: FetchOutputs, images: list[dict[str, Any]], datas: list[bytes], outcome: Answer | str
+    ) -> None:
+        filename = images[len(datas)]["filename"]
+        try:
+            if isinstance(outcome, str):
+                raise BackendError(f"ComfyUI at {self._client.base_url} is unreachable (GET /view): {outcome}")
+            data = self._client.image_of(outcome, filename)
+        except BackendError as e:
+            self._deliver(OutputsFailed(command.job_id, str(e)))
+            return
+        try:
+            self._next(command, images, [*datas, data])
+        except Exception as e:  # a bug: reported against the job, as on a download thread
+            log.exception("saving the outputs of %s failed", command.job_id)
+            self._deliver(CommandFailed(command.job_id, f"{type(e).__name__}: {e}"))

@@ -1,0 +1,121 @@
+"""HTTP GETs run by the worker loop itself: libcurl's multi interface, its sockets waited on with the loop's own.
+
+A finished prompt's images are downloaded here when its events were followed live, so saving them costs no thread
+hop: a download thread, before, handed the GIL back and forth with the loop on every read and every file operation
+(docs/performance.md). libcurl moves the bytes; the loop only hears that a socket is ready or a timer is due, and
+gets each answer whole. Transfers run side by side, at most `parallel` at a time, the rest wait in order.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pycurl
+import zmq
+
+from pixflow.comfy.client import Answer, curl_handle
+from pixflow.watcher import Watcher
+
+Schedule = Callable[[float, Callable[[], None]], None]
+Done = Callable[[Answer | str], None]  # the answer, or why the exchange failed
+
+
+@dataclass
+class _Transfer:
+    url: str
+    done: Done
+    body: io.BytesIO
+
+
+class LoopHttp:
+    def __init__(self, watcher: Watcher, schedule: Schedule, timeout: float, parallel: int) -> None:
+        self._watcher, self._schedule = watcher, schedule
+        self._timeout, self._parallel = timeout, parallel
+        self._multi = pycurl.CurlMulti()
+        self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        self._idle: list[pycurl.Curl] = []  # handles to reuse (the multi handle keeps their connections alive)
+        self._running: dict[pycurl.Curl, _Transfer] = {}
+        self._waiting: deque[_Transfer] = deque()
+        self._timer = 0  # the newest timer libcurl asked for; older ones do nothing when due
+        self._watched: set[int] = set()
+
+    def get(self, url: str, done: Done) -> None:
+        """On the loop: GET url; done(answer or reason) is called on the loop, in a later turn."""
+        self._waiting.append(_Transfer(url, done, io.BytesIO()))
+        self._start_waiting()
+
+    def close(self) -> None:
+        for curl in list(self._running):
+            self._multi.remove_handle(curl)
+            curl.close()
+        for fd in self._watched:
+            self._watcher.unwatch(fd)
+        self._watched.clear()
+        for curl in self._idle:
+            curl.close()
+        self._running.clear()
+        self._waiting.clear()
+        self._multi.close()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running or self._waiting)
+
+    def _start_waiting(self) -> None:
+        while self._waiting and len(self._running) < self._parallel:
+            transfer = self._waiting.popleft()
+            curl = self._idle.pop() if self._idle else curl_handle(self._timeout)
+            curl.setopt(pycurl.URL, transfer.url)
+            curl.setopt(pycurl.WRITEDATA, transfer.body)
+            self._running[curl] = transfer
+            self._multi.add_handle(curl)  # libcurl asks for a timer (due at once) to start it: never done here
+
+    # libcurl's callbacks: which sockets to wait on, when to call it back.
+    def _on_socket(self, what: int, fd: int, _multi: object, _data: object) -> None:
+        events = (zmq.POLLIN if what & pycurl.POLL_IN else 0) | (zmq.POLLOUT if what & pycurl.POLL_OUT else 0)
+        if what == pycurl.POLL_REMOVE or not events:
+            self._watched.discard(fd)
+            self._watcher.unwatch(fd)
+            return
+        self._watched.add(fd)
+        self._watcher.watch(fd, lambda ready: self._act(fd, ready), events)
+
+    def _on_timer(self, timeout_ms: int) -> None:
+        self._timer += 1
+        if timeout_ms >= 0:
+            timer = self._timer
+            self._schedule(timeout_ms / 1000, lambda: self._on_due(timer))
+
+    def _on_due(self, timer: int) -> None:
+        if timer == self._timer:
+            self._act(pycurl.SOCKET_TIMEOUT, 0)
+
+    def _act(self, fd: int, ready: int) -> None:
+        flags = (pycurl.CSELECT_IN if ready & zmq.POLLIN else 0) | (pycurl.CSELECT_OUT if ready & zmq.POLLOUT else 0)
+        flags |= pycurl.CSELECT_ERR if ready & zmq.POLLERR else 0
+        self._multi.socket_action(fd, flags)
+        self._collect()
+
+    def _collect(self) -> None:
+        finished: list[tuple[_Transfer, Answer | str]] = []
+        while True:
+            queued, succeeded, failed = self._multi.info_read()
+            for curl in succeeded:
+                transfer = self._release(curl)
+                finished.append((transfer, Answer(curl.getinfo(pycurl.RESPONSE_CODE), transfer.body.getvalue())))
+            for curl, _code, message in failed:
+                finished.append((self._release(curl), str(message)))
+            if not queued:
+                break
+        self._start_waiting()
+        for transfer, outcome in finished:
+            transfer.done(outcome)
+
+    def _release(self, curl: pycurl.Curl) -> _Transfer:
+        self._multi.remove_handle(curl)
+        self._idle.append(curl)
+        return self._running.pop(curl)
