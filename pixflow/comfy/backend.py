@@ -20,10 +20,20 @@ from typing import Any
 
 from pixflow.comfy import commands
 from pixflow.comfy.client import FEATURE_FLAGS, ComfyClient
+from pixflow.comfy.control_lane import ControlLane
 from pixflow.comfy.event_socket import EventSocket, SocketClosed
 from pixflow.comfy.loop_fetch import LoopFetch
 from pixflow.comfy.loop_http import LoopHttp
-from pixflow.comfy.messages import BackendDown, BackendEvent, BackendUp, CommandFailed, LoopMessage
+from pixflow.comfy.messages import (
+    BackendDown,
+    BackendEvent,
+    BackendUp,
+    CommandFailed,
+    ControlDone,
+    HealthMessage,
+    JobResult,
+    LoopMessage,
+)
 from pixflow.outbox import Outbox
 from pixflow.watcher import Watcher
 
@@ -70,15 +80,19 @@ class Backend:
         # slow download never delays a submission and several finished prompts are saved at once.
         self._client = ComfyClient(self.url, timeout=http_timeout)
         self._fetch_clients = [ComfyClient(self.url, timeout=http_timeout) for _ in range(fetch_workers)]
+        # SimpleQueue: a put from the loop is one C call (queue.Queue's Condition cost the loop ~6 % of its CPU).
+        self._commands: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
+        self._fetches: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
         # Plain HTTP: images the events named are downloaded on the loop (comfy/loop_fetch.py), up to
         # fetch_workers at a time; the threads ask /history for the rest, and serve https, proxies and auth.
         self._loop_http = (
             LoopHttp(link.watcher, link.schedule, http_timeout, fetch_workers) if self._client.direct else None
         )
         self._loop_fetch = LoopFetch(self._client, self._loop_http, link.deliver) if self._loop_http else None
-        # SimpleQueue: a put from the loop is one C call (queue.Queue's Condition cost the loop ~6 % of its CPU).
-        self._commands: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
-        self._fetches: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
+        # Control commands, in order; a plain submission is POSTed by the loop on a connection of its own.
+        control_http = LoopHttp(link.watcher, link.schedule, http_timeout, 1) if self._client.direct else None
+        self._lane = ControlLane(self._client, control_http, self._commands.put, link.deliver)
+        self._loop_transfers = [http for http in (self._loop_http, control_http) if http is not None]
         self._stop = threading.Event()
         self._lost = threading.Event()  # set by the loop when the WebSocket is gone: the thread opens another
         # The open WebSocket and its liveness: the loop's alone.
@@ -87,7 +101,7 @@ class Backend:
         self._ping_sent: float | None = None
         self._threads = [
             threading.Thread(target=self._keep_connected, name=f"ws-{name}", daemon=True),
-            threading.Thread(target=self._serve, args=(self._commands, self._client), name=f"http-{name}", daemon=True),
+            threading.Thread(target=self._serve_control, name=f"http-{name}", daemon=True),
             *(
                 threading.Thread(
                     target=self._serve, args=(self._fetches, client), name=f"fetch-{name}-{i}", daemon=True
@@ -113,8 +127,9 @@ class Backend:
             self._fetches.put(None)
         self._close_events()
         self._lost.set()
-        if self._loop_http is not None:
-            self._loop_http.close()
+        self._lane.clear()
+        for http in self._loop_transfers:
+            http.close()
 
     def join(self, timeout: float = 5.0) -> None:
         """From any thread, after close()."""
@@ -153,8 +168,12 @@ class Backend:
         self._control(commands.InterruptAll())
 
     def _control(self, command: commands.Command) -> None:
-        """To the control thread, once the loop turn that asked for it is committed (pixflow/outbox.py)."""
-        self._outbox.send(self._commands.put, command)
+        """Into the control lane, once the loop turn that asked for it is committed (pixflow/outbox.py)."""
+        self._outbox.send(self._lane.add, command)
+
+    def control_done(self) -> None:
+        """On the loop: the control thread has carried out its command (a ControlDone came)."""
+        self._lane.thread_done()
 
     def fetch_outputs(
         self,
@@ -243,17 +262,27 @@ class Backend:
             events.close()
 
     # The HTTP threads: one for control (ordered), one for downloads (slow, never blocks control).
+    def _serve_control(self) -> None:
+        """Each result goes back as a ControlDone, even None: the control lane starts its next command on it."""
+        while True:
+            command = self._commands.get()
+            if command is None or self._stop.is_set():
+                return
+            self._post(ControlDone(self.name, self._run(command, self._client), self))
+
     def _serve(self, queued: queue.SimpleQueue[commands.Command | None], client: ComfyClient) -> None:
         while True:
             command = queued.get()
             if command is None or self._stop.is_set():
                 return
-            try:
-                result = commands.run(self.name, command, client, self._stop)
-                if result is not None:
-                    self._post(result)
-            except Exception as e:  # a bug here must not kill the thread: report it against the job
-                log.exception("backend %s: %r failed", self.name, command)
-                job_id = getattr(command, "job_id", None)
-                if job_id is not None:
-                    self._post(CommandFailed(job_id, f"{type(e).__name__}: {e}"))
+            result = self._run(command, client)
+            if result is not None:
+                self._post(result)
+
+    def _run(self, command: commands.Command, client: ComfyClient) -> JobResult | HealthMessage | None:
+        try:
+            return commands.run(self.name, command, client, self._stop)
+        except Exception as e:  # a bug here must not kill the thread: report it against the job
+            log.exception("backend %s: %r failed", self.name, command)
+            job_id = getattr(command, "job_id", None)
+            return CommandFailed(job_id, f"{type(e).__name__}: {e}") if job_id is not None else None

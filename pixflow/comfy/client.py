@@ -63,17 +63,10 @@ class _Curl:
 
     def request(self, target: str, body: bytes | None) -> Answer:
         """GET target, or POST body to it as JSON."""
-        curl, content = self._curl, io.BytesIO()
-        curl.setopt(pycurl.URL, self._base_url + target)
-        curl.setopt(pycurl.WRITEDATA, content)
-        if body is None:
-            curl.setopt(pycurl.HTTPGET, 1)
-            curl.setopt(pycurl.HTTPHEADER, [])
-        else:
-            curl.setopt(pycurl.POSTFIELDS, body)
-            curl.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json", "Expect:"])
-        curl.perform()  # pycurl.error on a failed exchange
-        return Answer(curl.getinfo(pycurl.RESPONSE_CODE), content.getvalue())
+        content = io.BytesIO()
+        prepare(self._curl, self._base_url + target, body, content)
+        self._curl.perform()  # pycurl.error on a failed exchange
+        return Answer(self._curl.getinfo(pycurl.RESPONSE_CODE), content.getvalue())
 
     def close(self) -> None:
         self._curl.close()
@@ -89,6 +82,18 @@ def curl_handle(timeout: float) -> pycurl.Curl:
     curl.setopt(pycurl.LOW_SPEED_LIMIT, 1)
     curl.setopt(pycurl.LOW_SPEED_TIME, max(1, round(timeout)))
     return curl
+
+
+def prepare(curl: pycurl.Curl, url: str, body: bytes | None, sink: io.BytesIO) -> None:
+    """Set a handle up for GET url, or for POST body to it as JSON; the answer's body goes to sink."""
+    curl.setopt(pycurl.URL, url)
+    curl.setopt(pycurl.WRITEDATA, sink)
+    if body is None:
+        curl.setopt(pycurl.HTTPGET, 1)
+        curl.setopt(pycurl.HTTPHEADER, [])
+    else:
+        curl.setopt(pycurl.POSTFIELDS, body)
+        curl.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json", "Expect:"])
 
 
 def curl_reason(error: pycurl.error) -> str:
@@ -113,6 +118,17 @@ def _session_for(base_url: str) -> requests.Session:
     session.auth = requests.utils.get_netrc_auth(base_url)
     session.trust_env = False
     return session
+
+
+def prompt_body(graph: dict[str, Any], prompt_id: str, client_id: str) -> dict[str, Any]:
+    return {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+
+
+def _reply(answer: Answer) -> Reply:
+    try:
+        return Reply(answer.status_code, answer.json())
+    except ValueError:
+        return Reply(answer.status_code, answer.text)
 
 
 def _view_params(image: dict[str, Any]) -> dict[str, str]:
@@ -203,15 +219,19 @@ class ComfyClient:
 
     def post_prompt(self, body: dict[str, Any]) -> Reply:
         """POST /prompt as is, whatever the status: 200 queued it, 400 is a validation error, 500 a bad body."""
-        response = self._request("POST", "/prompt", json=body)
-        try:
-            return Reply(response.status_code, response.json())
-        except ValueError:
-            return Reply(response.status_code, response.text)
+        return _reply(self._request("POST", "/prompt", json=body))
 
     def submit(self, graph: dict[str, Any], prompt_id: str, client_id: str) -> dict[str, Any] | PromptRejected:
         """Queue the graph under our own prompt id; ComfyUI's 200 reply, or what its validation rejected."""
-        reply = self.post_prompt({"prompt": graph, "client_id": client_id, "prompt_id": prompt_id})
+        return self.submitted(self.post_prompt(prompt_body(graph, prompt_id, client_id)))
+
+    def submit_request(self, graph: dict[str, Any], prompt_id: str, client_id: str) -> tuple[str, bytes]:
+        """What `submit` sends, as URL and JSON body (the loop sends it itself: comfy/loop_http.py)."""
+        return f"{self.base_url}/prompt", _json_bytes(prompt_body(graph, prompt_id, client_id))
+
+    def submitted(self, answer: Answer | Reply) -> dict[str, Any] | PromptRejected:
+        """ComfyUI's answer to POST /prompt: its 200 reply, what its validation rejected, else BackendError."""
+        reply = answer if isinstance(answer, Reply) else _reply(answer)
         if reply.status == 400:
             if not isinstance(reply.body, dict):
                 return PromptRejected({"type": "bad_request", "message": str(reply.body)[:300]})

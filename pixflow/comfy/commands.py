@@ -110,9 +110,7 @@ def run(backend: str, command: Command, client: ComfyClient, stop: threading.Eve
                 return SubmitRejected(command.job_id, missing)
             except BackendError as e:
                 return SubmitFailed(command.job_id, str(e))
-            if isinstance(result, PromptRejected):
-                return SubmitRejected(command.job_id, result)
-            return Submitted(command.job_id, result.get("number"))
+            return submit_result(command.job_id, result)
         case Cancel():
             return _cancel(backend, command, client)
         case Withdraw():
@@ -153,6 +151,13 @@ def run(backend: str, command: Command, client: ComfyClient, stop: threading.Eve
             return OutputsSaved(command.job_id, outputs)
         case _:
             assert_never(command)
+
+
+def submit_result(job_id: str, result: dict[str, Any] | PromptRejected) -> JobResult:
+    """What ComfyUI's answer to POST /prompt means for the job."""
+    if isinstance(result, PromptRejected):
+        return SubmitRejected(job_id, result)
+    return Submitted(job_id, result.get("number"))
 
 
 def _reconcile(command: Reconcile, client: ComfyClient) -> JobResult:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pycurl
 import zmq
 
-from pixflow.comfy.client import Answer, curl_handle
+from pixflow.comfy.client import Answer, curl_handle, prepare
 from pixflow.watcher import Watcher
 
 Schedule = Callable[[float, Callable[[], None]], None]
@@ -26,8 +26,9 @@ Done = Callable[[Answer | str], None]  # the answer, or why the exchange failed
 @dataclass
 class _Transfer:
     url: str
+    body: bytes | None  # None: a GET
     done: Done
-    body: io.BytesIO
+    answer: io.BytesIO
 
 
 class LoopHttp:
@@ -45,7 +46,11 @@ class LoopHttp:
 
     def get(self, url: str, done: Done) -> None:
         """On the loop: GET url; done(answer or reason) is called on the loop, in a later turn."""
-        self._waiting.append(_Transfer(url, done, io.BytesIO()))
+        self.request(url, None, done)
+
+    def request(self, url: str, body: bytes | None, done: Done) -> None:
+        """On the loop: GET url, or POST body to it as JSON; done(answer or reason) is called on the loop, later."""
+        self._waiting.append(_Transfer(url, body, done, io.BytesIO()))
         self._start_waiting()
 
     def close(self) -> None:
@@ -69,8 +74,7 @@ class LoopHttp:
         while self._waiting and len(self._running) < self._parallel:
             transfer = self._waiting.popleft()
             curl = self._idle.pop() if self._idle else curl_handle(self._timeout)
-            curl.setopt(pycurl.URL, transfer.url)
-            curl.setopt(pycurl.WRITEDATA, transfer.body)
+            prepare(curl, transfer.url, transfer.body, transfer.answer)
             self._running[curl] = transfer
             self._multi.add_handle(curl)  # libcurl asks for a timer (due at once) to start it: never done here
 
@@ -106,7 +110,7 @@ class LoopHttp:
             queued, succeeded, failed = self._multi.info_read()
             for curl in succeeded:
                 transfer = self._release(curl)
-                finished.append((transfer, Answer(curl.getinfo(pycurl.RESPONSE_CODE), transfer.body.getvalue())))
+                finished.append((transfer, Answer(curl.getinfo(pycurl.RESPONSE_CODE), transfer.answer.getvalue())))
             for curl, _code, message in failed:
                 finished.append((self._release(curl), str(message)))
             if not queued:

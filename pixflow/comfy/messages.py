@@ -142,4 +142,15 @@ JobResult = (
     | OutputsFailed
     | CommandFailed
 )
-LoopMessage = HealthMessage | BackendEvent | JobResult
+
+
+@dataclass(frozen=True)
+class ControlDone:
+    """The control thread has carried out a command (comfy/control_lane.py): its result, and the next may start."""
+
+    backend: str
+    result: JobResult | HealthMessage | None
+    origin: object = field(default=None, compare=False, repr=False)  # the Backend whose thread it was
+
+
+LoopMessage = HealthMessage | BackendEvent | JobResult | ControlDone

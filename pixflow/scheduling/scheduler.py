@@ -213,6 +213,12 @@ class Scheduler:
                 self.guard(job, type(event).__name__, functools.partial(self._follower.on_event, state, event))
             case m.BackendUp() | m.BackendDown() | m.BackendInfo():
                 self.guard(None, what, functools.partial(self._on_health, message))
+            case m.ControlDone(backend=name, result=result):
+                if result is not None:
+                    self.on_message(result)
+                owner = self.backends.get(name)
+                if owner is not None and owner.backend is message.origin:  # not a backend of that name since
+                    owner.backend.control_done()  # its next control command may start
             case _:
                 found = self.registry.get(message.job_id)
                 if found is not None and not found.finished:
