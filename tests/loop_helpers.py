@@ -3,9 +3,12 @@ backend's command queues (recorded, so a test can say which command a message mu
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pixflow.jobs.job import Job
+from pixflow.watcher import Watcher
 
 
 class RecordingBackend:
@@ -35,3 +38,28 @@ class RecordingPublisher:
 
     def job_event(self, prefix: str, job: Job, fields: dict[str, Any]) -> None:
         self.events.append((f"{prefix}{job.job_id}", {"seq": job.next_seq(), **fields}))
+
+
+class LoopDriver:
+    """The worker loop's poll, sockets and timers, without the worker: for tests of what runs on the loop
+    (a backend's WebSocket, its HTTP transfers)."""
+
+    def __init__(self) -> None:
+        self.watcher = Watcher()
+        self._timers: list[tuple[float, Callable[[], None]]] = []
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> None:
+        self._timers.append((time.monotonic() + delay, callback))
+
+    def run_until(self, condition: Callable[[], Any], timeout: float = 5.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while not (result := condition()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not met in {timeout}s: {condition}")
+            self.watcher.serve_ready(self.watcher.poll(10))
+            now = time.monotonic()
+            due = [timer for timer in self._timers if timer[0] <= now]
+            self._timers = [timer for timer in self._timers if timer[0] > now]
+            for _, callback in due:
+                callback()
+        return result

@@ -2,9 +2,10 @@
 
 Opening may block (a name to resolve, a TCP connect, TLS, the HTTP upgrade), so `EventSocket.open` runs on the
 backend's own thread, with a timeout. From then on the socket is non-blocking and the loop's poller waits on it
-with the worker's other sockets: a burst of frames is one `recv` and one parse (wsproto), and an event goes from
-ComfyUI to the subscribers without a thread hop. websocket-client, before, read two or three times a frame on a
-thread of its own, and each read handed the GIL back and forth with the loop (docs/performance.md).
+with the worker's other sockets: a burst of frames is one `recv` and one decode (comfy/ws_frames.py), and an event
+goes from ComfyUI to the subscribers without a thread hop. websocket-client, before, read two or three times a
+frame on a thread of its own, and each read handed the GIL back and forth with the loop (docs/performance.md).
+wsproto does the upgrade and writes pixflow's few frames (the feature flags, pings, pongs, the close).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from urllib.parse import urlsplit
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
     CloseConnection,
     Event,
     Ping,
@@ -28,11 +28,13 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+from wsproto.utilities import LocalProtocolError
 
 from pixflow.comfy.events import ComfyEvent, parse_binary, parse_text
+from pixflow.comfy.ws_frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameReader, ProtocolError
 
 READ_SIZE = 256 * 1024  # one read takes a whole burst of frames (a preview is a few KiB)
+MAX_UPGRADE_ANSWER = 64 * 1024
 
 
 class SocketClosed(Exception):
@@ -40,12 +42,14 @@ class SocketClosed(Exception):
 
 
 class EventSocket:
-    def __init__(self, sock: socket.socket, connection: WSConnection, early: list[Event]) -> None:
+    def __init__(self, sock: socket.socket, connection: WSConnection, early: bytes) -> None:
         self._sock = sock
         self._ws = connection
-        self._early = early  # frames that came in the same read as the upgrade's answer
-        self._text: list[str] = []  # a text message's fragments until its last one
-        self._bytes: list[bytes] = []
+        self._frames = FrameReader()
+        self._early = early  # bytes that came after the upgrade's answer, in the same read
+        # One buffer for the socket's life: `recv(256 KiB)` would allocate (and glibc map and unmap) one per read.
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
 
     @classmethod
     def open(cls, url: str, timeout: float, first_message: object) -> EventSocket:
@@ -75,48 +79,44 @@ class EventSocket:
 
     def read(self) -> list[ComfyEvent]:
         """Every event that has arrived, without blocking. Raises SocketClosed when the socket is gone."""
+        messages, self._early = self._feed(self._early) if self._early else [], b""
         while True:
             try:
-                data = self._sock.recv(READ_SIZE)
+                size = self._sock.recv_into(self._buffer)
             except (BlockingIOError, ssl.SSLWantReadError):
                 break
             except OSError as e:
                 raise SocketClosed(f"the WebSocket failed: {e}") from e
-            if not data:
+            if not size:
                 raise SocketClosed("ComfyUI closed the connection")
-            self._ws.receive_data(data)
-            if len(data) < READ_SIZE and not isinstance(self._sock, ssl.SSLSocket):
+            messages += self._feed(self._view[:size].tobytes())
+            if size < READ_SIZE and not isinstance(self._sock, ssl.SSLSocket):
                 break  # a short read drained the socket (TLS may hold decrypted bytes back: read to the end)
-        frames, self._early = self._early, []
-        try:
-            frames.extend(self._ws.events())
-        except RemoteProtocolError as e:
-            raise SocketClosed(f"ComfyUI broke the WebSocket protocol: {e}") from e
-        return self._parse(frames)
+        return self._parse(messages)
 
-    def _parse(self, frames: list[Event]) -> list[ComfyEvent]:
+    def _feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        try:
+            return self._frames.feed(data)
+        except ProtocolError as e:
+            raise SocketClosed(f"ComfyUI broke the WebSocket protocol: {e}") from e
+
+    def _parse(self, messages: list[tuple[int, bytes]]) -> list[ComfyEvent]:
         events: list[ComfyEvent] = []
-        for frame in frames:
+        for opcode, payload in messages:
             parsed: ComfyEvent | None = None
-            match frame:
-                case TextMessage(data=data, message_finished=finished):
-                    self._text.append(data)
-                    if finished:
-                        parsed = parse_text("".join(self._text))
-                        self._text.clear()
-                case BytesMessage(data=data, message_finished=finished):
-                    self._bytes.append(bytes(data))
-                    if finished:
-                        parsed = parse_binary(b"".join(self._bytes))
-                        self._bytes.clear()
-                case Ping():
-                    self._send(frame.response())
-                case Pong():
-                    pass  # any frame shows the socket alive: the reader notes when it last read
-                case CloseConnection(code=code, reason=reason):
-                    with contextlib.suppress(OSError, LocalProtocolError, SocketClosed):
-                        self._send(frame.response())
-                    raise SocketClosed(f"ComfyUI closed the WebSocket ({code}{f': {reason}' if reason else ''})")
+            if opcode == OP_TEXT:
+                parsed = parse_text(payload.decode("utf-8", "replace"))  # JSON parsing rejects what is malformed
+            elif opcode == OP_BINARY:
+                parsed = parse_binary(payload)
+            elif opcode == OP_PING:
+                self._send(Pong(payload=payload))
+            elif opcode == OP_CLOSE:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                reason = payload[2:].decode("utf-8", "replace")
+                with contextlib.suppress(SocketClosed):
+                    self._send(CloseConnection(code=1000))
+                raise SocketClosed(f"ComfyUI closed the WebSocket ({code}{f': {reason}' if reason else ''})")
+            # A pong needs nothing: any frame shows the socket alive (the reader notes when it last read).
             if parsed is not None:
                 events.append(parsed)
         return events
@@ -136,17 +136,22 @@ class EventSocket:
         self._sock.close()
 
 
-def _await_upgrade(sock: socket.socket, connection: WSConnection, url: str) -> list[Event]:
-    """Read until the server accepts the upgrade; the frames read with its answer are kept for the first read."""
-    while True:
-        data = sock.recv(READ_SIZE)
-        if not data:
+def _await_upgrade(sock: socket.socket, connection: WSConnection, url: str) -> bytes:
+    """Read the upgrade's answer, up to its blank line, for wsproto; what follows it is frames (returned)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
             raise SocketClosed(f"{url} closed the connection during the WebSocket upgrade")
-        connection.receive_data(data)
-        events = list(connection.events())
-        for n, event in enumerate(events):
-            if isinstance(event, AcceptConnection):
-                return events[n + 1 :]
-            if isinstance(event, RejectConnection | RejectData):
-                status = getattr(event, "status_code", "")
-                raise SocketClosed(f"{url} refused the WebSocket upgrade {status}".rstrip())
+        data += chunk
+        if len(data) > MAX_UPGRADE_ANSWER:
+            raise SocketClosed(f"{url} answered the WebSocket upgrade with more than {MAX_UPGRADE_ANSWER} bytes")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    connection.receive_data(head + b"\r\n\r\n")
+    for event in connection.events():
+        if isinstance(event, AcceptConnection):
+            return rest
+        if isinstance(event, RejectConnection | RejectData):
+            status = getattr(event, "status_code", "")
+            raise SocketClosed(f"{url} refused the WebSocket upgrade {status}".rstrip())
+    raise SocketClosed(f"{url} did not accept the WebSocket upgrade")
