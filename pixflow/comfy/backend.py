@@ -88,7 +88,9 @@ class Backend:
         self._loop_http = (
             LoopHttp(link.watcher, link.schedule, http_timeout, fetch_workers) if self._client.direct else None
         )
-        self._loop_fetch = LoopFetch(self._client, self._loop_http, link.deliver) if self._loop_http else None
+        self._loop_fetch = (
+            LoopFetch(self._client, self._loop_http, link.deliver, link.schedule) if self._loop_http else None
+        )
         # Control commands, in order; a plain submission is POSTed by the loop on a connection of its own.
         control_http = LoopHttp(link.watcher, link.schedule, http_timeout, 1) if self._client.direct else None
         self._lane = ControlLane(self._client, control_http, self._commands.put, link.deliver)

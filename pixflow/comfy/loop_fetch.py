@@ -22,12 +22,22 @@ log = logging.getLogger(__name__)
 
 
 class LoopFetch:
-    def __init__(self, client: ComfyClient, http: LoopHttp, deliver: Callable[[LoopMessage], None]) -> None:
-        self._client, self._http, self._deliver = client, http, deliver
+    def __init__(
+        self,
+        client: ComfyClient,
+        http: LoopHttp,
+        deliver: Callable[[LoopMessage], None],
+        schedule: Callable[[float, Callable[[], None]], None],
+    ) -> None:
+        self._client, self._http, self._deliver, self._schedule = client, http, deliver, schedule
 
     def start(self, command: FetchOutputs) -> None:
+        """After the turn's commit (through the outbox): what it leads to is handled in a later turn."""
         images = images_in_history({"outputs": command.node_outputs or {}})
-        self._next(command, images, [])
+        if images:
+            self._next(command, images, [])
+        else:  # nothing to download: only the sidecar, written in a turn of its own
+            self._schedule(0.0, lambda: self._next(command, images, []))
 
     def _next(self, command: FetchOutputs, images: list[dict[str, Any]], datas: list[bytes]) -> None:
         if len(datas) < len(images):
