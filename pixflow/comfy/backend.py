@@ -89,7 +89,7 @@ class Backend:
             LoopHttp(link.watcher, link.schedule, http_timeout, fetch_workers) if self._client.direct else None
         )
         self._loop_fetch = (
-            LoopFetch(self._client, self._loop_http, link.deliver, link.schedule) if self._loop_http else None
+            LoopFetch(self._client, self._loop_http, link.deliver, self._fetches.put) if self._loop_http else None
         )
         # Control commands, in order; a plain submission is POSTed by the loop on a connection of its own.
         control_http = LoopHttp(link.watcher, link.schedule, http_timeout, 1) if self._client.direct else None

@@ -1,8 +1,9 @@
-"""A finished prompt's images downloaded and saved by the worker loop, when its `executed` events named them.
+"""A finished prompt's images downloaded by the worker loop, when its `executed` events named them.
 
-The loop asks libcurl for each image (comfy/loop_http.py) and writes them with their sidecar as the download thread
-would (comfy/outputs.py): same files, same messages. Without the events' outputs (a job recovered after a restart,
-a reconnect mid-prompt) the download threads still ask /history first and wait for it.
+The loop asks libcurl for each image (comfy/loop_http.py), then hands them to a download thread to write with their
+sidecar (comfy/outputs.py): the files and messages are those of a download done on the thread, and a slow disk
+never stalls the loop. Without the events' outputs (a job recovered after a restart, a reconnect mid-prompt) the
+download threads ask /history first and download themselves.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from pixflow.comfy.client import Answer, ComfyClient
-from pixflow.comfy.commands import FetchOutputs
+from pixflow.comfy.commands import FetchOutputs, WriteOutputs
 from pixflow.comfy.loop_http import LoopHttp
-from pixflow.comfy.messages import CommandFailed, LoopMessage, OutputsFailed, OutputsSaved
-from pixflow.comfy.outputs import images_in_history, write_outputs
+from pixflow.comfy.messages import CommandFailed, LoopMessage, OutputsFailed
+from pixflow.comfy.outputs import images_in_history
 from pixflow.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -27,29 +28,21 @@ class LoopFetch:
         client: ComfyClient,
         http: LoopHttp,
         deliver: Callable[[LoopMessage], None],
-        schedule: Callable[[float, Callable[[], None]], None],
+        write: Callable[[WriteOutputs], None],
     ) -> None:
-        self._client, self._http, self._deliver, self._schedule = client, http, deliver, schedule
+        self._client, self._http, self._deliver, self._write = client, http, deliver, write
 
     def start(self, command: FetchOutputs) -> None:
-        """After the turn's commit (through the outbox): what it leads to is handled in a later turn."""
+        """After the turn's commit (through the outbox)."""
         images = images_in_history({"outputs": command.node_outputs or {}})
-        if images:
-            self._next(command, images, [])
-        else:  # nothing to download: only the sidecar, written in a turn of its own
-            self._schedule(0.0, lambda: self._next(command, images, []))
+        self._next(command, images, [])
 
     def _next(self, command: FetchOutputs, images: list[dict[str, Any]], datas: list[bytes]) -> None:
         if len(datas) < len(images):
             image = images[len(datas)]
             self._http.get(self._client.view_url(image), lambda outcome: self._got(command, images, datas, outcome))
             return
-        try:
-            outputs = write_outputs(images, datas, command.job_dir, command.job_id, command.sidecar)
-        except OSError as e:
-            self._deliver(OutputsFailed(command.job_id, str(e)))
-            return
-        self._deliver(OutputsSaved(command.job_id, outputs))
+        self._write(WriteOutputs(command.job_id, command.job_dir, command.sidecar, images, datas))
 
     def _got(
         self, command: FetchOutputs, images: list[dict[str, Any]], datas: list[bytes], outcome: Answer | str
