@@ -9,6 +9,7 @@ gets each answer whole. Transfers run side by side, at most `parallel` at a time
 from __future__ import annotations
 
 import io
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +42,10 @@ class LoopHttp:
         self._idle: list[pycurl.Curl] = []  # handles to reuse (the multi handle keeps their connections alive)
         self._running: dict[pycurl.Curl, _Transfer] = {}
         self._waiting: deque[_Transfer] = deque()
-        self._timer = 0  # the newest timer libcurl asked for; older ones do nothing when due
+        # libcurl asks for a new deadline often (several a transfer, 1 s and 10 s ahead) and the loop's timers
+        # cannot be cancelled: keep libcurl's one deadline here, and at most a few loop timers, none past it.
+        self._deadline: float | None = None
+        self._armed: list[float] = []  # when the loop timers set so far are due
         self._watched: set[int] = set()
 
     def get(self, url: str, done: Done) -> None:
@@ -89,14 +93,23 @@ class LoopHttp:
         self._watcher.watch(fd, lambda ready: self._act(fd, ready), events)
 
     def _on_timer(self, timeout_ms: int) -> None:
-        self._timer += 1
-        if timeout_ms >= 0:
-            timer = self._timer
-            self._schedule(timeout_ms / 1000, lambda: self._on_due(timer))
+        self._deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        self._arm()
 
-    def _on_due(self, timer: int) -> None:
-        if timer == self._timer:
+    def _arm(self) -> None:
+        """A loop timer at libcurl's deadline, unless one is set already that is due no later."""
+        deadline = self._deadline
+        if deadline is None or any(due <= deadline for due in self._armed):
+            return
+        self._armed.append(deadline)
+        self._schedule(max(0.0, deadline - time.monotonic()), lambda: self._on_due(deadline))
+
+    def _on_due(self, due: float) -> None:
+        self._armed.remove(due)
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._deadline = None
             self._act(pycurl.SOCKET_TIMEOUT, 0)
+        self._arm()  # a later deadline that an earlier timer stood for
 
     def _act(self, fd: int, ready: int) -> None:
         flags = (pycurl.CSELECT_IN if ready & zmq.POLLIN else 0) | (pycurl.CSELECT_OUT if ready & zmq.POLLOUT else 0)
