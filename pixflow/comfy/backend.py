@@ -76,8 +76,9 @@ class Backend:
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self.url = url.rstrip("/")
         self._post = link.post
-        # One HTTP session per thread: control is one ordered thread; downloads run on a small pool, so a
-        # slow download never delays a submission and several finished prompts are saved at once.
+        # One HTTP connection per thread: control is one ordered thread; downloads run on a small pool, so a
+        # slow download never delays a submission and several finished prompts are saved at once. The loop uses
+        # the control thread's client only to build requests and read answers, never its connection.
         self._client = ComfyClient(self.url, timeout=http_timeout)
         self._fetch_clients = [ComfyClient(self.url, timeout=http_timeout) for _ in range(fetch_workers)]
         # SimpleQueue: a put from the loop is one C call (queue.Queue's Condition cost the loop ~6 % of its CPU).
