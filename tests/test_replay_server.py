@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import socket
 
 import pytest
 import requests
+import websocket
 
 from pixflow.replay.server import ReplayServer
 from tests.helpers import FIXTURES
@@ -44,3 +47,23 @@ def test_call_runs_on_the_server_loop_with_the_state():
         assert server.call(lambda state: list(state.playlist)) == ["cached_all"]
         answer = requests.post(f"{server.url}/replay/playlist", json={"recordings": ["nope"]}, timeout=5)
         assert answer.status_code == 400
+
+
+def test_the_send_log_records_each_event_as_sent_when_asked_and_only_then():
+    with ReplayServer(FIXTURES, default="cached_all") as server:
+        ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/ws?clientId=logged", timeout=5)
+        try:
+            assert requests.get(f"{server.url}/replay/send_log", timeout=5).json() == {"log": None}
+            assert requests.post(f"{server.url}/replay/send_log", json={"record": True}, timeout=5).json()["log"] == []
+            body = {"prompt": {}, "client_id": "logged", "prompt_id": "p-1"}
+            requests.post(f"{server.url}/prompt", json=body, timeout=5)
+            while (frame := json.loads(ws.recv()))["type"] != "executing" or frame["data"]["node"] is not None:
+                pass
+            log = requests.get(f"{server.url}/replay/send_log", timeout=5).json()["log"]
+            kinds = [kind for _, prompt_id, kind, _ in log if prompt_id == "p-1"]
+            assert kinds[0] == "execution_start" and kinds[-1] == "executing"
+            assert all(later >= earlier for (earlier, *_), (later, *_) in itertools.pairwise(log))
+            stopped = requests.post(f"{server.url}/replay/send_log", json={"record": False}, timeout=5).json()
+            assert stopped == {"log": None}
+        finally:
+            ws.close()

@@ -6,38 +6,57 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from bench.harness import REPO, Figure, WorkerProcess, percentile
+from bench.harness import REPO, Figure, ReplayProcess, WorkerProcess, percentile
 from bench.scenarios.common import GENERATE, p50_p99, send_log
 from bench.scenarios.direct import DirectClient
 from pixflow.replay.server import ReplayServer
 
 
-def _direct_client_latency(replay: ReplayServer, recording: str, jobs: int) -> list[float]:
+def _control(replay: ReplayProcess, route: str, body: dict[str, Any]) -> Any:
+    return requests.post(f"{replay.url}/replay/{route}", json=body, timeout=10).json()
+
+
+def _progress_sent(replay: ReplayProcess) -> dict[tuple[str, int], int]:
+    log = requests.get(f"{replay.url}/replay/send_log", timeout=10).json()["log"] or []
+    return {(pid, value): t for t, pid, kind, value in log if kind == "progress"}
+
+
+def _direct_client_latency(replay: ReplayProcess, recording: str, jobs: int) -> list[float]:
     """The floor for event latency: a bare websocket-client reading the same frames from the same server."""
     received: dict[tuple[str, int], int] = {}
-    replay.call(lambda state: state.playlist.extend([recording] * jobs))
+    _control(replay, "playlist", {"recordings": [recording] * jobs})
     client = DirectClient(replay)
     try:
         for _ in range(jobs):
             client.run(lambda prompt_id, value: received.__setitem__((prompt_id, value), time.monotonic_ns()))
     finally:
         client.close()
-    sent = {(pid, value): t for t, pid, kind, value in send_log(replay) if kind == "progress"}
+    sent = _progress_sent(replay)
     return [(received[key] - sent[key]) / 1e6 for key in received if key in sent]
 
 
-def event_latency(directory: Path, replay: ReplayServer, jobs: int = 12) -> list[Figure]:
-    replay.call(lambda state: (setattr(state, "speed", 1.0), setattr(state, "send_log", [])))
+def event_latency(directory: Path, _: ReplayServer, jobs: int = 24) -> list[Figure]:
+    """The replay server runs in its own process (as in the throughput scenario): in the bench's process its
+    sending would share a GIL with the subscriber whose receive times are measured (monotonic clocks are the
+    same across processes)."""
+    with ReplayProcess("cached_all") as replay:
+        return _event_latency(directory, replay, jobs)
+
+
+def _event_latency(directory: Path, replay: ReplayProcess, jobs: int) -> list[Figure]:
+    _control(replay, "speed", {"speed": 1.0})
+    _control(replay, "send_log", {"record": True})
     floor = _direct_client_latency(replay, "new_prompt", jobs)
-    replay.call(lambda state: setattr(state, "send_log", []))
+    _control(replay, "send_log", {"record": True})
     received: dict[tuple[str, int], int] = {}
     with WorkerProcess(directory, replay.url) as worker, worker.client() as client:
         client.subscribe(b"job.progress.", b"job.state.")
         client.wait_subscribed()
-        replay.call(lambda state: state.playlist.extend(["new_prompt"] * jobs))
+        _control(replay, "playlist", {"recordings": ["new_prompt"] * jobs})
         ids = [
             client.call("generate", **{k: v for k, v in GENERATE.items() if k not in ("type", "v")}, id=f"lat-{i}")[
                 "job_id"
@@ -53,9 +72,8 @@ def event_latency(directory: Path, replay: ReplayServer, jobs: int = 12) -> list
                 received[(prompts[event["job_id"]], event["value"])] = now
             elif event.get("to") in ("done", "failed"):
                 done += 1
-    sent = {(pid, value): t for t, pid, kind, value in send_log(replay) if kind == "progress"}
+    sent = _progress_sent(replay)
     samples = [(received[key] - sent[key]) / 1e6 for key in received if key in sent]
-    replay.call(lambda state: (setattr(state, "speed", 0.0), setattr(state, "send_log", None)))
     return p50_p99(
         "event latency, ComfyUI frame → PUB subscriber",
         samples,

@@ -49,6 +49,15 @@ async def _speed(request: web.Request) -> web.Response:
     return web.json_response({"speed": state.speed})
 
 
+async def _send_log(request: web.Request) -> web.Response:
+    """POST {"record": true|false}: start (afresh) or stop logging each event as it is sent; GET: the log, as
+    [monotonic ns, prompt id, event type, progress value] (a benchmark measures latency against it)."""
+    state = request.app[STATE]
+    if request.method == "POST":
+        state.send_log = [] if (await request.json()).get("record") else None
+    return web.json_response({"log": state.send_log})
+
+
 async def _fault(request: web.Request) -> web.Response:
     """Fault injection: {"drop": true} closes every WebSocket; {"stall": true} silences the open ones;
     {"hold": true|false} holds prompts before they start; {"view_delay": s}; {"forget": true} loses
@@ -80,3 +89,5 @@ def add_replay_routes(app: web.Application) -> None:
     app.router.add_get("/replay/stats", _stats)
     app.router.add_post("/replay/speed", _speed)
     app.router.add_post("/replay/fault", _fault)
+    app.router.add_get("/replay/send_log", _send_log)
+    app.router.add_post("/replay/send_log", _send_log)
