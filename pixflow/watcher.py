@@ -14,6 +14,8 @@ import zmq
 
 log = logging.getLogger(__name__)
 
+Schedule = Callable[[float, Callable[[], None]], None]  # a timer on the loop: (delay in seconds, callback)
+
 
 class Watcher:
     def __init__(self) -> None:

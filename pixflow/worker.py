@@ -123,9 +123,8 @@ class Worker:
         gc.freeze()
         gc.set_threshold(GC_THRESHOLD, 20, 50)
         self.scheduler.start()
-        poller = self.watcher.poller
-        poller.register(self.router, zmq.POLLIN)
-        poller.register(self.inbox.wake_fd, zmq.POLLIN)
+        self.watcher.poller.register(self.router, zmq.POLLIN)  # served by the turn itself, not by a watcher reader
+        self.watcher.poller.register(self.inbox.wake_fd, zmq.POLLIN)
         self._every(self.settings.stats_interval, self._tick)
         self._every(3600.0, self._apply_retention, first=0.0)
         self._every(1.0, self.security.reload_if_changed)  # client keys: added, revoked, roles changed
@@ -133,7 +132,7 @@ class Worker:
         self.ops.started(self)
         try:
             while self._running:
-                ready = dict(poller.poll(self._poll_timeout_ms()))
+                ready = self.watcher.poll(self._poll_timeout_ms())
                 self.store.begin_turn()
                 self.outbox.hold()
                 try:

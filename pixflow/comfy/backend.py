@@ -35,7 +35,7 @@ from pixflow.comfy.messages import (
     LoopMessage,
 )
 from pixflow.outbox import Outbox
-from pixflow.watcher import Watcher
+from pixflow.watcher import Schedule, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ MAX_LIVENESS_STEP = 1.0  # how often, at most, the loop looks at a silent socket
 
 
 Post = Callable[[LoopMessage], None]
-Schedule = Callable[[float, Callable[[], None]], None]
+Report = Callable[[JobResult | HealthMessage | None], None]  # what a backend thread does with a command's result
 
 
 @dataclass(frozen=True)
@@ -86,16 +86,16 @@ class Backend:
         self._fetches: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
         # Plain HTTP: images the events named are downloaded on the loop (comfy/loop_fetch.py), up to
         # fetch_workers at a time; the threads ask /history for the rest, and serve https, proxies and auth.
-        self._loop_http = (
-            LoopHttp(link.watcher, link.schedule, http_timeout, fetch_workers) if self._client.direct else None
-        )
-        self._loop_fetch = (
-            LoopFetch(self._client, self._loop_http, link.deliver, self._fetches.put) if self._loop_http else None
-        )
         # Control commands, in order; a plain submission is POSTed by the loop on a connection of its own.
-        control_http = LoopHttp(link.watcher, link.schedule, http_timeout, 1) if self._client.direct else None
+        self._loop_transfers: list[LoopHttp] = []
+        self._loop_fetch: LoopFetch | None = None
+        control_http: LoopHttp | None = None
+        if self._client.direct:
+            fetch_http = LoopHttp(link.watcher, link.schedule, http_timeout, fetch_workers)
+            control_http = LoopHttp(link.watcher, link.schedule, http_timeout, 1)
+            self._loop_transfers = [fetch_http, control_http]
+            self._loop_fetch = LoopFetch(self._client, fetch_http, link.deliver, self._fetches.put)
         self._lane = ControlLane(self._client, control_http, self._commands.put, link.deliver)
-        self._loop_transfers = [http for http in (self._loop_http, control_http) if http is not None]
         self._stop = threading.Event()
         self._lost = threading.Event()  # set by the loop when the WebSocket is gone: the thread opens another
         # The open WebSocket and its liveness: the loop's alone.
@@ -104,11 +104,9 @@ class Backend:
         self._ping_sent: float | None = None
         self._threads = [
             threading.Thread(target=self._keep_connected, name=f"ws-{name}", daemon=True),
-            threading.Thread(target=self._serve_control, name=f"http-{name}", daemon=True),
+            self._thread(f"http-{name}", self._commands, self._client, self._control_done),
             *(
-                threading.Thread(
-                    target=self._serve, args=(self._fetches, client), name=f"fetch-{name}-{i}", daemon=True
-                )
+                self._thread(f"fetch-{name}-{i}", self._fetches, client, self._result)
                 for i, client in enumerate(self._fetch_clients)
             ),
         ]
@@ -249,7 +247,7 @@ class Backend:
                 self._lose(f"lost the WebSocket to ComfyUI at {self.url}: {e}")
                 return
             self._ping_sent = now
-        step = min(self._ping_interval, self._ping_timeout, MAX_LIVENESS_STEP * 4) / 4
+        step = min(min(self._ping_interval, self._ping_timeout) / 4, MAX_LIVENESS_STEP)
         self._link.schedule(step, lambda: self._watch_liveness(events))
 
     def _lose(self, reason: str) -> None:
@@ -265,22 +263,25 @@ class Backend:
             events.close()
 
     # The HTTP threads: one for control (ordered), one for downloads (slow, never blocks control).
-    def _serve_control(self) -> None:
-        """Each result goes back as a ControlDone, even None: the control lane starts its next command on it."""
-        while True:
-            command = self._commands.get()
-            if command is None or self._stop.is_set():
-                return
-            self._post(ControlDone(self.name, self._run(command, self._client), self))
+    def _thread(
+        self, name: str, queued: queue.SimpleQueue[commands.Command | None], client: ComfyClient, report: Report
+    ) -> threading.Thread:
+        return threading.Thread(target=self._serve, args=(queued, client, report), name=name, daemon=True)
 
-    def _serve(self, queued: queue.SimpleQueue[commands.Command | None], client: ComfyClient) -> None:
+    def _serve(self, queued: queue.SimpleQueue[commands.Command | None], client: ComfyClient, report: Report) -> None:
         while True:
             command = queued.get()
             if command is None or self._stop.is_set():
                 return
-            result = self._run(command, client)
-            if result is not None:
-                self._post(result)
+            report(self._run(command, client))
+
+    def _result(self, result: JobResult | HealthMessage | None) -> None:
+        if result is not None:
+            self._post(result)
+
+    def _control_done(self, result: JobResult | HealthMessage | None) -> None:
+        """Even a None goes back: the control lane starts its next command on the ControlDone."""
+        self._post(ControlDone(self.name, result, self))
 
     def _run(self, command: commands.Command, client: ComfyClient) -> JobResult | HealthMessage | None:
         try:

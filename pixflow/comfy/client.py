@@ -190,14 +190,18 @@ class ComfyClient:
         try:
             return self._direct.request(target, _json_bytes(json) if method == "POST" else None)
         except pycurl.error as e:
-            raise BackendError(f"ComfyUI at {self.base_url} is unreachable ({method} {path}): {curl_reason(e)}") from e
+            raise self.unreachable(f"{method} {path}", curl_reason(e)) from e
+
+    def unreachable(self, call: str, reason: str) -> BackendError:
+        """The error for a call ("GET /queue") that got no answer, naming the server and why."""
+        return BackendError(f"ComfyUI at {self.base_url} is unreachable ({call}): {reason}")
 
     def _through_session(self, method: str, path: str, **kwargs: Any) -> Answer:
         url = f"{self.base_url}{path}"
         try:
             response = self._session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as e:
-            raise BackendError(f"ComfyUI at {self.base_url} is unreachable ({method} {path}): {e}") from e
+            raise self.unreachable(f"{method} {path}", str(e)) from e
         return Answer(response.status_code, response.content)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -223,15 +227,15 @@ class ComfyClient:
 
     def submit(self, graph: dict[str, Any], prompt_id: str, client_id: str) -> dict[str, Any] | PromptRejected:
         """Queue the graph under our own prompt id; ComfyUI's 200 reply, or what its validation rejected."""
-        return self.submitted(self.post_prompt(prompt_body(graph, prompt_id, client_id)))
+        return self.submitted(self._request("POST", "/prompt", json=prompt_body(graph, prompt_id, client_id)))
 
     def submit_request(self, graph: dict[str, Any], prompt_id: str, client_id: str) -> tuple[str, bytes]:
         """What `submit` sends, as URL and JSON body (the loop sends it itself: comfy/loop_http.py)."""
         return f"{self.base_url}/prompt", _json_bytes(prompt_body(graph, prompt_id, client_id))
 
-    def submitted(self, answer: Answer | Reply) -> dict[str, Any] | PromptRejected:
+    def submitted(self, answer: Answer) -> dict[str, Any] | PromptRejected:
         """ComfyUI's answer to POST /prompt: its 200 reply, what its validation rejected, else BackendError."""
-        reply = answer if isinstance(answer, Reply) else _reply(answer)
+        reply = _reply(answer)
         if reply.status == 400:
             if not isinstance(reply.body, dict):
                 return PromptRejected({"type": "bad_request", "message": str(reply.body)[:300]})

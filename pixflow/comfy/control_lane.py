@@ -63,7 +63,7 @@ class ControlLane:
         self._busy = False
         try:
             if isinstance(outcome, str):
-                raise BackendError(f"ComfyUI at {self._client.base_url} is unreachable (POST /prompt): {outcome}")
+                raise self._client.unreachable("POST /prompt", outcome)
             result = commands.submit_result(command.job_id, self._client.submitted(outcome))
         except BackendError as e:
             result = SubmitFailed(command.job_id, str(e))

@@ -50,7 +50,7 @@ class LoopFetch:
         filename = images[len(datas)]["filename"]
         try:
             if isinstance(outcome, str):
-                raise BackendError(f"ComfyUI at {self._client.base_url} is unreachable (GET /view): {outcome}")
+                raise self._client.unreachable("GET /view", outcome)
             data = self._client.image_of(outcome, filename)
         except BackendError as e:
             self._deliver(OutputsFailed(command.job_id, str(e)))

@@ -18,9 +18,8 @@ import pycurl
 import zmq
 
 from pixflow.comfy.client import Answer, curl_handle, prepare
-from pixflow.watcher import Watcher
+from pixflow.watcher import Schedule, Watcher
 
-Schedule = Callable[[float, Callable[[], None]], None]
 Done = Callable[[Answer | str], None]  # the answer, or why the exchange failed
 
 

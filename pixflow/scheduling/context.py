@@ -15,10 +15,10 @@ from pixflow.jobs.registry import JobRegistry
 from pixflow.jobs.store import JobStore
 from pixflow.publisher import Publisher
 from pixflow.scheduling.backends import BackendState
+from pixflow.watcher import Schedule
 
 log = logging.getLogger(__name__)
 
-Schedule = Callable[[float, Callable[[], None]], None]
 JobGuard = Callable[[Job | None, str, Callable[[], None]], None]
 
 

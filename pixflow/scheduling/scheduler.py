@@ -32,7 +32,7 @@ from pixflow.outbox import Outbox
 from pixflow.publisher import Publisher
 from pixflow.scheduling.backends import BackendState, Mode, make_backends
 from pixflow.scheduling.cancels import Canceller
-from pixflow.scheduling.context import Schedule, Shared
+from pixflow.scheduling.context import Shared
 from pixflow.scheduling.eta import EtaLearner, FinishRate
 from pixflow.scheduling.following import Follower
 from pixflow.scheduling.moves import Moves
@@ -41,7 +41,7 @@ from pixflow.scheduling.placement import Placement
 from pixflow.scheduling.pool import PoolControl
 from pixflow.scheduling.reconcile import Reconciler
 from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_STATE, JobState, now_ms
-from pixflow.watcher import Watcher
+from pixflow.watcher import Schedule, Watcher
 from pixflow.workflows import Workflow
 from pixflow.workflows.checks import fitness
 from pixflow.workflows.params import GenerateParams
