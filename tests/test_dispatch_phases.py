@@ -166,7 +166,7 @@ def test_a_prompt_ending_live_after_missed_events_reads_its_outputs_from_history
     scheduler, backend, _ = loop
     job = _submit(scheduler)
     scheduler.on_message(_event(ce.Executed(job.prompt_id, "9", IMAGE_A)))
-    scheduler.check_stalls()  # nothing yet: the backend is not silent for long
+    scheduler.tick()  # nothing yet: the backend is not silent for long
     scheduler.on_message(m.BackendUp("local", "client-2"))  # a reconnect: events may have been missed
     scheduler.on_message(_event(ce.ExecutionSuccess(job.prompt_id)))  # ... and they flow again
     scheduler.on_message(_event(ce.Executing(job.prompt_id, None)))

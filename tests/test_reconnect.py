@@ -86,7 +86,12 @@ def test_pause_holds_dispatch_and_resume_releases_it(worker, replay):
     client.call("generate", id="held", prompt="p", size=[64, 64])
     client.subscribe_job("held")
     client.wait_subscribed()
-    assert client.status("held")["state"] == "queued"
+    held = client.status("held")
+    assert held["state"] == "queued"
+    # It says why it waits (no free slot is missing: the worker holds it), and has no ETA: it is not running and
+    # nothing says when it will.
+    assert "paused" in held["wait_reason"] and "slot" not in held["wait_reason"]
+    assert (held["eta"], held["overall"]) == (None, None)
     assert replay.call(lambda state: dict(state.prompts_received)) == {}
     assert client.call("resume")["paused"] is False
     assert [e["to"] for t, e in client.follow("held", 10) if t.startswith(TOPIC_STATE)][-1] == "done"

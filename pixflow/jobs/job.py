@@ -78,7 +78,8 @@ class Job:
         """overall, eta, stage_progress and step_rate, as events and snapshots carry them."""
         if self.job_state == JobState.DONE:
             return {"overall": 1.0, "eta": 0.0, "stage_progress": None, "step_rate": None}
-        if self.tracking is None or self.finished:
+        if self.tracking is None or self.finished or self.job_state == JobState.QUEUED:
+            # Not running (docs/protocol.md): an ETA while queued would leave out the wait, which nobody knows.
             return {"overall": None, "eta": None, "stage_progress": None, "step_rate": None}
         return self.tracking.view()
 

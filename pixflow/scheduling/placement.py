@@ -21,6 +21,7 @@ from pixflow.comfy.messages import SubmitFailed, SubmitRejected, Submitted
 from pixflow.jobs.dispatch import DispatchError, Phase, may_send_again
 from pixflow.jobs.job import Job
 from pixflow.jobs.registry import Visit
+from pixflow.scheduling import job_log
 from pixflow.scheduling.backends import BackendState
 from pixflow.scheduling.choice import Option, choose, remaining, run_seconds, switch_seconds, wall_ms
 from pixflow.scheduling.context import Shared
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_DEFER_SECONDS = 30.0
 LOOKAHEAD = 512  # jobs visited, once every free backend is held, in search of a better one for it
 MAX_ROUNDS = 4  # a job displaced from its held backend is offered the others again, in a new round
+PAUSED_REASON = "the worker is paused: no job leaves its queue until `resume`"
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,9 @@ class Placement:
         self._place(job, next(o for o in options if o.name == name), free, backlog, fits)
         return True
 
-    def explain_waiting(self, limit: int = 1000) -> None:
+    def explain_waiting(self, paused: bool, limit: int = 1000) -> None:
         """Give the first `limit` waiting jobs their current `wait_reason` (the stats tick calls this): a turn of
-        `dispatch` only visits jobs while some backend has a free slot."""
+        `dispatch` only visits jobs while some backend has a free slot, and none while the worker is paused."""
         pool = list(self._shared.backends.values())
         backlog = {b.name: 0.0 for b in pool}
         seen = 0
@@ -148,6 +150,9 @@ class Placement:
             seen += 1
             if seen > limit:
                 return Visit.STOP
+            if paused:
+                job.wait_reason = PAUSED_REASON
+                return Visit.SKIP
             if not self._options(job, pool, {}, backlog) and self._unrunnable(job, pool):
                 return Visit.TAKEN
             return Visit.SKIP
@@ -247,6 +252,7 @@ class Placement:
         job.wait_reason = None
         self._shared.store.save(job)  # durable before the POST: after a crash, the job is reconciled, not re-sent
         state.backend.submit(job.job_id, job.prompt_id, job.graph, state.client_id, job.uploads)
+        job_log.placed(job, state.name)
 
     # Answers to a POST.
     def on_result(self, job: Job, result: Submitted | SubmitRejected | SubmitFailed) -> None:

@@ -30,6 +30,7 @@ from pixflow.jobs.store import JobStore
 from pixflow.jobs.tracker import JobTracker
 from pixflow.outbox import Outbox
 from pixflow.publisher import Publisher
+from pixflow.scheduling import job_log
 from pixflow.scheduling.backends import BackendState, Mode, make_backends
 from pixflow.scheduling.cancels import Canceller
 from pixflow.scheduling.context import Shared
@@ -37,7 +38,7 @@ from pixflow.scheduling.eta import EtaLearner, FinishRate
 from pixflow.scheduling.following import Follower
 from pixflow.scheduling.moves import Moves
 from pixflow.scheduling.outputs import OutputSaver
-from pixflow.scheduling.placement import Placement
+from pixflow.scheduling.placement import PAUSED_REASON, Placement
 from pixflow.scheduling.pool import PoolControl
 from pixflow.scheduling.reconcile import Reconciler
 from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_STATE, JobState, now_ms
@@ -156,6 +157,8 @@ class Scheduler:
         self.store.insert(job)  # committed before the `accepted` reply
         self.registry.add(job)
         self.machine.add(job)
+        if self.paused:
+            job.wait_reason = PAUSED_REASON
         # The creation event carries what a dashboard shows, so a subscriber needs no `status` per new job.
         created = {
             "from": None,
@@ -166,6 +169,7 @@ class Scheduler:
             "owner": params.owner,
         }
         self.publisher.job_event(TOPIC_STATE, job, created)
+        job_log.accepted(job)
         return job
 
     def cancel_job(self, job: Job) -> None:
@@ -174,6 +178,8 @@ class Scheduler:
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
         self.store.set_meta("paused", "1" if paused else "0")
+        log.info("worker %s", "paused: no job leaves the queue" if paused else "resumed")
+        self._placement.explain_waiting(paused)  # a snapshot says why at once, not at the next tick
 
     def known_models(self) -> set[str]:
         return {model for state in self.backends.values() for model in state.models}
@@ -197,12 +203,9 @@ class Scheduler:
     def tick(self) -> None:
         """Every stats interval: stalled backends, drained backends to drop, changed backend figures."""
         self._reconciler.check_stalls()
-        self._placement.explain_waiting()
+        self._placement.explain_waiting(self.paused)
         self.pool.retire_drained()
         self.pool.publish_changes()
-
-    def check_stalls(self) -> None:
-        self._reconciler.check_stalls()
 
     def on_message(self, message: m.LoopMessage) -> None:
         what = type(message).__name__
@@ -252,6 +255,8 @@ class Scheduler:
                 if message.events is not None:
                     state.backend.attach(message.events)  # read on the loop from now on (its first frames later)
                 reconnected = state.client_id is not None or state.up is False
+                if state.up is not True:  # its first connection, or back after being down: one line each
+                    log.info("backend %s: %s at %s", state.name, "up again" if reconnected else "up", state.backend.url)
                 state.client_id = message.client_id
                 state.running_prompt = None  # whatever runs now, its events go to the old socket
                 state.up, state.reason = True, None
@@ -335,6 +340,7 @@ class Scheduler:
         self.publisher.job_event(TOPIC_STATE, job, fields)
         self.store.save(job)
         if dest in TERMINAL:
+            job_log.ended(job)
             try:
                 self._on_job_end(job)
             except Exception:  # a listener's bug must not touch the job, which has ended already
