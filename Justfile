@@ -45,10 +45,20 @@ serve *ARGS:
 replay *ARGS:
     python -m pixflow replay {{ARGS}}
 
-# The Rust client: cargo fmt --check, clippy (warnings are errors) and its tests, offline against Debian's crates
+# The Rust client: cargo fmt --check, clippy (warnings are errors) and its tests, offline against Debian's crates.
+# Needs cargo; installs ~180 Debian packages (the crates it builds against, libzmq3-dev) the first time. Without
+# cargo, or with PIXFLOW_RUST=0, it says so and skips; PIXFLOW_RUST=1 (CI) makes a missing cargo an error.
 rust-check:
     #!/usr/bin/env bash
     set -euo pipefail
+    if [ "${PIXFLOW_RUST:-}" != "1" ]; then
+      if [ "${PIXFLOW_RUST:-}" = "0" ]; then
+        echo "rust-check: PIXFLOW_RUST=0: skipping the Rust client's checks" >&2; exit 0
+      fi
+      if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+        echo "rust-check: cargo is not installed: skipping the Rust client's checks (CI runs them)" >&2; exit 0
+      fi
+    fi
     clients/rust/setup.sh
     cd clients/rust
     export PATH="$PATH:$HOME/.cargo/bin"
