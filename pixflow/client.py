@@ -46,6 +46,7 @@ class Accepted:
     job_id: str
     existing: bool
     state: str
+    attempts: int = 1  # sends it took; `existing` after a retry is this request's own first arrival
 
 
 def new_job_id() -> str:
@@ -171,7 +172,7 @@ class Client:
                 if e.code != "timeout" or attempt == retries:
                     raise
                 continue
-            return Accepted(str(reply["job_id"]), bool(reply.get("existing")), str(reply.get("state")))
+            return Accepted(str(reply["job_id"]), bool(reply.get("existing")), str(reply.get("state")), attempt + 1)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def generate(self, prompt: str, *, id: str | None = None, retries: int = 0, **params: Any) -> str:

@@ -127,20 +127,64 @@ def load_settings(
 ) -> Settings:
     """Defaults, then the file, then PIXFLOW_* variables, then `overrides` (flags; None: not given).
 
-    Every value is checked (config_rules.py). `sources`, if given, is filled with where each setting that is not
-    a default came from: `file PATH`, `environment PIXFLOW_NAME` or `flag` (`pixflow config show`)."""
+    Every value is checked (config_rules.py); the first refused one raises. `sources`, if given, is filled with
+    where each setting that is not a default came from: `file PATH`, `environment PIXFLOW_NAME` or `flag`
+    (`pixflow config show`)."""
+    settings, problems = check_settings(config_file, overrides, environ, sources)
+    if problems:
+        raise problems[0]
+    assert settings is not None
+    return settings
+
+
+def check_settings(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    sources: dict[str, str] | None = None,
+) -> tuple[Settings | None, list[ConfigError]]:
+    """As `load_settings`, but every refused value is reported, not only the first (`pixflow config check`):
+    the settings (None if any value was refused) and the problems, in the order the keys were given."""
+    try:
+        values = _raw_values(config_file, overrides, environ)
+    except ConfigError as e:
+        return None, [e]
+    coerced: dict[str, Any] = {}
+    problems: list[ConfigError] = []
+    for name, (value, source) in values.items():
+        try:
+            coerced[name] = _coerce(name, value, source)
+        except ConfigError as e:
+            problems.append(e)
+    if sources is not None:
+        sources.update((name, source) for name, (_, source) in values.items())
+    return (None if problems else replace(Settings(), **coerced)), problems
+
+
+def _read_file(config_file: Path) -> dict[str, Any]:
+    try:
+        with config_file.open() as stream:  # a stream, so that YAML's messages name the file, not <unicode string>
+            document = yaml.safe_load(stream) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {config_file}: {e.strerror or e}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {config_file} is not valid YAML: {e}") from e
+    if not isinstance(document, dict):
+        raise ConfigError(f"{config_file} must hold a mapping of settings")
+    if "comfyui_url" in document and "backends" in document:
+        raise ConfigError(f"{config_file}: give either comfyui_url (one backend) or backends (a pool), not both")
+    if "comfyui_url" in document:
+        document["backends"] = document.pop("comfyui_url")
+    return document
+
+
+def _raw_values(
+    config_file: Path | None, overrides: dict[str, Any] | None, environ: dict[str, str] | None
+) -> dict[str, tuple[Any, str]]:
+    """Each setting given, as given, with where it came from; later sources replace earlier ones."""
     values: dict[str, tuple[Any, str]] = {}
     if config_file is not None:
-        try:
-            document = yaml.safe_load(config_file.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"cannot read config file {config_file}: {e}") from e
-        if not isinstance(document, dict):
-            raise ConfigError(f"{config_file} must hold a mapping of settings")
-        if "comfyui_url" in document and "backends" in document:
-            raise ConfigError(f"{config_file}: give either comfyui_url (one backend) or backends (a pool), not both")
-        if "comfyui_url" in document:
-            document["backends"] = document.pop("comfyui_url")
+        document = _read_file(config_file)
         values.update((str(key), (value, f"file {config_file}")) for key, value in document.items())
     env = os.environ if environ is None else environ
     for key, value in env.items():
@@ -152,7 +196,4 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             values["backends" if key == "comfyui_url" else key] = (value, "flag")
-    coerced = {name: _coerce(name, value, source) for name, (value, source) in values.items()}
-    if sources is not None:
-        sources.update((name, source) for name, (_, source) in values.items())
-    return replace(Settings(), **coerced)
+    return values

@@ -19,10 +19,11 @@ from pixflow.jobs.job import Job
 from pixflow.request_fields import parse_int
 
 MIN_THUMB_SIDE, MAX_THUMB_SIDE = 16, 4096
+MAX_OUTPUT_INDEX = 2**32 - 1  # what a client's u32 holds (clients/rust); an index past a job's images is not_found
 
 
 def output_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    index = parse_int(message, "index", 0, 0, 1 << 31)
+    index = parse_int(message, "index", 0, 0, MAX_OUTPUT_INDEX)
     assert index is not None
     if index >= len(job.outputs):
         saved = len(job.outputs)
@@ -68,7 +69,7 @@ def _image_fields(data: bytes, max_side: int | None, max_bytes: int) -> dict[str
                 out = io.BytesIO()
                 image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(out, format="PNG")
                 data, kind, (width, height) = out.getvalue(), "png", image.size
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         raise RequestError(ErrorCode.NOT_FOUND, f"the stored image cannot be decoded: {e}") from e
     _check_size(len(data), max_bytes, "the image")
     return {

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from pixflow import workflow_requests
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.groups.plan import GroupPlan, parse_compare, parse_group_id
 from pixflow.protocol import reply
 from pixflow.security.quota import check_owner_quota
+from pixflow.workflows.params import GenerateParams
 
 if TYPE_CHECKING:
     from pixflow.worker import Worker
@@ -26,12 +28,23 @@ def compare(worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
         return _group_reply(worker, message, group_id, job_ids, existing=True)
     if worker.ops.draining:
         raise RequestError(ErrorCode.SHUTTING_DOWN, "the worker is stopping and takes no new jobs; retry later")
+    _check_lengths(message, worker.settings.max_group_jobs)
     plan = parse_compare(message, worker.settings.max_group_jobs)
     _check(worker, plan)
     owner = worker.handlers.caller.name  # the key's name, never the request's
     check_owner_quota(worker.settings, worker.store, owner)
     workflow = worker.workflows[plan.jobs[0][1].workflow or worker.settings.default_workflow]
-    for job_id, params in plan.jobs:
+    # Each job's own `params`, `loras` and `images` checked (and its images kept) as `generate` does, all of them
+    # before the first job is made: one bad field rejects the group whole.
+    prepared: list[tuple[str, GenerateParams]] = []
+    try:
+        for job_id, params in plan.jobs:
+            prepared.append((job_id, workflow_requests.prepare(worker, message, params, workflow, job_id)))
+    except RequestError:
+        for _, params in prepared:
+            workflow_requests.discard(params)
+        raise
+    for job_id, params in prepared:
         worker.scheduler.create_job(job_id, replace(params, owner=owner), workflow, group_id=plan.group_id)
     job_ids = [job_id for job_id, _ in plan.jobs]
     return _group_reply(worker, message, plan.group_id, job_ids, existing=False)
@@ -45,6 +58,15 @@ def group(worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
     if not job_ids:
         raise RequestError(ErrorCode.NOT_FOUND, f"no group {group_id!r}")
     return _group_reply(worker, message, group_id, job_ids, existing=True)
+
+
+def _check_lengths(message: dict[str, Any], max_jobs: int) -> None:
+    """`models` and `seeds` at most `max_group_jobs` each, refused before a single entry is read (a list of a million
+    seeds is a few MB of msgpack: cheap to send, and not worth walking to refuse)."""
+    for name in ("models", "seeds"):
+        values = message.get(name)
+        if isinstance(values, list) and len(values) > max_jobs:
+            raise _invalid(f"'{name}' has {len(values)} entries; at most {max_jobs} (max_group_jobs)")
 
 
 def _check(worker: Worker, plan: GroupPlan) -> None:

@@ -56,6 +56,27 @@ def _no_extensions(code: int, data: bytes) -> Any:
     raise ValueError(f"msgpack extension type {code} is not part of the protocol")
 
 
+_WIRE_KINDS = {bytes: "bin", int: "integer", float: "float", bool: "boolean", type(None): "nil", list: "array"}
+
+
+class _StringKeys:
+    """msgpack's object_pairs_hook for requests: each map is built from its string keys only, and the first key of
+    another type (bin, integer, ...) at any depth is remembered, so that the request is refused with `bad_request`
+    and still carries its `req_id`. (strict_map_key admits bin keys, and raises on the others before the req_id
+    can be read.) Only strings are ever hashed, so integer keys cannot flood a dict with colliding hashes."""
+
+    def __init__(self) -> None:
+        self.odd_key: str | None = None  # the wire type of the first non-string key
+
+    def __call__(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+        if all(type(key) is str for key, _ in pairs):
+            return dict(pairs)
+        if self.odd_key is None:
+            odd = next(type(key) for key, _ in pairs if type(key) is not str)
+            self.odd_key = _WIRE_KINDS.get(odd, odd.__name__)
+        return {key: value for key, value in pairs if type(key) is str}
+
+
 def pack(message: dict[str, Any]) -> bytes:
     return msgpack.packb(message, use_bin_type=True)
 
@@ -67,8 +88,11 @@ def unpack(payload: bytes) -> Any:
 
 def decode_request(payload: bytes) -> dict[str, Any]:
     """Check the envelope of a request; raise RequestError with the code the reply will carry."""
+    keys = _StringKeys()
     try:
-        message = unpack(payload)
+        message = msgpack.unpackb(
+            payload, raw=False, strict_map_key=False, object_pairs_hook=keys, ext_hook=_no_extensions
+        )
     except Exception as e:  # msgpack raises several unrelated types for bad input
         raise RequestError(ErrorCode.BAD_REQUEST, f"request is not valid msgpack: {e}") from e
     if not isinstance(message, dict):
@@ -77,6 +101,9 @@ def decode_request(payload: bytes) -> dict[str, Any]:
     req_id = message.get("req_id")
     if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, str | int)):
         raise RequestError(ErrorCode.BAD_REQUEST, "'req_id' must be a string or an integer")
+    if keys.odd_key is not None:
+        problem = f"map keys must be strings (the protocol has no other); the request has a {keys.odd_key} key"
+        raise RequestError(ErrorCode.BAD_REQUEST, problem, req_id)
     try:
         _check_envelope(message)
     except RequestError as e:

@@ -9,6 +9,7 @@ from pixflow.errors import ErrorCode, RequestError
 from pixflow.vocabulary import JobState
 
 MAX_OFFSET = 2**62  # SQLite integers are 64-bit signed; anything near that is no real offset anyway
+MAX_STATE_FILTER = len(JobState)  # `state` lists at most every state once: each one is a variable of the query
 
 
 def _invalid(message: str) -> RequestError:
@@ -23,10 +24,12 @@ def parse_states(message: dict[str, Any]) -> list[str] | None:
     if isinstance(states, str):
         states = [states]
     valid = [s.value for s in JobState]
+    if isinstance(states, list) and len(states) > MAX_STATE_FILTER:
+        raise _invalid(f"'state' lists {len(states)} states; at most {MAX_STATE_FILTER} (each state once)")
     # Check each item's type before comparing: a list or map in the list is unhashable and not a state.
     if not isinstance(states, list) or not all(isinstance(s, str) and s in valid for s in states):
         raise _invalid(f"'state' must be a state or a list of states from: {', '.join(valid)}")
-    return states
+    return list(dict.fromkeys(states))  # a state named twice filters the same
 
 
 def parse_int(message: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import heapq
 import itertools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ import zmq
 from pixflow import __version__
 from pixflow.comfy.messages import LoopMessage
 from pixflow.config import Settings
-from pixflow.errors import ConfigError, ErrorCode, RequestError
+from pixflow.errors import ConfigError, ErrorCode, RequestError, SettingError
 from pixflow.groups.book import GroupBook, SheetWritten
 from pixflow.handlers import RequestHandlers
 from pixflow.inbox import Inbox
@@ -57,6 +59,18 @@ class _Reload:  # SIGHUP: read `backends:` (and the client keys) again
 InboxItem = LoopMessage | SheetWritten | _Stop | _Drain | _Reload
 
 
+def bind(socket: zmq.Socket[bytes], address: str, setting: str) -> None:
+    """Bind, or a one-line SettingError naming the setting and a code (`pixflow serve` prints it and exits 2, as for
+    a taken metrics port), never a ZeroMQ traceback."""
+    try:
+        socket.bind(address)
+    except zmq.ZMQError as e:
+        taken = e.errno == errno.EADDRINUSE
+        why = "it is in use (another worker, or another program)" if taken else f"{e}"
+        message = f"cannot bind {setting} {address}: {why}; set {setting} to a free address of this machine"
+        raise SettingError(message, setting, code="address_in_use" if taken else "invalid_setting") from e
+
+
 class Worker:
     def __init__(
         self,
@@ -85,12 +99,17 @@ class Worker:
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         self.security.secure(self.router)
-        self.router.bind(settings.req_addr)
         self.pub = self._context.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, settings.pub_hwm)
         self.security.secure(self.pub)
-        self.pub.bind(settings.pub_addr)
+        try:
+            bind(self.router, settings.req_addr, "req_addr")
+            bind(self.pub, settings.pub_addr, "pub_addr")
+        except SettingError:  # nothing else was started yet: give back what was (the sockets, the store's lock)
+            for close in (self.router.close, self.pub.close, self.store.close, self.security.close, self.ops.close):
+                close()
+            raise
         self.security.watch(self.router)
         self.security.watch(self.pub)
         self.req_endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -273,6 +292,11 @@ class Worker:
             answer = self.handlers.handle(message, caller)
         except RequestError as e:
             answer = error_reply(e.code, e.message, req_id if req_id is not None else e.req_id)
+        except sqlite3.Error as e:  # the store failed (disk full, a bug in a query): its text is for the log only
+            log.exception("request %s failed in the job store", kind)
+            answer = error_reply(
+                ErrorCode.INTERNAL, f"internal error: the job store failed ({type(e).__name__})", req_id
+            )
         except Exception as e:  # a bug: answer, log, keep serving
             log.exception("request failed")
             answer = error_reply(ErrorCode.INTERNAL, f"internal error: {type(e).__name__}: {e}", req_id)

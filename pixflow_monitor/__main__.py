@@ -1,3 +1,3 @@
-from pixflow_monitor.app import main
+from pixflow_monitor.launch import main
 
 raise SystemExit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -263,8 +264,8 @@ class MonitorApp(Actions, App[None]):
         selected = model.jobs.get(self.selected) if self.selected else None
         if self.selected in changed or (selected is not None and new_second and not selected.finished):
             self.detail.show(selected)
-        if "backends" in model.changed_panels and selected is not None and selected.state == "queued":
-            self.model.wanted.add(selected.job_id)  # its wait_reason may have changed with the pool: read it again
+        if model.changed_panels & {"backends", "worker"} and selected is not None and selected.state == "queued":
+            self.model.wanted.add(selected.job_id)  # its wait_reason may have changed with the pool or a pause
         if model.changed_panels & {"stats", "backends"}:
             up = model.stats.get("backends_up") if model.stats else None
             self.backends_panel.show(model.backends, up if isinstance(up, int) else None)
@@ -316,11 +317,14 @@ def tune_gc() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pixflow-monitor", description="A live dashboard of a pixflow worker.")
+    # As the `pixflow` client commands: the flag, else the variable `pixflow serve` also reads, else loopback.
+    req = os.environ.get("PIXFLOW_REQ_ADDR", "").strip() or DEFAULT_REQ_ADDR
+    pub = os.environ.get("PIXFLOW_PUB_ADDR", "").strip() or DEFAULT_PUB_ADDR
     parser.add_argument(
-        "--req-addr", default=DEFAULT_REQ_ADDR, help=f"worker's request socket (default {DEFAULT_REQ_ADDR})"
+        "--req-addr", default=req, help=f"worker's request socket (default: $PIXFLOW_REQ_ADDR, else {DEFAULT_REQ_ADDR})"
     )
     parser.add_argument(
-        "--pub-addr", default=DEFAULT_PUB_ADDR, help=f"worker's event socket (default {DEFAULT_PUB_ADDR})"
+        "--pub-addr", default=pub, help=f"worker's event socket (default: $PIXFLOW_PUB_ADDR, else {DEFAULT_PUB_ADDR})"
     )
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer (default 3)")
     parser.add_argument(

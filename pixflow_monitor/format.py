@@ -38,6 +38,13 @@ def duration(ms: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def number(value: Any) -> str:
+    """A limit or a default for people: whole numbers in full (a seed's 18446744073709551615, not 1.84467e+19)."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:g}"
+    return str(value)
+
+
 def age(ms: float | None) -> str:
     """A coarse age (whole seconds), so the table changes at most once a second."""
     if ms is None:
@@ -108,6 +115,14 @@ def excerpt(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def id_excerpt(job_id: str, width: int) -> str:
+    """A job id cut in the middle: its end stays, where a compare group's ids (`<group>-1`, `-2`) differ."""
+    if len(job_id) <= width:
+        return job_id
+    head = (width - 1) // 2
+    return f"{job_id[:head]}…{job_id[len(job_id) - (width - 1 - head) :]}"
+
+
 class RowCells(NamedTuple):
     """The plain text of a table row, compared between refreshes to update only the cells that changed."""
 
@@ -125,7 +140,7 @@ def row_cells(job: JobView, now_ms: int, id_width: int, prompt_width: int) -> Ro
     eta = eta_seconds(job.eta, now_ms) if not job.finished else None
     state = f"{job.state}*" if job.cancel_requested and not job.finished else job.state
     return RowCells(
-        id=excerpt(job.job_id, id_width),
+        id=id_excerpt(job.job_id, id_width),
         prompt=excerpt(job.prompt, prompt_width) if job.has_snapshot else "…",
         state=state,
         stage=stage_text(job),

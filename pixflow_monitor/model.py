@@ -28,6 +28,8 @@ from pixflow_monitor.clock import Clock
 from pixflow_monitor.job_view import JobView, LogEntry, Preview, error_summary
 from pixflow_monitor.pool import backend_news, backend_state
 
+PAUSED_REASON = "the worker is paused: no job leaves its queue until resume (u)"
+
 MINUTE_MS = 60_000
 
 
@@ -149,17 +151,22 @@ class MonitorModel:
         else:
             self._log(ts, f"{job.job_id} {source} → {dest}", "warning" if dest == JobState.CANCELLED else "info")
 
-    @staticmethod
-    def _take_estimates(job: JobView, fields: dict[str, Any]) -> None:
+    def _take_estimates(self, job: JobView, fields: dict[str, Any]) -> None:
         progress = fields.get("progress")
         if not isinstance(progress, dict):
             progress = {}
-        for name in ("eta", "overall"):
-            value = fields.get(name, progress.get(name))
-            if value is not None:
-                setattr(job, name, value)
+        overall = fields.get("overall", progress.get("overall"))
+        if overall is not None:
+            job.overall = overall  # only goes forward: a message without it keeps the last one
+        # An ETA is true only as of the message that carries it: one without (nil: not running, or the worker is
+        # paused) clears the last one instead of leaving an old countdown on a job that waits.
+        eta = fields.get("eta", progress.get("eta"))
+        job.eta = None if self._waits_paused(job) else eta
         if fields.get("to") in TERMINAL_STATES or fields.get("state") in TERMINAL_STATES:
             job.eta = None
+
+    def _waits_paused(self, job: JobView) -> bool:
+        return self.paused is True and job.state == JobState.QUEUED
 
     def apply_backend_figures(self, reply: dict[str, Any]) -> None:
         """The `backend` reply to drain, disable or enable: the figures as the `backend.<name>` event has them."""
@@ -208,6 +215,8 @@ class MonitorModel:
             job.cancel_requested = bool(snapshot.get("cancel_requested"))
             reason = snapshot.get("wait_reason")
             job.wait_reason = reason if isinstance(reason, str) and reason else None
+            if self._waits_paused(job) and "paused" not in (job.wait_reason or ""):
+                job.wait_reason = PAUSED_REASON  # older workers said "waiting for a free slot" while paused
             job.started_at = snapshot.get("started_at")
             job.finished_at = snapshot.get("finished_at")
             job.state_times = dict(snapshot.get("state_times") or {})
@@ -302,6 +311,18 @@ class MonitorModel:
                 self._log(fields.get("ts"), "dispatch paused" if paused else "dispatch resumed", "warning")
             self.paused = paused
             self.changed_panels.add("worker")
+            self._queued_jobs_on_pause(paused)
+
+    def _queued_jobs_on_pause(self, paused: bool) -> None:
+        """A queued job's ETA and reason to wait change with a pause at once, though no event of it says so:
+        while paused it has no ETA and waits for `resume`; after, the reason is the worker's again (the app reads
+        the selected job's; the others' come with their next snapshot)."""
+        for job in self.jobs.values():
+            if job.state != JobState.QUEUED:
+                continue
+            job.eta = None if paused else job.eta
+            job.wait_reason = PAUSED_REASON if paused else None
+            self._touch(job)
 
     def _touch(self, job: JobView) -> None:
         job.version += 1

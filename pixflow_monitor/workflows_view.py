@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from pixflow_monitor.format import number
+
 SHOWN_CHOICES = 8
 
 
@@ -26,8 +28,8 @@ def allowed(param: dict[str, Any]) -> str:
     kind = param.get("kind", "")
     if low is None and high is None:
         return {"STRING": "text", "BOOLEAN": "true or false"}.get(kind, kind.lower())
-    span = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
-    return span + (f" step {step:g}" if step not in (None, 1) else "")
+    span = f"{'' if low is None else number(low)}..{'' if high is None else number(high)}"
+    return span + (f" step {number(step)}" if step not in (None, 1) else "")
 
 
 def workflows_text(reply: dict[str, Any]) -> Text:

@@ -115,3 +115,98 @@ def test_same_id_twice_returns_the_same_job_and_submits_once(worker, replay):
     assert again["job_id"] == "twice-1" and again["existing"] is True and again["state"] == "done"
     assert client.call("list_jobs")["total"] == 1
     assert list(replay.call(lambda state: dict(state.prompts_received)).values()) == [1]
+
+
+def _dealer(worker) -> zmq.Socket:
+    dealer = zmq.Context.instance().socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.setsockopt(zmq.RCVTIMEO, 5000)
+    dealer.connect(worker.worker.req_endpoint)
+    return dealer
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"type": "ping", "v": 1, 7: "an integer key"},
+        {"type": "ping", "v": 1, b"bin": "a bin key"},
+        {"type": "ping", "v": 1, None: "a nil key"},
+        {"type": "generate", "v": 1, "prompt": "knight", "params": {b"denoise": 0.5}},
+        {"type": "list_jobs", "v": 1, "extra": [{"deeper": {3: "nested in a list"}}]},
+    ],
+    ids=["int", "bin", "nil", "nested bin", "nested int"],
+)
+def test_a_map_key_that_is_no_string_is_a_bad_request_that_keeps_its_req_id(worker, request_):
+    dealer = _dealer(worker)
+    try:
+        dealer.send_multipart([b"", msgpack.packb({**request_, "req_id": "odd-key"}, use_bin_type=True)])
+        answer = unpack(dealer.recv_multipart()[-1])
+    finally:
+        dealer.close(0)
+    assert answer["code"] == "bad_request" and answer["req_id"] == "odd-key", answer
+    assert "map keys must be strings" in answer["message"]
+    assert worker.client().call("list_jobs")["total"] == 0  # the generate was not taken with its odd key dropped
+
+
+def test_replies_on_one_connection_come_in_request_order_so_an_unreadable_one_is_placed(worker):
+    """docs/protocol.md: an error without req_id (the payload could not be read) answers the request at its place."""
+    dealer = _dealer(worker)
+    try:
+        dealer.send_multipart([b"", pack({"type": "ping", "v": 1, "req_id": "before"})])
+        dealer.send_multipart([b"", b"\xc1 not msgpack"])
+        dealer.send_multipart([b"", pack({"type": "list_jobs", "v": 1, "req_id": "after"})])
+        answers = [unpack(dealer.recv_multipart()[-1]) for _ in range(3)]
+    finally:
+        dealer.close(0)
+    assert [a.get("req_id") for a in answers] == ["before", None, "after"]
+    assert answers[1]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        # 300,000 variables: past SQLite's limit (32,766 by default, 250,000 as Debian builds it)
+        ({"type": "list_jobs", "state": ["queued"] * 300_000}, "'state' lists 300000 states; at most 9"),
+        ({"type": "list_jobs", "state": ["queued", "done"] * 5}, "'state' lists 10 states; at most 9"),
+        ({**GOOD, "params": {f"p{i}": 1 for i in range(100_000)}}, "'params' has 100000 entries; the limit is 64"),
+        ({**GOOD, "images": {f"i{i}": b"" for i in range(1000)}}, "'images' has 1000 entries; the limit is 16"),
+        ({**GOOD, "loras": [{"name": "x"}] * 100_000}, "'loras' has 100000 entries; the limit is 8"),
+        ({**GOOD, "size": [64] * 100_000}, "'size' must be a list of two integers"),
+        ({**GOOD, "type": "compare", "seeds": list(range(1_000_000))}, "'seeds' has 1000000 entries; at most 64"),
+        ({**GOOD, "type": "compare", "models": ["m"] * 100_000}, "'models' has 100000 entries; at most 64"),
+    ],
+    ids=["state", "state just over", "params", "images", "loras", "size", "seeds", "models"],
+)
+def test_every_list_field_is_bounded(worker, request_, expected):
+    reply = worker.client().send_raw(pack({"v": 1, **request_}))
+    assert reply["code"] == "invalid_params" and reply["message"].startswith(expected), reply
+
+
+def test_a_state_named_twice_filters_as_once(worker):
+    client = worker.client()
+    run_job(client, "twice-state")
+    page = client.call("list_jobs", state=["done", "done", "queued"])
+    assert page["total"] == 1 and [job["job_id"] for job in page["jobs"]] == ["twice-state"]
+
+
+def test_a_store_error_is_internal_without_its_sql_text(worker, monkeypatch):
+    store = worker.worker.store
+
+    def failing_page(*_, **__):  # a real SQLite error from the worker's own connection, as a broken query gives
+        return store._db.execute("SELECT no_such_column FROM jobs WHERE job_id IN (?)", ("secret-id",))
+
+    monkeypatch.setattr(store, "page", failing_page)
+    reply = worker.client().send_raw(pack({"type": "list_jobs", "v": 1}))
+    assert reply["code"] == "internal", reply
+    assert reply["message"] == "internal error: the job store failed (OperationalError)"
+    monkeypatch.undo()
+    assert worker.client().call("list_jobs")["total"] == 0  # and it keeps serving
+
+
+def test_the_index_range_is_a_real_one(worker):
+    client = worker.client()
+    run_job(client, "indexed")
+    reply = client.send_raw(pack({"type": "fetch_output", "v": 1, "job_id": "indexed", "index": -1}))
+    assert reply["message"] == "'index' must be an integer from 0 to 4294967295, got -1"
+    reply = client.send_raw(pack({"type": "fetch_output", "v": 1, "job_id": "indexed", "index": 2**32 - 1}))
+    assert reply["code"] == "not_found" and "no index 4294967295" in reply["message"]

@@ -29,13 +29,28 @@ def _free_tcp() -> str:
 
 
 @pytest.fixture
+def metrics_default_taken():
+    """Another process's hold on the metrics default port (9464), as on a box where a worker already runs."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", 9464))
+            sock.listen()
+        except OSError:
+            pass  # taken already: the same situation
+        yield
+
+
+@pytest.fixture
 def served(tmp_path, replay):
-    """`pixflow serve` as a real process: settings from a YAML file, the request address from a flag."""
+    """`pixflow serve` as a real process: settings from a YAML file, the request address from a flag. No metrics
+    endpoint: its default port (9464) may be taken on this box."""
     req, pub = _free_tcp(), _free_tcp()
     config = tmp_path / "pixflow.yaml"
     config.write_text(
         f"comfyui_url: {replay.url}\npub_addr: {pub}\noutput_dir: {tmp_path / 'out'}\nreq_addr: tcp://127.0.0.1:1\n"
-        f"db_path: {tmp_path / 'pixflow.db'}\n"
+        f"db_path: {tmp_path / 'pixflow.db'}\nmetrics_addr: ''\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
@@ -70,7 +85,7 @@ def _run(env, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*PIXFLOW, *args], env=env, capture_output=True, text=True, timeout=60, cwd=REPO / "tests")
 
 
-def test_submit_wait_shows_stages_and_prints_the_image_path(served):
+def test_submit_wait_shows_stages_and_prints_the_image_path(metrics_default_taken, served):
     req, pub, out, env = served
     result = _run(
         env,
@@ -102,8 +117,10 @@ def test_submit_wait_shows_stages_and_prints_the_image_path(served):
     assert f"{image.resolve()}  (64x64)" in result.stdout
     again = _run(env, "submit", "pixel art knight", "--id", "cli-1", "--wait", "--req-addr", req, "--pub-addr", pub)
     assert again.returncode == 0 and f"{image.resolve()}  (64x64)" in again.stdout  # already done: no waiting
-    status = _run(env, "status", "cli-1", "--req-addr", req)
+    status = _run(env, "status", "cli-1", "--req-addr", req, "--json")
     assert json.loads(status.stdout)["state"] == "done"
+    readable = _run(env, "status", "cli-1", "--req-addr", req).stdout.splitlines()
+    assert "state:    done" in readable and f"output:   {image.resolve()}  (64x64)" in readable
     cancel = _run(env, "cancel", "cli-1", "--req-addr", req)
     assert cancel.returncode == 2 and "already_finished" in cancel.stderr
     models = _run(env, "models", "--req-addr", req)

@@ -1,4 +1,4 @@
-"""The quick commands (`status`, `cancel`, `health`) load the client and nothing heavier, against a real worker.
+"""The quick commands (`status`, `jobs`, `cancel`, `health`) load the client and nothing heavier, against a real worker.
 
 Each runs as its own process through a wrapper that writes the process's `sys.modules` when it exits: the
 worker, the settings, the progress view, the replay server and the heavy libraries must not be among them.
@@ -28,6 +28,9 @@ ALLOWED = {
     "pixflow",
     "pixflow.cli",
     "pixflow.cli.main",
+    "pixflow.cli.client_args",
+    "pixflow.cli.jobs_cmd",  # jobs, retry, pause, resume, drain, disable, enable: client calls only
+    "pixflow.cli.status_view",  # plain text for `status` and `jobs`
     "pixflow.cli.compare",
     "pixflow.cli.config_cmd",
     "pixflow.cli.health",
@@ -59,7 +62,7 @@ HEAVY |= {"prometheus_client", "sqlite3"}
 
 
 def _loaded(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    out = tmp_path / f"modules-{args[0]}.json"
+    out = tmp_path / f"modules-{'-'.join(args[:2])}.json"
     # Not PIXFLOW_* from this process: a test that ran `main()` here may have left key files in them.
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PIXFLOW_")}, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-c", WRAPPER, str(out), *args]
@@ -69,15 +72,22 @@ def _loaded(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str
 
 @pytest.mark.parametrize(
     ("command", "expected_code"),
-    [(["status"], 0), (["status", "no-such-job"], 2), (["cancel", "no-such-job"], 2), (["health"], 1)],
-    ids=["status", "status-job", "cancel", "health"],
+    [
+        (["status", "--json"], 0),
+        (["status"], 0),
+        (["status", "no-such-job"], 2),
+        (["jobs"], 0),
+        (["cancel", "no-such-job"], 2),
+        (["health"], 1),
+    ],
+    ids=["status-json", "status", "status-job", "jobs", "cancel", "health"],
 )
 def test_a_quick_command_imports_the_client_only(tmp_path, start_worker, command, expected_code):
     # No ComfyUI at this URL: the worker serves, the backend is down, so health says degraded (exit 1).
     worker = start_worker("http://127.0.0.1:9")
     result, modules = _loaded(tmp_path, *command, "--req-addr", worker.req, "--pub-addr", worker.pub)
     assert result.returncode == expected_code, result.stdout + result.stderr
-    if command == ["status"]:
+    if command == ["status", "--json"]:
         assert json.loads(result.stdout)["type"] == "worker"
     own = {name for name in modules if name == "pixflow" or name.startswith("pixflow.")}
     assert own <= ALLOWED, f"{command[0]} imported {sorted(own - ALLOWED)}"

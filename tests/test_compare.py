@@ -106,7 +106,11 @@ def test_list_jobs_filters_by_group(two_models: ThreadWorker) -> None:
         ({"seeds": [1, 1]}, "twice"),
         ({"seeds": [1, True]}, "only int"),
         ({"models": [MODEL_A], "model": MODEL_A}, "not both"),
-        ({"seeds": list(range(65))}, "limit is 64"),
+        ({"seeds": list(range(65))}, "at most 64"),
+        ({"seeds": [1, 2], "steps": 151}, "'steps' must be between 1 and 150"),  # the workflow's own range
+        ({"seeds": [1], "loras": [{"name": "style.safetensors"}]}, "takes no 'loras'"),
+        ({"seeds": [1], "workflow": "sprite_lora", "loras": [{"name": "missing.safetensors"}]}, "no backend has"),
+        ({"seeds": [1], "params": {"nope": 1}}, "nope"),
         ({"models": ["nope.safetensors"]}, "unknown model"),
         ({"seeds": [1], "group_id": "bad id!"}, "'group_id' must be"),
         ({"seeds": [1], "group_id": "g" * 121}, "limit is 120"),
@@ -172,3 +176,18 @@ def test_the_compare_command_waits_for_the_group_and_prints_the_sheet(
     assert f"contact sheet: {two_models.output_dir.resolve() / 'cli' / 'contact_sheet.png'}" in out
     assert main(argv) == 0  # again: the same group, ended, its sheet at once
     assert "group cli (existing)" in capsys.readouterr().out
+
+
+def test_every_job_of_a_group_gets_the_loras_and_parameters_generate_would(worker: ThreadWorker, replay) -> None:
+    client = worker.client()
+    wait_for(lambda: client.call("list_models")["models"], what="the worker to learn the replay's models")
+    lora = [{"name": "style.safetensors", "strength": 0.5}]
+    answer = client.compare("knight", group_id="styled", seeds=[1, 2], workflow="sprite_lora", loras=lora, **SMALL)
+    for job_id in answer["job_ids"]:
+        wait_for(lambda job_id=job_id: client.status(job_id)["state"] in TERMINAL_STATES, 15, f"{job_id} to end")
+        job = client.status(job_id)
+        assert job["state"] == "done" and job["params"]["loras"] == lora
+        graph = replay.call(lambda state, prompt_id=job["prompt_id"]: state.history[prompt_id]["prompt"][2])
+        assert "style.safetensors" in [
+            n["inputs"]["lora_name"] for n in graph.values() if n["class_type"] == "LoraLoader"
+        ]

@@ -35,6 +35,21 @@ def test_healthy_then_degraded_when_paused_and_when_the_backend_goes_down(worker
     client.call("resume")
 
 
+def test_no_backend_taking_new_prompts_is_degraded(worker):
+    """The only backend drained (or disabled) is up, but a new job cannot run: not healthy."""
+    client = worker.client()
+    wait_for(lambda: all(b["up"] for b in client.status()["backends"]), what="the backend to be up")
+    client.call("drain", backend="local")
+    result = _health(worker.req, worker.pub)
+    assert result.returncode == 1, result.stdout
+    failing = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failing) == 1 and failing[0].split()[1] == "capacity" and "no backend takes new prompts" in failing[0]
+    backend = next(line for line in result.stdout.splitlines() if "backend local" in line)
+    assert "draining: takes no new prompts (pixflow enable local)" in backend
+    client.call("enable", backend="local")
+    assert _health(worker.req, worker.pub).returncode == 0
+
+
 def test_a_backend_down_is_degraded(start_worker, tmp_path):
     server = ReplayServer(FIXTURES, default="fresh", speed=0).start()
     running = start_worker(server.url)
@@ -45,7 +60,8 @@ def test_a_backend_down_is_degraded(start_worker, tmp_path):
     result = _health(running.req, running.pub)
     assert result.returncode == 1
     failing = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
-    assert len(failing) == 1 and "backend local" in failing[0] and "down:" in failing[0]
+    assert len(failing) == 2 and "backend local" in failing[0] and "down:" in failing[0]
+    assert failing[1].split()[1] == "capacity"  # the only backend: no job can run
 
 
 def test_the_queue_near_its_limit_is_degraded(replay, start_worker):

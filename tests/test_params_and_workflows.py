@@ -11,6 +11,7 @@ import pytest
 from pixflow.errors import ErrorCode, RequestError, WorkflowError
 from pixflow.workflows import load_workflow, load_workflows
 from pixflow.workflows.params import GenerateParams, parse_generate, parse_job_id
+from pixflow.workflows.schema import check_value
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 BASE = {"prompt": "pixel art knight", "model": "tiny-sd15.safetensors", "size": [64, 64], "steps": 8, "cfg_scale": 7.0}
@@ -43,7 +44,7 @@ def test_the_rust_clients_fields_are_accepted():
         ({"size": [64.0, 64]}, "two integers"),
         ({"cfg_scale": -1}, "'cfg_scale' must be between 0 and 100"),
         ({"cfg_scale": "high"}, "'cfg_scale' must be an integer or a number"),
-        ({"seed": -5}, "'seed' must be between"),
+        ({"seed": -5}, "'seed' must be between 0 and 18446744073709551615, got -5"),
         ({"batch_size": 0}, "'batch_size' must be between 1 and 64"),
         ({"priority": 5000}, "'priority' must be between"),
         ({"previews": "yes"}, "'previews' must be a boolean"),
@@ -129,3 +130,21 @@ def test_a_graph_that_is_not_api_format_is_refused(tmp_path):
     (tmp_path / "ui.yaml").write_text("graph: ui.json\n")
     with pytest.raises(WorkflowError, match="not an API-format graph"):
         load_workflow(tmp_path / "ui.yaml")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "low", "high", "step", "expected"),
+    [
+        ("INT", -1, 0, 0xFFFFFFFFFFFFFFFF, None, "'x' must be between 0 and 18446744073709551615, got -1"),
+        ("INT", 2**70, 0.0, 1.8446744073709552e19, None, "'x' must be between 0 and 1.8446744073709552e+19"),
+        ("FLOAT", 101, 0.0, 100.0, None, "'x' must be between 0 and 100, got 101.0"),
+        ("FLOAT", 0.001, 0.01, None, None, "'x' must be at least 0.01, got 0.001"),
+        ("FLOAT", 3.0, None, 2.5, None, "'x' must be at most 2.5, got 3.0"),
+        ("INT", 9, 8.0, 256.0, 8.0, "'x' must be 8 plus a multiple of 8, got 9"),
+    ],
+)
+def test_limits_print_as_a_person_writes_them(kind, value, low, high, step, expected):
+    """Integer limits exactly (never 1.84467e+19), integral floats without `.0`, other floats as they are."""
+    with pytest.raises(RequestError) as info:
+        check_value("'x'", value, kind, low, high, step)
+    assert info.value.message.startswith(expected), info.value.message

@@ -72,3 +72,26 @@ def test_the_demo_on_a_real_terminal_draws_bars_and_prints_every_image(tmp_path)
     text = ANSI.sub("", screen.decode(errors="replace"))
     assert exit_code == 0, text[-2000:]
     assert text.count("(64x64)") == 3 and "━" in text and "done" in text, text[-2000:]
+
+
+def test_a_compare_groups_ids_are_shown_whole_so_each_job_is_told_apart():
+    """A group's ids are `<group id>-1`, `-2`, ...: cut to 12 characters, every line looked the same."""
+    ids = [f"0123456789abcdef0123456789abcdef-{n}" for n in (1, 2)]
+    plain = io.StringIO()
+    with ProgressPrinter(plain, job_ids=ids) as printer:
+        for job_id in ids:
+            printer.show(f"job.state.{job_id}", {"job_id": job_id, "to": "loading"})
+    assert [line.split()[0] for line in plain.getvalue().splitlines()] == ids
+    screen = Terminal()
+    with ProgressPrinter(screen, job_ids=ids) as printer:
+        for job_id in ids:
+            printer.show(f"job.state.{job_id}", {"job_id": job_id, "to": "loading"})
+    text = ANSI.sub("", screen.getvalue())
+    assert all(job_id in text for job_id in ids), text
+
+
+def test_workflow_limits_are_printed_whole_not_as_floats():
+    from pixflow.cli.workflow_args import _range
+
+    assert _range({"min": 0, "max": 18446744073709551615, "step": None}) == "0..18446744073709551615"
+    assert _range({"min": 0.0, "max": 100.0, "step": 0.5}) == "0..100 step 0.5"

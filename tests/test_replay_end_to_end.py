@@ -77,6 +77,9 @@ def test_fresh_run_goes_through_every_stage_and_saves_the_image(worker, replay):
     assert set(sidecar["timings"]["state_times"]) >= {"queued", "loading", "sampling", "saving"}
     status = client.status("fresh-1")
     assert status["state"] == "done" and status["outputs"] == done["outputs"] and status["seq"] == len(events)
+    # ComfyUI's last `status` of the run counts it no more (as recorded): its queue is empty, and says so.
+    wait_for(lambda: client.status()["backends"][0]["queue_remaining"] == 0, 5, "the backend's queue to be empty")
+    assert replay.call(lambda state: state.queue_remaining()) == 0
 
 
 def test_partly_cached_run_skips_loading(worker, replay):

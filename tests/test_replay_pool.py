@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from pixflow.comfy.client import ComfyClient, PromptRejected
-from pixflow.replay.models import BackendProfile
+from pixflow.replay.models import STAND_IN_LORAS, BackendProfile
 from pixflow.replay.pool import ReplayPool
 from pixflow.replay.server import ReplayServer
 from pixflow.testing import free_tcp
@@ -57,7 +57,7 @@ def test_the_checkpoint_list_shows_in_object_info_and_models():
         info = requests.get(f"{server.url}/object_info", timeout=5).json()
         for loader in ("CheckpointLoaderSimple", "CheckpointLoader"):
             assert info[loader]["input"]["required"]["ckpt_name"][0] == ["a.safetensors", "b.safetensors"]
-        assert info["LoraLoader"]["input"]["required"]["lora_name"][0] == []  # LoRAs are not checkpoints
+        assert info["LoraLoader"]["input"]["required"]["lora_name"][0] == list(STAND_IN_LORAS)  # not checkpoints
         one = requests.get(f"{server.url}/api/object_info/CheckpointLoaderSimple", timeout=5).json()
         assert one["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == ["a.safetensors", "b.safetensors"]
         for prefix in ("", "/api"):
@@ -187,7 +187,9 @@ def test_the_replay_command_takes_the_profile_flags():
             "switch_cost": 2.0,
             "run_seconds": 0.1,
             "loaded": None,
+            "loras": None,  # the recorded list and the stand-in's own
         }
+        assert answer["loras"] == list(STAND_IN_LORAS)
     finally:
         process.terminate()
         process.wait(10)

@@ -137,6 +137,21 @@ def test_a_viewer_reads_but_cannot_submit(secured):
         assert denied.value.code == "forbidden" and "viewer" in denied.value.message
 
 
+def test_a_viewer_reads_a_group_as_it_reads_the_groups_jobs(secured):
+    _, client = secured
+    alice, eve = client("alice"), client("eve")
+    made = alice.call("compare", group_id="cmp", prompt="knight", size=[64, 64], steps=8, seeds=[1, 2])
+    seen = eve.call("group", group_id="cmp")
+    assert seen["type"] == "group" and seen["job_ids"] == made["job_ids"] == ["cmp-1", "cmp-2"]
+    assert [job["job_id"] for job in seen["jobs"]] == [eve.call("status", job_id=j)["job_id"] for j in seen["job_ids"]]
+    with pytest.raises(ClientError) as unknown:
+        eve.call("group", group_id="no-such-group")
+    assert unknown.value.code == "not_found"
+    with pytest.raises(ClientError) as denied:
+        eve.call("compare", prompt="x", seeds=[1])  # making a group still needs a submitter
+    assert denied.value.code == "forbidden"
+
+
 def test_owners_roles_and_the_per_owner_queue_limit(replay, start_worker, keys):
     running = start_worker(replay.url, max_queued_per_owner=2, **keys.settings())
 

@@ -129,3 +129,61 @@ def test_config_show_says_where_each_setting_came_from(tmp_path: Path):
     assert Path(shown["workflows_dir"]["value"], "txt2img.yaml").is_file()
     lines = _pixflow("config", "show").stdout.splitlines()
     assert any(line.split() == ["max_inflight", "2", "(default)"] for line in lines), lines
+
+
+def test_config_check_reports_every_problem_not_only_the_first(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_inflight: 0\nlog_level: LOUD\ncolour: blue\n")
+    result = _pixflow("config", "check", str(bad))
+    assert result.returncode == 2 and result.stderr.startswith("pixflow: 3 problems:\n"), result.stderr
+    for key in ("'max_inflight'", "'log_level'", "unknown setting 'colour'"):
+        assert key in result.stderr, key
+    assert result.stderr.rstrip().endswith("(invalid_config)") and "Traceback" not in result.stderr
+
+
+def test_config_check_refuses_a_network_address_without_keys_as_serve_does(tmp_path: Path):
+    exposed = tmp_path / "exposed.yaml"
+    exposed.write_text("req_addr: tcp://0.0.0.0:5555\n")
+    result = _pixflow("config", "check", str(exposed))
+    assert result.returncode == 2 and "refusing to bind requests tcp://0.0.0.0:5555 without CURVE keys" in result.stderr
+    serve = _pixflow("serve", "--config", str(exposed), environ={"PIXFLOW_DB_PATH": str(tmp_path / "x.db")})
+    assert serve.returncode == 2 and "refusing to bind requests tcp://0.0.0.0:5555" in serve.stderr  # the same check
+    exposed.write_text("req_addr: tcp://0.0.0.0:5555\ninsecure: true\n")
+    assert _pixflow("config", "check", str(exposed)).returncode == 0
+    halves = tmp_path / "halves.yaml"
+    halves.write_text(f"curve_clients_dir: {tmp_path}\n")
+    result = _pixflow("config", "check", str(halves))
+    assert result.returncode == 2 and "CURVE needs both curve_secret_key and curve_clients_dir" in result.stderr
+
+
+def test_config_check_reads_the_environment_as_serve_does_unless_told_not_to(tmp_path: Path):
+    good = tmp_path / "good.yaml"
+    good.write_text("max_inflight: 1\n")
+    result = _pixflow("config", "check", str(good), environ={"PIXFLOW_HTTP_TIMEOUT": "0"})
+    assert result.returncode == 2 and "(from environment PIXFLOW_HTTP_TIMEOUT)" in result.stderr
+    result = _pixflow("config", "check", str(good), environ={"PIXFLOW_HTTP_TIMEOUT": "3"})
+    assert result.returncode == 0 and "ok (2 settings, 1 from PIXFLOW_* variables" in result.stdout
+    result = _pixflow("config", "check", "--no-env", str(good), environ={"PIXFLOW_HTTP_TIMEOUT": "0"})
+    assert result.returncode == 0 and "ok (1 setting;" in result.stdout
+
+
+def test_a_yaml_error_names_the_file(tmp_path: Path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("max_inflight: [1\n")
+    result = _pixflow("config", "check", str(broken))
+    assert result.returncode == 2 and f"config file {broken} is not valid YAML" in result.stderr
+    assert f'in "{broken}", line' in result.stderr and "<unicode string>" not in result.stderr
+
+
+def test_output_to_a_reader_that_went_away_ends_quietly(tmp_path: Path):
+    """`pixflow config show --json | head -1`: no BrokenPipeError traceback; exit 141 like `cat` would."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before a byte is written
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PIXFLOW_")}, "PYTHONPATH": str(REPO)}
+    try:
+        result = subprocess.run(
+            [*PIXFLOW, "config", "show", "--json"], stdout=write_end, stderr=subprocess.PIPE, env=env, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141 and result.stderr == b"", result.stderr.decode()

@@ -13,6 +13,7 @@ import pytest
 
 from pixflow.client import ClientError
 from pixflow.errors import WorkflowError
+from pixflow.replay.models import STAND_IN_LORAS
 from pixflow.testing import ThreadWorker, wait_for
 from pixflow.workflows import load_workflow
 from tests.helpers import REPO
@@ -90,10 +91,10 @@ def test_list_workflows_types_every_parameter_from_object_info(worker: ThreadWor
         }
     ]
     assert by_name(img2img["parameters"])["denoise"]["min"] == 0.0 and workflows["txt2img"]["max_loras"] == 0
-    # The fixture offers no LoRA: the LoRA example can still run (a job may name another), and says what it lacks.
+    # The replay offers the stand-in's LoRAs (pixflow/replay/models.py), the slot's default among them.
     lora = workflows["sprite_lora"]
-    assert lora["backends"] == ["local"] and lora["missing"] == {"local": [f"default LoRA {TINY_LORA}"]}
-    assert by_name(lora["parameters"])["lora"]["choices"] == []
+    assert lora["backends"] == ["local"] and lora["missing"] == {}
+    assert by_name(lora["parameters"])["lora"]["choices"] == list(STAND_IN_LORAS)
 
 
 def test_a_custom_parameter_reaches_its_nodes_the_prompt_and_the_sidecar(worker: ThreadWorker, replay) -> None:

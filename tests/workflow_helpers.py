@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from PIL import Image
 
 from pixflow.client import Client
+from pixflow.replay.models import BackendProfile
 from pixflow.replay.server import ReplayServer
 from pixflow.testing import wait_for
 from tests.helpers import FIXTURES, TERMINAL_STATES
@@ -19,23 +19,16 @@ TINY_LORA = "tiny-lora.safetensors"
 
 
 class UploadingReplay(ReplayServer):
-    """The replay server with ComfyUI's POST /upload/image (pixflow/replay/uploads.py) and, optionally, LoRAs."""
+    """The replay server (it takes ComfyUI's POST /upload/image: pixflow/replay/uploads.py) offering `loras` only,
+    none by default, rather than the stand-in's own (pixflow/replay/models.py)."""
 
     def __init__(self, loras: tuple[str, ...] = (), **kwargs: Any) -> None:
-        super().__init__(FIXTURES, speed=0, **kwargs)
-        self._loras = loras
+        super().__init__(FIXTURES, speed=0, profile=BackendProfile(loras=loras), **kwargs)
 
     @property
     def uploads(self) -> dict[str, list[bytes]]:
         assert self.state is not None
         return self.state.uploads
-
-    def _make_app(self) -> web.Application:
-        app = super()._make_app()
-        assert self.state is not None
-        lora_input = self.state.object_info["LoraLoader"]["input"]["required"]["lora_name"]
-        lora_input[0] = list(self._loras)  # a fresh list: object_info is read from the fixture for each server
-        return app
 
 
 def png(width: int = 40, height: int = 24, colour: tuple[int, int, int] = (200, 30, 30), kind: str = "PNG") -> bytes:

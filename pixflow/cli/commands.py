@@ -19,7 +19,7 @@ from pixflow.cli.config_cmd import setting_overrides
 from pixflow.cli.download import download_outputs
 from pixflow.cli.logs import setup_logging
 from pixflow.cli.progress_view import follow_jobs, print_result
-from pixflow.client import Client, new_job_id
+from pixflow.client import Accepted, Client, new_job_id
 from pixflow.config import load_settings
 from pixflow.errors import PixflowError
 from pixflow.vocabulary import TERMINAL_STATES
@@ -72,15 +72,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "workflow": args.workflow,
         "priority": args.priority,
+        "previews": True if args.previews else None,
     }
     params = {key: value for key, value in params.items() if value is not None}
     params.update(workflow_args.submit_fields(args))  # --param, --image, --lora
+    wait = args.wait or args.download is not None  # asking for the files is asking to wait for them
     with Client(args.req_addr, args.pub_addr, args.timeout) as client:
-        if args.wait:
+        if wait:
             client.subscribe_job(job_id)
             client.wait_subscribed(timeout=args.timeout)
         accepted = client.submit(args.prompt, id=job_id, retries=args.retries, **params)
-        if not args.wait:
+        if accepted.existing:
+            note = existing_note(accepted, client.status(job_id), {"prompt": args.prompt, **params})
+            if note:
+                print(f"pixflow: {note}", file=sys.stderr)
+        if not wait:
             print(accepted.job_id)
             return 0
         if accepted.existing and accepted.state in TERMINAL_STATES:
@@ -90,6 +96,26 @@ def cmd_submit(args: argparse.Namespace) -> int:
         for path in download_outputs(client, job_id, args.download) if args.download else []:
             print(f"downloaded {path}")
         return code
+
+
+def existing_note(accepted: Accepted, job: dict[str, Any], sent: dict[str, Any]) -> str | None:
+    """What to tell a user whose `generate` was answered with a job that existed already (docs/protocol.md: the
+    first request with an id counts, whatever later ones say). Nothing when it was this request's own earlier
+    send (a retry after a timeout) with the same fields."""
+    kept = job.get("params")
+    state = job.get("state", accepted.state)
+    if not isinstance(kept, dict):
+        return f"job {accepted.job_id} already exists (state {state}); this request was answered with it"
+    # Input images are kept as their sha256 and size, not their bytes: compared by the rest of the request only.
+    differing = sorted(key for key, value in sent.items() if key != "images" and kept.get(key) != value)
+    if differing:
+        return (
+            f"job {accepted.job_id} already exists (state {state}); this request's parameters were not used "
+            f"({', '.join(differing)} differ). Choose another --id for a new job"
+        )
+    if accepted.attempts > 1:
+        return None
+    return f"job {accepted.job_id} already exists (state {state}) with the same parameters; answered with that job"
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

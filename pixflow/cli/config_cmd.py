@@ -1,8 +1,10 @@
 """`pixflow config check FILE` and `pixflow config show`; the setting flags `serve` and `config show` share.
 
-`check` loads FILE alone (no PIXFLOW_* variables, no flags): exit 0, or 2 with the message naming the key, the
-value and what is allowed. `show` prints the settings `pixflow serve` would run with, each with where it came
-from: default, file PATH, environment PIXFLOW_NAME, or flag. The settings module is imported only when one of
+`check` loads FILE and the PIXFLOW_* variables as `serve` does (`--no-env`: FILE alone) and applies every check
+`serve` makes before it binds a socket (each value's rule, the workflows and the default one, CURVE keys, no
+network address without keys unless insecure): exit 0, or 2 with every problem it finds, one a line. `show`
+prints the settings `pixflow serve` would run with, each with where it came from: default, file PATH,
+environment PIXFLOW_NAME, or flag. The settings module is imported only when one of
 these runs (main.py registers this parser for every command).
 """
 
@@ -13,6 +15,8 @@ import json
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
+
+from pixflow.errors import ConfigError
 
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"  # as pixflow.config says; repeated so that --help imports no YAML
 
@@ -46,12 +50,49 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+class ConfigCheckError(ConfigError):
+    """`pixflow config check` found problems: one line each."""
+
+    def __init__(self, problems: list[Exception]) -> None:
+        lines = [str(problem) for problem in problems]
+        head = f"{len(lines)} problems:\n  " if len(lines) > 1 else ""
+        super().__init__(head + "\n  ".join(lines))
+        codes = {getattr(problem, "code", None) or "invalid_config" for problem in problems}
+        self.code = codes.pop() if len(codes) == 1 else "invalid_config"
+
+
+def startup_problems(settings: Any) -> list[Exception]:
+    """What `serve` refuses after loading the settings and before binding (pixflow/worker.py, security/guard.py)."""
+    from pixflow.errors import WorkflowError
+    from pixflow.security.exposure import startup_problems as security_problems
+    from pixflow.workflows import load_workflows
+
+    problems: list[Exception] = []
+    try:
+        if settings.default_workflow not in load_workflows(settings.workflows_dir):
+            problems.append(
+                ConfigError(f"default workflow {settings.default_workflow!r} is not in {settings.workflows_dir}")
+            )
+    except (WorkflowError, OSError) as e:
+        problems.append(e)
+    addresses = settings.req_addr, settings.pub_addr
+    keys = settings.curve_secret_key, settings.curve_clients_dir
+    problems.extend(security_problems(*addresses, *keys, settings.insecure))
+    return problems
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    from pixflow.config import load_settings
+    from pixflow.config import check_settings
 
     sources: dict[str, str] = {}
-    load_settings(args.file, environ={}, sources=sources)  # a bad value raises: main prints it and exits 2
-    print(f"{args.file}: ok ({len(sources)} settings; the others are defaults)")
+    settings, problems = check_settings(args.file, environ={} if args.no_env else None, sources=sources)
+    found: list[Exception] = [*problems, *(startup_problems(settings) if settings is not None else [])]
+    if found:
+        raise ConfigCheckError(found)  # main prints it and exits 2
+    from_env = sum(1 for source in sources.values() if source.startswith("environment"))
+    env = f", {from_env} from PIXFLOW_* variables" if from_env else ""
+    count = f"{len(sources)} setting{'' if len(sources) == 1 else 's'}"
+    print(f"{args.file}: ok ({count}{env}; the others are defaults)")
     return 0
 
 
@@ -89,8 +130,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     config = commands.add_parser("config", help="check a settings file, or show the effective settings")
     actions = config.add_subparsers(dest="config_command", required=True)
-    check = actions.add_parser("check", help="exit 0 if FILE's settings are valid, else 2 with the reason")
+    check = actions.add_parser(
+        "check", help="exit 0 if `serve` would start with FILE (and PIXFLOW_* variables), else 2 with every problem"
+    )
     check.add_argument("file", type=Path)
+    check.add_argument("--no-env", action="store_true", help="FILE alone: ignore the PIXFLOW_* variables")
     check.set_defaults(run=cmd_check)
     show = actions.add_parser("show", help="the settings `serve` would use with these flags, and where each came from")
     add_setting_flags(show)

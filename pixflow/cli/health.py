@@ -1,7 +1,8 @@
 """`pixflow health`: is the worker serving, and is every part of it well? For probes, cron and humans.
 
-Exit 0: the worker answers and every check is ok. 1: degraded (a backend down, dispatch paused, the worker
-stopping, the queue near max_queued). 2: the worker does not answer. One line per check, or --json.
+Exit 0: the worker answers and every check is ok. 1: degraded (a backend down, no backend taking new prompts
+(all draining or disabled), dispatch paused, the worker stopping, the queue near max_queued). 2: the worker
+does not answer. One line per check, or --json.
 Imports the client only (never the worker, aiohttp or the dashboard), so it starts fast on any box.
 """
 
@@ -33,11 +34,15 @@ def checks_of(worker: dict[str, Any]) -> list[Check]:
     backends = worker.get("backends") or []
     for backend in backends:
         up = backend.get("up") is True
-        where = backend.get("url", "")
+        where, mode = backend.get("url", ""), backend.get("mode") or "active"
         detail = f"up at {where}, {backend.get('inflight', 0)} in flight" if up else f"down: {backend.get('reason')}"
+        if up and mode != "active":
+            detail += f", {mode}: takes no new prompts (pixflow enable {backend.get('name')})"
         found.append(Check(f"backend {backend.get('name')}", up, detail))
     if not backends:
         found.append(Check("backends", False, "the worker has no backend"))
+    else:
+        found.append(_capacity(backends))
     paused = worker.get("paused") is True
     found.append(Check("dispatch", not paused, "paused: no job is handed to ComfyUI (resume)" if paused else "running"))
     stopping = worker.get("shutting_down") is True
@@ -47,6 +52,14 @@ def checks_of(worker: dict[str, Any]) -> list[Check]:
         near = queued >= QUEUE_NEAR_FULL * limit
         found.append(Check("queue", not near, f"{queued} of {limit} waiting" + (" (near full)" if near else "")))
     return found
+
+
+def _capacity(backends: list[dict[str, Any]]) -> Check:
+    """Can a new job run anywhere? A drained or disabled backend is up but takes no new prompts."""
+    taking = [b for b in backends if b.get("up") is True and (b.get("mode") or "active") == "active"]
+    if taking:
+        return Check("capacity", True, f"{len(taking)} of {len(backends)} backends take new prompts")
+    return Check("capacity", False, "no backend takes new prompts (each is down, draining or disabled): jobs wait")
 
 
 def run_health(req_addr: str, pub_addr: str, timeout: float) -> tuple[int, list[Check]]:

@@ -1,4 +1,4 @@
-"""The `pixflow` command line: serve, submit, status, cancel, health, models, workflows, replay, demo, config.
+"""The `pixflow` command line: the worker (`serve`), jobs from the shell, the worker's switches, and tools.
 
 Quick to start: this module imports the client and the small parser modules only. A command that needs more
 (the worker, the settings, the progress view, the replay server) names its function as "module:function" and
@@ -10,35 +10,50 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pixflow import __version__
-from pixflow.cli import config_cmd, health, keys, workflow_args
+from pixflow.cli import config_cmd, health, jobs_cmd, keys, workflow_args
+from pixflow.cli.client_args import add_client_args, client_of
 from pixflow.cli.compare import add_compare_parser
-from pixflow.client import Client, ClientError
+from pixflow.cli.status_view import job_lines, worker_lines
+from pixflow.client import ClientError
 from pixflow.errors import PixflowError
-from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 
 DEFAULT_COMFYUI_URL = config_cmd.DEFAULT_COMFYUI_URL
 COMMANDS = "pixflow.cli.commands"  # serve, submit, replay, record, demo
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for `cat`, `seq` and others when the reader went away
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+# Options whose value may look like an option to argparse (`--size -64x64`): joined as `--size=-64x64`, so that
+# the value's own check answers with what is wrong instead of argparse's "expected one argument".
+DASHED_VALUE_OPTIONS = ("--size",)
 
 
 def _size(text: str) -> list[int]:
-    try:
-        width, height = text.lower().split("x")
-        return [int(width), int(height)]
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"size must look like 64x64, got {text!r}") from e
+    match = _SIZE.match(text)
+    if match is None or not all(int(side) > 0 for side in match.groups()):
+        raise argparse.ArgumentTypeError(f"{text!r} is no size: give WIDTHxHEIGHT in whole pixels above 0, e.g. 64x64")
+    return [int(match.group(1)), int(match.group(2))]
 
 
-def _add_client_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--req-addr", default=DEFAULT_REQ_ADDR, help="worker's request socket")
-    parser.add_argument("--pub-addr", default=DEFAULT_PUB_ADDR, help="worker's event socket")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
-    keys.add_key_args(parser)  # CURVE: --server-key, --client-key
+def _join_dashed_values(argv: list[str]) -> list[str]:
+    joined: list[str] = []
+    values = iter(argv)
+    for arg in values:
+        if arg in DASHED_VALUE_OPTIONS:
+            value = next(values, None)
+            if value is not None and value.startswith("-") and value[1:2].isdigit():
+                joined.append(f"{arg}={value}")
+                continue
+            joined.extend([arg] if value is None else [arg, value])
+            continue
+        joined.append(arg)
+    return joined
 
 
 def _print_json(value: Any) -> None:
@@ -47,29 +62,33 @@ def _print_json(value: Any) -> None:
 
 # Commands that need the client only.
 def cmd_status(args: argparse.Namespace) -> int:
-    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
-        _print_json(client.status(args.job_id))
+    with client_of(args) as client:
+        reply = client.status(args.job_id)
+    if args.json:
+        _print_json(reply)
+    else:
+        print("\n".join(job_lines(reply) if args.job_id else worker_lines(reply)))
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
+    with client_of(args) as client:
         job = client.cancel(args.job_id)
     print(f"{job['job_id']}: {job['state']} (cancel requested)")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
+    with client_of(args) as client:
         for name in client.call("list_models")["models"]:
             print(name)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixflow", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="pixflow")
     parser.add_argument("--version", action="version", version=f"pixflow {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the worker")
     config_cmd.add_setting_flags(serve)
@@ -78,43 +97,48 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="queue a job")
     submit.add_argument("prompt")
     submit.add_argument("--id", help="job id (default: a new one); submitting the same id again is the same job")
-    submit.add_argument("--retries", type=int, default=2, help="times to send again after a timeout (same id)")
-    submit.add_argument("--model")
-    submit.add_argument("--size", type=_size, help="WIDTHxHEIGHT, e.g. 64x64")
-    submit.add_argument("--steps", type=int)
-    submit.add_argument("--cfg-scale", type=float)
-    submit.add_argument("--negative-prompt")
-    submit.add_argument("--seed", type=int)
-    submit.add_argument("--sampler")
-    submit.add_argument("--scheduler")
-    submit.add_argument("--batch-size", type=int)
-    submit.add_argument("--workflow")
-    submit.add_argument("--priority", type=int)
+    submit.add_argument("--retries", type=int, default=2, help="times to resend after a timeout (default 2)")
+    submit.add_argument("--model", help="checkpoint, one `pixflow models` lists (default: the workflow's)")
+    submit.add_argument("--size", type=_size, metavar="WxH", help="width x height, multiples of 8 (default 512x512)")
+    submit.add_argument("--steps", type=int, help="sampler steps, 1-150 (default 20)")
+    submit.add_argument("--cfg-scale", type=float, help="0-100 (default 7.0)")
+    submit.add_argument("--negative-prompt", help="what the image should not show (default: none)")
+    submit.add_argument("--seed", type=int, help="0 to 2^64-1 (default: drawn, and recorded in the sidecar)")
+    submit.add_argument("--sampler", help="ComfyUI sampler name (default euler)")
+    submit.add_argument("--scheduler", help="ComfyUI scheduler name (default normal)")
+    submit.add_argument("--batch-size", type=int, help="images in one run, 1-64 (default 1)")
+    submit.add_argument("--workflow", help="a name `pixflow workflows` lists (default: the worker's, txt2img)")
+    submit.add_argument("--priority", type=int, help="-1000 to 1000, higher runs first (default 0)")
+    submit.add_argument("--previews", action="store_true", help="ask for live preview frames (job.preview events)")
     submit.add_argument("--wait", action="store_true", help="show live progress, then the output paths")
-    submit.add_argument("--wait-timeout", type=float, default=600.0, help="seconds --wait gives the job")
-    submit.add_argument("--download", type=Path, help="with --wait: save the images here (fetched over the wire)")
+    submit.add_argument("--wait-timeout", type=float, default=600.0, help="seconds --wait gives the job (default 600)")
+    submit.add_argument(
+        "--download", type=Path, metavar="DIR", help="save the images here, fetched over the wire (implies --wait)"
+    )
     workflow_args.add_submit_args(submit)  # --param, --image, --lora
-    _add_client_args(submit)
+    add_client_args(submit)
     submit.set_defaults(run=f"{COMMANDS}:cmd_submit")
 
     status = commands.add_parser("status", help="the worker's status, or one job's")
     status.add_argument("job_id", nargs="?")
-    _add_client_args(status)
+    status.add_argument("--json", action="store_true", help="the reply as the worker sent it, as JSON")
+    add_client_args(status)
     status.set_defaults(run=cmd_status)
 
-    health.add_parser(commands, _add_client_args)
+    jobs_cmd.add_parsers(commands, add_client_args)  # jobs, pause, resume, drain, disable, enable, retry
+    health.add_parser(commands, add_client_args)
     keys.add_parser(commands)
     config_cmd.add_parser(commands)
 
     cancel = commands.add_parser("cancel", help="cancel a job")
     cancel.add_argument("job_id")
-    _add_client_args(cancel)
+    add_client_args(cancel)
     cancel.set_defaults(run=cmd_cancel)
 
-    workflow_args.add_parser(commands, _add_client_args)  # workflows [--check]
+    workflow_args.add_parser(commands, add_client_args)  # workflows [--check]
     for name, function, text in (("models", cmd_models, "list checkpoints"),):
         command = commands.add_parser(name, help=text)
-        _add_client_args(command)
+        add_client_args(command)
         command.set_defaults(run=function)
 
     replay = commands.add_parser("replay", help="serve recorded ComfyUI runs as a stand-in ComfyUI")
@@ -141,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--log-level", default="WARNING")
     record.set_defaults(run=f"{COMMANDS}:cmd_record")
 
-    add_compare_parser(commands, _add_client_args, _size)
+    add_compare_parser(commands, add_client_args, _size)
 
     demo = commands.add_parser("demo", help="replay server + worker + a few jobs with live progress")
     demo.add_argument("--output-dir", type=Path, default=Path("output/demo"))
@@ -149,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--jobs", type=int, help="how many jobs (default 3, or 16 with --monitor)")
     demo.add_argument("--monitor", action="store_true", help="watch the jobs in pixflow-monitor; q quits")
     demo.set_defaults(run=f"{COMMANDS}:cmd_demo")
+    # Said once, from the commands themselves, so that no command is ever missing from `pixflow --help`.
+    parser.description = "The pixflow command line: " + ", ".join(commands.choices) + "."
     return parser
 
 
@@ -163,11 +189,18 @@ def _resolve(run: Callable[[argparse.Namespace], int] | str) -> Callable[[argpar
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; pixflow's own errors end it with a one-line message (and code, if any) and exit code 2."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_dashed_values(sys.argv[1:] if argv is None else argv))
     run = _resolve(args.run)
     try:
         keys.export_key_args(args)
-        return run(args)
+        exit_code = run(args)
+        sys.stdout.flush()  # inside the try: a reader that went away is seen here, not at exit
+        return exit_code
+    except BrokenPipeError:
+        # `pixflow jobs | head`: the reader has what it wanted. No traceback; stdout goes to /dev/null so that
+        # Python's own flush at exit fails no more, and the exit code is the one a shell shows for other tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
     except ClientError as e:
         print(f"pixflow: {e.message} ({e.code})", file=sys.stderr)
         return 2

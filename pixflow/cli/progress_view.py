@@ -19,6 +19,7 @@ from pixflow.vocabulary import TERMINAL_STATES, TOPIC_PROGRESS, TOPIC_STATE, Job
 __all__ = ["JobLine", "ProgressPrinter", "follow_jobs", "print_result"]
 
 BAR_WIDTH = 20
+ID_WIDTH = 12  # at least; a longer id is shown whole (a compare group's ids differ only at their end)
 
 
 @dataclass
@@ -46,9 +47,9 @@ class JobLine:
         per_step = (self.step_times[-1] - self.step_times[0]) / (len(self.step_times) - 1)
         return per_step * (self.maximum - self.value)
 
-    def render(self) -> str:
+    def render(self, id_width: int = ID_WIDTH) -> str:
         elapsed = time.monotonic() - self.started
-        text = f"{self.job_id[:12]:<12} {self.state:<9}"
+        text = f"{self.job_id:<{id_width}} {self.state:<9}"
         if self.maximum and self.state == JobState.SAMPLING:
             filled = round(BAR_WIDTH * self.value / self.maximum)
             text += f" {'█' * filled}{'░' * (BAR_WIDTH - filled)} {self.value}/{self.maximum}"
@@ -61,8 +62,9 @@ class JobLine:
 class ProgressPrinter:
     """Live rich bars on a terminal; one plain line per state change elsewhere. Use it as a context manager."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, job_ids: list[str] | None = None) -> None:
         self._stream = stream or sys.stdout
+        self._id_width = max([ID_WIDTH, *(len(job_id) for job_id in job_ids or [])])
         self._lines: dict[str, JobLine] = {}
         self._bars: Any = None  # rich.progress.Progress on a terminal: imported only then
         self._tasks: dict[str, Any] = {}
@@ -71,7 +73,7 @@ class ProgressPrinter:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bars = Progress(
-                TextColumn("{task.fields[job]:<12} {task.fields[state]:<9}"),
+                TextColumn(f"{{task.fields[job]:<{self._id_width}}} {{task.fields[state]:<9}}"),
                 BarColumn(bar_width=BAR_WIDTH),
                 TextColumn("{task.fields[steps]:>7}  {task.fields[eta]:<10}"),
                 TimeElapsedColumn(),
@@ -103,14 +105,14 @@ class ProgressPrinter:
         if self._bars is not None:
             self._draw(line)
         elif line.state != before:
-            self._stream.write(line.render() + "\n")
+            self._stream.write(line.render(self._id_width) + "\n")
             self._stream.flush()
 
     def _draw(self, line: JobLine) -> None:
         sampling = line.state == JobState.SAMPLING and line.maximum > 0
         eta = line.eta() if sampling else None
         fields = {
-            "job": line.job_id[:12],
+            "job": line.job_id,
             "state": line.state,
             "steps": f"{line.value}/{line.maximum}" if sampling else "",
             "eta": f"ETA {eta:.1f}s" if eta is not None else "",
@@ -132,7 +134,7 @@ def follow_jobs(client: Client, job_ids: list[str], timeout: float) -> int:
     Through `Client.follow_jobs`: a missed event or a worker restart is made good by reading `status`, so the
     final state is always shown (subscribe to the jobs before submitting them to see every step)."""
     finals: dict[str, dict[str, Any]] = {}
-    with ProgressPrinter() as printer:
+    with ProgressPrinter(job_ids=job_ids) as printer:
         for topic, event in client.follow_jobs(job_ids, timeout):
             printer.show(topic, event)
             if topic.startswith(TOPIC_STATE) and event["to"] in TERMINAL_STATES:

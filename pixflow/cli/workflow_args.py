@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pixflow.client import Client
+from pixflow.cli.client_args import client_of
+from pixflow.cli.status_view import number
 
 
 def _pair(text: str, what: str) -> tuple[str, str]:
@@ -71,17 +72,19 @@ def submit_fields(args: argparse.Namespace) -> dict[str, Any]:
 def _range(param: dict[str, Any]) -> str:
     if param.get("choices") is not None:
         choices = param["choices"]
+        if not choices:
+            return "(no backend offers a choice)"
         return (
             "one of " + ", ".join(map(str, choices[:12])) + (f" … ({len(choices)} in all)" if len(choices) > 12 else "")
         )
     low, high, step = param.get("min"), param.get("max"), param.get("step")
-    text = f"{low:g}..{high:g}" if low is not None and high is not None else ""
-    return text + (f" step {step:g}" if step not in (None, 1, 1.0) else "")
+    text = f"{number(low)}..{number(high)}" if low is not None and high is not None else ""
+    return text + (f" step {number(step)}" if step not in (None, 1, 1.0) else "")
 
 
 def cmd_workflows(args: argparse.Namespace) -> int:
     """List the workflows; with --check, what each backend lacks. Exit 1 when a workflow can run nowhere."""
-    with Client(args.req_addr, args.pub_addr, args.timeout) as client:
+    with client_of(args) as client:
         reply = client.call("list_workflows")
     if args.json:
         print(json.dumps(reply["workflows"], indent=2))
@@ -95,7 +98,8 @@ def cmd_workflows(args: argparse.Namespace) -> int:
             for param in workflow.get("parameters", []):
                 if param["source"] == "params":
                     kind = f"{param['kind']} {_range(param)}".strip()
-                    print(f"  --param {param['name']}={param['default']}  {kind}  {param['description']}")
+                    default = number(param["default"])
+                    print(f"  --param {param['name']}={default}  {kind}  {param['description']}")
             for image in workflow.get("images", []):
                 print(f"  --image {image['name']}=PATH  {image['description']}")
             for backend, lacks in (workflow.get("missing") or {}).items():

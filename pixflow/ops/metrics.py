@@ -10,6 +10,7 @@ process (the tests) never share a value.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from pixflow.errors import ConfigError
+from pixflow.errors import SettingError
 from pixflow.vocabulary import STAGES, TERMINAL, JobState
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ def topic_kind(topic: str) -> str:
 def parse_addr(addr: str) -> tuple[str, int]:
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not host:
-        raise ConfigError(f"metrics_addr must be HOST:PORT (e.g. 127.0.0.1:9464) or empty; got {addr!r}")
+        raise SettingError(
+            f"metrics_addr must be HOST:PORT (e.g. 127.0.0.1:9464) or empty; got {addr!r}", "metrics_addr"
+        )
     return host.strip("[]"), int(port)
 
 
@@ -118,9 +121,12 @@ class Metrics:
         try:
             self._server, _ = start_http_server(port, addr=host, registry=self.registry)
         except OSError as e:
-            raise ConfigError(
+            taken = e.errno == errno.EADDRINUSE  # the same codes as a taken req_addr or pub_addr (worker.py)
+            raise SettingError(
                 f"cannot serve metrics on {addr} ({e}): set metrics_addr to a free HOST:PORT, or empty to turn "
-                "the metrics endpoint off"
+                "the metrics endpoint off",
+                "metrics_addr",
+                code="address_in_use" if taken else "invalid_setting",
             ) from e
         log.info("metrics on http://%s:%d/metrics", host, port)
 

@@ -101,12 +101,13 @@ async def _view(request: web.Request) -> web.StreamResponse:
     subfolder = request.query.get("subfolder", "")
     if not filename or ".." in filename or ".." in subfolder or filename.startswith("/") or subfolder.startswith("/"):
         return web.Response(status=400, text="invalid filename")
+    drawn = state.saved.png(request.query.get("type", "output"), subfolder, filename)  # a run's (run_images.py)
     path = state.fixtures / "output" / subfolder / filename
-    if not path.is_file():
+    if drawn is None and not path.is_file():
         return web.Response(status=404, text="file not found")
     if state.view_delay:
         await asyncio.sleep(state.view_delay)
-    return web.FileResponse(path)
+    return web.Response(body=drawn, content_type="image/png") if drawn is not None else web.FileResponse(path)
 
 
 async def _get_queue(request: web.Request) -> web.Response:
@@ -153,11 +154,10 @@ async def _object_info(request: web.Request) -> web.Response:
 async def _models(request: web.Request) -> web.Response:
     state = request.app[STATE]
     folder = request.match_info.get("folder")
+    listed = {"checkpoints": state.checkpoints, "loras": state.loras}
     if folder is None:
-        return web.json_response(["checkpoints"])
-    if folder != "checkpoints":
-        return web.json_response([])
-    return web.json_response(state.checkpoints())
+        return web.json_response(list(listed))
+    return web.json_response(listed[folder]() if folder in listed else [])
 
 
 async def _system_stats(request: web.Request) -> web.Response:

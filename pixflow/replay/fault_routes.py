@@ -32,6 +32,7 @@ async def _stats(request: web.Request) -> web.Response:
             "recordings": sorted(state.recordings),
             # The GPU it plays (models.py) and what it did: a pool benchmark reads switches and run times here.
             "checkpoints": state.checkpoints(),
+            "loras": state.loras(),
             "profile": asdict(state.profile),
             "loaded": state.loaded,
             "model_loads": state.model_loads,

@@ -78,3 +78,22 @@ def in_client_order(frames: tuple[Frame, ...], wants_metadata: bool) -> list[Fra
         if not wants_metadata and kind == PREVIEW_IMAGE_WITH_METADATA and _is_progress(ordered[i + 1]) and movable:
             ordered[i], ordered[i + 1] = ordered[i + 1], ordered[i]
     return ordered
+
+
+def preview_image(frame: bytes) -> tuple[str, int] | None:
+    """(the image's format, "jpeg" or "png", and where its bytes start) of a preview frame; None for other frames."""
+    if len(frame) < 8:
+        return None
+    kind, word = struct.unpack_from(">II", frame, 0)
+    if kind == PREVIEW_IMAGE:
+        return ("png" if word == _FORMAT_CODES["png"] else "jpeg"), 8
+    if kind == PREVIEW_IMAGE_WITH_METADATA and len(frame) >= 8 + word:
+        meta = json.loads(frame[8 : 8 + word])
+        return ("png" if "png" in str(meta.get("image_type")) else "jpeg"), 8 + word
+    return None
+
+
+def with_image(frame: bytes, image: bytes) -> bytes:
+    """The preview `frame` with its image replaced, its header (type, format or metadata) kept."""
+    found = preview_image(frame)
+    return frame if found is None else frame[: found[1]] + image

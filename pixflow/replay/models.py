@@ -1,4 +1,4 @@
-"""What kind of GPU a replay server plays: its checkpoints, how slow it is, what a model switch costs.
+"""What kind of GPU a replay server plays: its checkpoints and LoRAs, how slow it is, what a model switch costs.
 
 A pool of replay servers with different profiles stands in for a pool of ComfyUI backends (docs/pool.md,
 "Measuring"). Timing of one prompt, from its `execution_start`:
@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 CHECKPOINT_INPUT = "ckpt_name"
+LORA_INPUT = "lora_name"
+# LoRAs a replay server offers beside the recorded ComfyUI's (which had none): the one the real-ComfyUI tier
+# makes (e2e/make_lora.py, the default of sprite_lora's slot) and the style LoRA the README's examples name.
+STAND_IN_LORAS = ("style.safetensors", "tiny-lora.safetensors")
 # Output nodes when object_info does not say (ComfyUI marks them with "output_node": true).
 OUTPUT_NODES = frozenset({"SaveImage", "PreviewImage"})
 
@@ -32,6 +36,7 @@ class BackendProfile:
     switch_cost: float = 0.0
     run_seconds: float = 0.0
     loaded: str | None = None  # the checkpoint in memory at start
+    loras: tuple[str, ...] | None = None  # None: the fixture's object_info.json list and STAND_IN_LORAS
 
     def __post_init__(self) -> None:
         if self.speed_factor <= 0 or self.switch_cost < 0 or self.run_seconds < 0:
@@ -51,6 +56,22 @@ def with_checkpoints(object_info: dict[str, Any], checkpoints: tuple[str, ...] |
     if "CheckpointLoaderSimple" not in info:  # /models/checkpoints reads it: a fixture without one gets one
         info["CheckpointLoaderSimple"] = {"input": {"required": {CHECKPOINT_INPUT: [list(checkpoints), {}]}}}
     return info
+
+
+def with_loras(object_info: dict[str, Any], loras: tuple[str, ...] | None) -> dict[str, Any]:
+    """object_info (changed in place) with `loras`, or the recorded ones and STAND_IN_LORAS, as the options of
+    every node's lora_name input (LoraLoader, LoraLoaderModelOnly): what /models/loras lists too."""
+    for node in object_info.values():
+        spec = ((node.get("input") or {}).get("required") or {}).get(LORA_INPUT)
+        if isinstance(spec, list) and spec and isinstance(spec[0], list):
+            offered = loras if loras is not None else (*spec[0], *STAND_IN_LORAS)
+            spec[0] = list(dict.fromkeys(offered))
+    return object_info
+
+
+def offered_loras(object_info: dict[str, Any]) -> list[str]:
+    spec = object_info.get("LoraLoader", {}).get("input", {}).get("required", {})
+    return list((spec.get(LORA_INPUT) or [[]])[0])
 
 
 def offered_checkpoints(object_info: dict[str, Any]) -> list[str]:

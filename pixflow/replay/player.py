@@ -50,6 +50,9 @@ async def broadcast_status(state: ReplayState) -> None:
 
 
 # Playing one prompt.
+ENDINGS = ("execution_success", "execution_error")  # after these, ComfyUI's queue no longer counts the prompt
+
+
 async def play(state: ReplayState, run: Run) -> None:
     """Send the recording's frames with the run's prompt id, at the state's speed, up to the end or an interrupt."""
     recording = run.recording
@@ -58,6 +61,7 @@ async def play(state: ReplayState, run: Run) -> None:
     # Until execution starts, the recorded delays count from the POST: a prompt that waited in the queue
     # starts as soon as the one before it ends, as in ComfyUI.
     started, since_post = False, 0.0
+    ended = written = False  # the prompt's end (success or error) has been sent; its history entry written
     wants_metadata = any(listener.wants_metadata for listener in state.clients.get(run.client_id or "", []))
     for frame in in_client_order(recording.frames, wants_metadata):
         if frame.after_interrupt:
@@ -82,11 +86,20 @@ async def play(state: ReplayState, run: Run) -> None:
             message = json.loads(text)
             kind, data = message.get("type"), message.get("data") or {}
             if kind == "status":
+                if ended and state.running is run:
+                    # ComfyUI's task_done: the history entry is written and the prompt leaves the running slot
+                    # together, then the queue's new count goes out (0 when nothing else waits, as recorded).
+                    _write_history(state, run)
+                    state.running, written = None, True
                 await broadcast_status(state)
                 continue
+            ended = ended or kind in ENDINGS
+            run.images.seen(kind, data)
+            if kind == "executed" and run.images.executed(data, state.saved):
+                text = json.dumps(message)  # the recorded event, naming the files of this run (run_images.py)
             if kind == "executing":
                 node = data.get("node")
-                if node is None:
+                if node is None and not written:
                     _write_history(state, run)  # before the final `executing`, as ComfyUI does
             await send_text(state, text, run.client_id)
             if kind == "execution_start":
@@ -97,8 +110,10 @@ async def play(state: ReplayState, run: Run) -> None:
             if kind == "execution_start":
                 await _before_first_node(state, run)
         elif frame.binary is not None:
-            for listener in list(state.clients.get(run.client_id or "", [])):
-                await send(listener, preview_for(frame.binary, listener.wants_metadata, run.prompt_id, node))
+            listeners = list(state.clients.get(run.client_id or "", []))
+            binary = run.images.preview(frame.binary, node) if listeners else frame.binary
+            for listener in listeners:
+                await send(listener, preview_for(binary, listener.wants_metadata, run.prompt_id, node))
 
 
 async def _before_first_node(state: ReplayState, run: Run) -> None:
@@ -153,6 +168,7 @@ def _write_history(state: ReplayState, run: Run) -> None:
     old_id = run.recording.prompt_id or ""
     entry = json.loads(json.dumps(recorded).replace(old_id, run.prompt_id)) if old_id else dict(recorded)
     entry["prompt"] = run.queue_item()
+    run.images.fill_history(entry.get("outputs"))
     state.history[run.prompt_id] = entry
 
 

@@ -8,7 +8,9 @@ submitted prompt's own id, one prompt at a time like ComfyUI's queue, at a chose
 
 The pieces: state.py (what it knows), player.py (playing a recording), frames.py (preview frames per
 client), comfy_routes.py and fault_routes.py (HTTP), runner.py (the thread and loop it runs on), models.py (the
-GPU it plays: checkpoints, speed factor, model-switch cost) and pool.py (several servers at once).
+GPU it plays: checkpoints, LoRAs, speed factor, model-switch cost) and pool.py (several servers at once). The
+event stream is the recorded one; the images are drawn for each prompt's graph: image_plan.py (what the graph
+would make), pictures.py (drawing them), run_images.py (the files a run writes, its previews).
 """
 
 from __future__ import annotations

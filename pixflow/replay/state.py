@@ -12,8 +12,16 @@ from typing import Any
 
 from aiohttp import web
 
-from pixflow.replay.models import BackendProfile, checkpoint_of, offered_checkpoints, with_checkpoints
+from pixflow.replay.models import (
+    BackendProfile,
+    checkpoint_of,
+    offered_checkpoints,
+    offered_loras,
+    with_checkpoints,
+    with_loras,
+)
 from pixflow.replay.recordings import Recording
+from pixflow.replay.run_images import RunImages, SavedImages
 
 COMFYUI_VERSION = "0.3.75"
 
@@ -46,6 +54,10 @@ class Run:
     posted_at: float = field(default_factory=time.monotonic)
     forgotten: bool = False  # lost in a simulated restart: it ends without a word
     record: RunRecord | None = None
+    images: RunImages = field(init=False)  # what its outputs and previews look like (run_images.py)
+
+    def __post_init__(self) -> None:
+        self.images = RunImages(self.graph)
 
     def queue_item(self) -> list[Any]:
         """The prompt as GET /queue and its history entry show it: [number, id, graph, extra_data, outputs]."""
@@ -87,6 +99,7 @@ class ReplayState:
         self.history: dict[str, Any] = {}
         self.prompts_received: Counter[str] = Counter()
         self.uploads: dict[str, list[bytes]] = {}  # POST /upload/image: name -> the bytes of each upload
+        self.saved = SavedImages(fixtures / "output")  # the images runs wrote, served by /view (run_images.py)
         self.number = 0
         self.wakeup = asyncio.Event()
         # Fault injection for tests (routes under /replay/): hold prompts before they start, slow /view.
@@ -99,9 +112,8 @@ class ReplayState:
         self.send_log: list[tuple[int, str, str, Any]] | None = None
         # The GPU this server plays (models.py): its checkpoints, speed factor, switch cost; what it has loaded.
         self.profile = profile or BackendProfile()
-        self.object_info: dict[str, Any] = with_checkpoints(
-            _load_json(fixtures / "object_info.json", {}), self.profile.checkpoints
-        )
+        recorded = with_loras(_load_json(fixtures / "object_info.json", {}), self.profile.loras)
+        self.object_info: dict[str, Any] = with_checkpoints(recorded, self.profile.checkpoints)
         self.loaded: str | None = self.profile.loaded
         self.model_loads = 0  # checkpoints loaded, the first one included
         self.model_switches = 0  # loads that replaced another checkpoint
@@ -122,6 +134,9 @@ class ReplayState:
 
     def checkpoints(self) -> list[str]:
         return offered_checkpoints(self.object_info)
+
+    def loras(self) -> list[str]:
+        return offered_loras(self.object_info)
 
     def queue_remaining(self) -> int:
         """As ComfyUI counts it: the pending prompts and the running one."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import zmq
+
 from pixflow.errors import ConfigError
+from pixflow.security.keys import load_keyring, read_keypair
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +54,28 @@ def check_exposure(addresses: dict[str, str], curve: bool, insecure: bool) -> No
         "cancel and pause; see docs/security.md",
         listing,
     )
+
+
+def startup_problems(
+    req_addr: str, pub_addr: str, curve_secret_key: Path | None, curve_clients_dir: Path | None, insecure: bool
+) -> list[ConfigError]:
+    """What stops a worker with these settings before it binds a socket (pixflow.security.guard.Security), all of
+    it: `pixflow config check` reports the same refusals `serve` would, without starting anything."""
+    problems = []
+    curve = curve_secret_key is not None or curve_clients_dir is not None
+    if curve and (curve_secret_key is None or curve_clients_dir is None):
+        problems.append(ConfigError("CURVE needs both curve_secret_key and curve_clients_dir (docs/security.md)"))
+    elif curve:
+        assert curve_secret_key is not None and curve_clients_dir is not None
+        if not zmq.has("curve"):
+            problems.append(ConfigError("this libzmq was built without CURVE support; install pyzmq's wheel"))
+        for check in (lambda: read_keypair(curve_secret_key), lambda: load_keyring(curve_clients_dir)):
+            try:
+                check()
+            except ConfigError as e:
+                problems.append(e)
+    try:
+        check_exposure({"requests": req_addr, "events": pub_addr}, curve, insecure)
+    except ConfigError as e:
+        problems.append(e)
+    return problems

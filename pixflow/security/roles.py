@@ -11,7 +11,7 @@ from pixflow.errors import ErrorCode, RequestError
 class Role(IntEnum):
     """Ordered: each role may do everything the ones below it may."""
 
-    VIEWER = 1  # status, lists, events
+    VIEWER = 1  # status, lists, groups, events
     SUBMITTER = 2  # also generate, cancel and fetch the images of its own jobs
     ADMIN = 3  # everything, on any job: pause, resume, backend control
 
@@ -36,6 +36,7 @@ REQUIRED: dict[str, Role] = {
     "list_jobs": Role.VIEWER,
     "list_models": Role.VIEWER,
     "list_workflows": Role.VIEWER,
+    "group": Role.VIEWER,  # reading a group is reading its jobs' snapshots, which `status` shows any viewer
     "generate": Role.SUBMITTER,
     "compare": Role.SUBMITTER,
     "cancel": Role.SUBMITTER,  # its own jobs; any job for an admin (checked by the handler)

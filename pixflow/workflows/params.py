@@ -112,9 +112,18 @@ def _kind_names(kinds: type | tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 
 
+def limit_text(value: float) -> str:
+    """A limit as a person reads it: an integer exactly (a seed's 18446744073709551615, never 1.84467e+19), a
+    float with an integral value without its `.0` (ComfyUI sends many integer limits as floats), other floats in
+    the shortest form that reads back the same."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
+    return str(value) if isinstance(value, int) else repr(value)
+
+
 def _in_range(name: str, value: int | float, low: float, high: float) -> None:
     if not low <= value <= high:
-        raise _fail(f"'{name}' must be between {low:g} and {high:g}, got {value}")
+        raise _fail(f"'{name}' must be between {limit_text(low)} and {limit_text(high)}, got {value}")
 
 
 def _size(message: dict[str, Any]) -> tuple[int, int]:

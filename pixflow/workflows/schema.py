@@ -22,6 +22,7 @@ from pixflow.workflows.params import (
     MIN_SIDE,
     SIDE_MULTIPLE,
     GenerateParams,
+    limit_text,
 )
 
 # The generate fields a workflow may map, as a client sends them (width and height travel together as `size`).
@@ -129,13 +130,14 @@ def check_value(
         raise _invalid(f"{label} must be one of: {_choices_text(choices)}; got {value!r}")
     if kind in ("INT", "FLOAT"):
         if minimum is not None and maximum is not None and not minimum <= value <= maximum:
-            raise _invalid(f"{label} must be between {minimum:g} and {maximum:g}, got {value}")
+            raise _invalid(f"{label} must be between {limit_text(minimum)} and {limit_text(maximum)}, got {value}")
         if minimum is not None and value < minimum:
-            raise _invalid(f"{label} must be at least {minimum:g}, got {value}")
+            raise _invalid(f"{label} must be at least {limit_text(minimum)}, got {value}")
         if maximum is not None and value > maximum:
-            raise _invalid(f"{label} must be at most {maximum:g}, got {value}")
+            raise _invalid(f"{label} must be at most {limit_text(maximum)}, got {value}")
         if kind == "INT" and step and step > 1 and (value - (minimum or 0)) % step:
-            raise _invalid(f"{label} must be {minimum or 0:g} plus a multiple of {step:g}, got {value}")
+            base = limit_text(minimum or 0)
+            raise _invalid(f"{label} must be {base} plus a multiple of {limit_text(step)}, got {value}")
     return value
 
 

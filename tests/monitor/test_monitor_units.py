@@ -339,3 +339,31 @@ def test_a_jobs_compare_group_comes_from_its_creation_event_or_a_snapshot_and_fi
     assert sorted(job.job_id for job in shown) == ["g-1", "g-2"]
     assert "group g" in params_text(model.jobs["g-2"]).plain
     assert "group" not in params_text(model.jobs["solo"]).plain
+
+
+def test_a_queued_job_shows_no_eta_once_the_worker_says_none_or_is_paused_and_says_why_it_waits():
+    model = MonitorModel(FrozenClock(T0))
+    queued = {**snapshot("q", "knight", T0, []), "eta": 12.0, "wait_reason": "waiting for a free slot on local"}
+    model.apply_snapshot(queued)
+    assert model.jobs["q"].eta == 12.0
+    model.apply_snapshot({**queued, "seq": queued["seq"] + 1, "eta": None})  # the worker's word: none now
+    assert model.jobs["q"].eta is None and row_cells(model.jobs["q"], T0, 14, 10).eta == "—"
+    model.apply_snapshot({**queued, "seq": queued["seq"] + 2})
+    model.apply_events([("worker.stats", {"ts": T0 + 1, "paused": True, "started_at": T0 - 1})])
+    job = model.jobs["q"]
+    assert job.eta is None and "paused" in (job.wait_reason or "") and "q" in model.changed_jobs
+    # An older worker's snapshot while paused: its ETA and "free slot" are not what the job waits for.
+    model.apply_snapshot({**queued, "seq": queued["seq"] + 3})
+    assert job.eta is None and job.wait_reason is not None and job.wait_reason.startswith("the worker is paused")
+    model.apply_events([("worker.stats", {"ts": T0 + 2, "paused": False, "started_at": T0 - 1})])
+    assert job.wait_reason is None
+
+
+def test_long_ids_keep_their_end_in_the_table_so_a_groups_jobs_differ():
+    from pixflow_monitor.format import id_excerpt
+
+    ids = [f"0123456789abcdef0123456789abcdef-{n}" for n in (1, 2, 10)]
+    shown = [id_excerpt(job_id, 14) for job_id in ids]
+    assert len(set(shown)) == 3 and all(len(text) == 14 for text in shown), shown
+    assert shown == ["012345…bcdef-1", "012345…bcdef-2", "012345…cdef-10"]
+    assert id_excerpt("short-1", 14) == "short-1"

@@ -37,6 +37,8 @@ def test_what_a_parameter_takes_in_a_few_words():
     assert allowed({"kind": "INT", "min": 8, "max": 256, "step": 1, "choices": None}) == "8..256"
     assert allowed({"kind": "FLOAT", "min": 0.0, "max": 1.0, "step": 0.01, "choices": None}) == "0..1 step 0.01"
     assert allowed({"kind": "STRING", "min": None, "max": None, "step": None, "choices": None}) == "text"
+    # A seed's range in full, not `0..1.84467e+19`.
+    assert allowed({"kind": "INT", "min": 0, "max": 2**64 - 1, "step": None, "choices": None}) == f"0..{2**64 - 1}"
     assert allowed({"kind": "COMBO", "choices": []}) == "no choice offered by any backend"
     assert allowed({"kind": "COMBO", "choices": list("abcdefghij")}).endswith("h … (10 in all)")
 
