@@ -16,7 +16,7 @@ from typing import Any
 
 from pixflow.client import Client, ClientError
 from pixflow.config import load_settings
-from pixflow.worker import Worker
+from pixflow.serving.worker import Worker
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

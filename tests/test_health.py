@@ -90,7 +90,7 @@ def test_health_imports_the_client_only():
         "code = main(['health', '--req-addr', sys.argv[1], '--pub-addr', sys.argv[2], '--timeout', '0.3'])\n"
         "heavy = sorted(m for m in sys.modules\n"
         "    if m.split('.')[0] in ('aiohttp', 'textual', 'pixflow_monitor', 'websocket')\n"
-        "    or m.startswith(('pixflow.worker', 'pixflow.scheduling', 'pixflow.comfy', 'pixflow.jobs')))\n"
+        "    or m.startswith(('pixflow.serving', 'pixflow.scheduling', 'pixflow.comfy', 'pixflow.jobs')))\n"
         "print(code, heavy)\n"
     )
     result = subprocess.run(

@@ -16,9 +16,9 @@ from pixflow.client import Client, ClientError
 from pixflow.config import Settings, load_settings
 from pixflow.errors import ConfigError
 from pixflow.security.keys import new_keypair, set_role
+from pixflow.serving.worker import Worker
 from pixflow.testing import answers, wait_for
 from pixflow.vocabulary import TOPIC_STATE
-from pixflow.worker import Worker
 from tests.helpers import run_job
 
 ROLES = {"root": "admin", "alice": "submitter", "bob": "submitter", "eve": "viewer"}

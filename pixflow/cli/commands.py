@@ -44,7 +44,7 @@ def _setup_logging(level: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from pixflow.ops.arenas import limit_arenas
-    from pixflow.worker import Worker
+    from pixflow.serving.worker import Worker
 
     limit_arenas()  # before any thread: a flat RSS over a long run (pixflow/ops/arenas.py)
     overrides = setting_overrides(args)

@@ -62,7 +62,7 @@ class ConfigCheckError(ConfigError):
 
 
 def startup_problems(settings: Any) -> list[Exception]:
-    """What `serve` refuses after loading the settings and before binding (pixflow/worker.py, security/guard.py)."""
+    """What `serve` refuses once the settings are loaded, before it binds (serving/worker.py, security/guard.py)."""
     from pixflow.errors import WorkflowError
     from pixflow.security.exposure import startup_problems as security_problems
     from pixflow.workflows import load_workflows

@@ -18,7 +18,7 @@ from pixflow.client import Client
 from pixflow.config import load_settings
 from pixflow.replay.recordings import DEFAULT_FIXTURES
 from pixflow.replay.server import ReplayServer
-from pixflow.worker import Worker
+from pixflow.serving.worker import Worker
 
 FIXTURES = DEFAULT_FIXTURES
 MONITOR_MODULE = "pixflow_monitor"  # the dashboard's package, run with `python -m`

@@ -3,17 +3,18 @@ notifications and the graceful stop. The worker calls it at a few points (worker
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from pixflow.config import Settings
+from pixflow.jobs.store import JobStore
 from pixflow.jobs.store_lock import StoreLock
 from pixflow.ops.draining import Drain
 from pixflow.ops.metrics import Metrics
 from pixflow.ops.sd_notify import Notifier
+from pixflow.publisher import Publisher
+from pixflow.scheduling.scheduler import Scheduler
 from pixflow.vocabulary import TERMINAL, JobState
-
-if TYPE_CHECKING:
-    from pixflow.worker import Worker
+from pixflow.watcher import Schedule
 
 _UNFINISHED = [state.value for state in JobState if state not in TERMINAL]
 
@@ -27,41 +28,40 @@ class Operations:
         self.notifier = Notifier()
         self._drain: Drain | None = None
 
-    def attach(self, worker: Worker) -> None:
+    def attach(self, publisher: Publisher, store: JobStore, scheduler: Scheduler) -> None:
         """Once the store is recovered and the sockets bound: feed the metrics, open their endpoint."""
-        worker.publisher.observers.append(self.metrics.on_publish)
-        job_ids, _ = worker.store.page(_UNFINISHED, 10_000_000, 0)
-        self.metrics.seed(job.snapshot() for job_id in job_ids if (job := worker.scheduler.find(job_id)) is not None)
-        self._drain = Drain(worker.scheduler, self.settings.shutdown_grace)
+        publisher.observers.append(self.metrics.on_publish)
+        job_ids, _ = store.page(_UNFINISHED, 10_000_000, 0)
+        self.metrics.seed(job.snapshot() for job_id in job_ids if (job := scheduler.find(job_id)) is not None)
+        self._drain = Drain(scheduler, self.settings.shutdown_grace)
         if self.settings.metrics_addr:
             self.metrics.serve(self.settings.metrics_addr)
 
-    def started(self, worker: Worker) -> None:
+    def started(self, every: Callable[..., None]) -> None:
         """The loop is about to serve: tell systemd (Type=notify), and keep its watchdog fed from the loop, so
         a loop that hangs stops feeding it and gets restarted."""
         self.notifier.ready()
         if self.notifier.watchdog_interval is not None:
-            worker._every(self.notifier.watchdog_interval, self.notifier.watchdog, first=0.0)
+            every(self.notifier.watchdog_interval, self.notifier.watchdog, first=0.0)
 
     # Graceful stop.
     @property
     def draining(self) -> bool:
         return self._drain is not None and self._drain.active
 
-    def begin_drain(self, worker: Worker) -> bool:
+    def begin_drain(self, schedule: Schedule) -> bool:
         """SIGTERM: start draining. False on a second signal while draining: the caller stops at once."""
         assert self._drain is not None, "attach() first"
         if not self._drain.begin():
             return False
         self.notifier.stopping()
-        worker.schedule(self.settings.shutdown_grace, lambda: None)  # wakes the loop when the grace ends
+        schedule(self.settings.shutdown_grace, lambda: None)  # wakes the loop when the grace ends
         return True
 
     def drained(self) -> bool:
         return self._drain is not None and self._drain.finished()
 
-    def sample(self, worker: Worker) -> None:
-        scheduler = worker.scheduler
+    def sample(self, scheduler: Scheduler) -> None:
         backends = {name: (state.up, scheduler.book.inflight(name)) for name, state in scheduler.backends.items()}
         self.metrics.sample(backends, scheduler.paused, self.draining)
 

@@ -20,7 +20,6 @@ from pixflow.comfy.messages import LoopMessage
 from pixflow.config import Settings
 from pixflow.errors import ConfigError, ErrorCode, RequestError, SettingError
 from pixflow.groups.book import GroupBook, SheetWritten
-from pixflow.handlers import RequestHandlers
 from pixflow.inbox import Inbox
 from pixflow.jobs.store import JobStore
 from pixflow.ops.operations import Operations
@@ -30,9 +29,10 @@ from pixflow.publisher import Publisher
 from pixflow.scheduling.scheduler import Scheduler
 from pixflow.security.guard import Security
 from pixflow.security.roles import Caller
+from pixflow.serving import requests
+from pixflow.serving.rules import RuleCache
 from pixflow.vocabulary import TERMINAL, TOPIC_STATS, JobState
 from pixflow.watcher import Watcher
-from pixflow.workflow_requests import RuleCache
 from pixflow.workflows import load_workflows
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Worker:
         self.settings = settings
         self._reload_settings = reload_settings  # how SIGHUP reads the settings again (the config file, flags)
         self.workflows = load_workflows(settings.workflows_dir)
-        self.rule_cache = RuleCache()  # what a `generate` is checked against, per workflow (workflow_requests.py)
+        self.rule_cache = RuleCache()  # what a `generate` is checked against, per workflow (serving/rules.py)
         if settings.default_workflow not in self.workflows:
             raise ConfigError(f"default workflow {settings.default_workflow!r} is not in {settings.workflows_dir}")
         self.started_at = now_ms()
@@ -129,8 +129,7 @@ class Worker:
         )
         self.groups.bind(self.publisher, self.scheduler.find)
         self.scheduler.recover()
-        self.handlers = RequestHandlers(self)
-        self.ops.attach(self)
+        self.ops.attach(self.publisher, self.store, self.scheduler)
         self._running = False
 
     # Lifecycle.
@@ -148,7 +147,7 @@ class Worker:
         self._every(3600.0, self._apply_retention, first=0.0)
         self._every(1.0, self.security.reload_if_changed)  # client keys: added, revoked, roles changed
         log.info("pixflow %s serving requests on %s, events on %s", __version__, self.req_endpoint, self.pub_endpoint)
-        self.ops.started(self)
+        self.ops.started(self._every)
         try:
             while self._running:
                 ready = self.watcher.poll(self._poll_timeout_ms())
@@ -175,7 +174,7 @@ class Worker:
                     case _Stop():
                         self._running = False
                     case _Drain():
-                        self._running = self.ops.begin_drain(self)  # a second signal stops at once
+                        self._running = self.ops.begin_drain(self.schedule)  # a second signal stops at once
                     case _Reload():
                         self._reload()
                     case SheetWritten():
@@ -252,7 +251,7 @@ class Worker:
         self.store.flush()
         self.scheduler.tick()
         self.publisher.publish(TOPIC_STATS, self._stats())
-        self.ops.sample(self)
+        self.ops.sample(self.scheduler)
 
     def _apply_retention(self) -> None:
         cutoff = now_ms() - int(self.settings.retention_hours * HOUR_MS)
@@ -288,8 +287,8 @@ class Worker:
         try:
             message = decode_request(body[0])
             req_id = message.get("req_id")
-            kind = message["type"] if message["type"] in self.handlers.types else "unknown"
-            answer = self.handlers.handle(message, caller)
+            kind = message["type"] if message["type"] in requests.BY_NAME else "unknown"
+            answer = requests.answer(self, message, caller)
         except RequestError as e:
             answer = error_reply(e.code, e.message, req_id if req_id is not None else e.req_id)
         except sqlite3.Error as e:  # the store failed (disk full, a bug in a query): its text is for the log only
@@ -303,7 +302,11 @@ class Worker:
         self.ops.metrics.observe_request(kind, time.perf_counter() - started)
         return [*envelope, pack(answer)]
 
-    # Views.
+    # What requests read (serving/context.py: Serving).
+    @property
+    def draining(self) -> bool:
+        return self.ops.draining
+
     def status(self) -> dict[str, Any]:
         counts = {state.value: 0 for state in JobState} | self.store.count_by_state()
         return {

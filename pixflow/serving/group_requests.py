@@ -3,35 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pixflow import workflow_requests
 from pixflow.errors import ErrorCode, RequestError
-from pixflow.groups.plan import GroupPlan, parse_compare, parse_group_id
-from pixflow.protocol import reply
+from pixflow.groups.plan import GroupPlan, parse_compare
 from pixflow.security.quota import check_owner_quota
+from pixflow.serving import workflow_requests
+from pixflow.serving.context import Request, Serving
+from pixflow.serving.fields import GroupRef, NewGroup
 from pixflow.workflows.params import GenerateParams
-
-if TYPE_CHECKING:
-    from pixflow.worker import Worker
 
 
 def _invalid(message: str) -> RequestError:
     return RequestError(ErrorCode.INVALID_PARAMS, message)
 
 
-def compare(worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
-    groups = worker.groups
-    group_id = parse_group_id(message)
+def compare(worker: Serving, request: Request, fields: NewGroup) -> dict[str, Any]:
+    group_id, message = fields.group_id, request.message
     # Like `generate`'s id: a known group is answered as it is, whatever the other fields say (a retry).
-    if group_id is not None and (job_ids := groups.job_ids(group_id)):
-        return _group_reply(worker, message, group_id, job_ids, existing=True)
-    if worker.ops.draining:
+    if group_id is not None and (job_ids := worker.groups.job_ids(group_id)):
+        return _group_reply(worker, request, group_id, job_ids, existing=True)
+    if worker.draining:
         raise RequestError(ErrorCode.SHUTTING_DOWN, "the worker is stopping and takes no new jobs; retry later")
     _check_lengths(message, worker.settings.max_group_jobs)
     plan = parse_compare(message, worker.settings.max_group_jobs)
     _check(worker, plan)
-    owner = worker.handlers.caller.name  # the key's name, never the request's
+    owner = request.caller.name  # the key's name, never the request's
     check_owner_quota(worker.settings, worker.store, owner)
     workflow = worker.workflows[plan.jobs[0][1].workflow or worker.settings.default_workflow]
     # Each job's own `params`, `loras` and `images` checked (and its images kept) as `generate` does, all of them
@@ -47,17 +44,14 @@ def compare(worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
     for job_id, params in prepared:
         worker.scheduler.create_job(job_id, replace(params, owner=owner), workflow, group_id=plan.group_id)
     job_ids = [job_id for job_id, _ in plan.jobs]
-    return _group_reply(worker, message, plan.group_id, job_ids, existing=False)
+    return _group_reply(worker, request, plan.group_id, job_ids, existing=False)
 
 
-def group(worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
-    group_id = parse_group_id(message)
-    if group_id is None:
-        raise _invalid("'group_id' is required")
-    job_ids = worker.groups.job_ids(group_id)
+def group(worker: Serving, request: Request, ref: GroupRef) -> dict[str, Any]:
+    job_ids = worker.groups.job_ids(ref.group_id)
     if not job_ids:
-        raise RequestError(ErrorCode.NOT_FOUND, f"no group {group_id!r}")
-    return _group_reply(worker, message, group_id, job_ids, existing=True)
+        raise RequestError(ErrorCode.NOT_FOUND, f"no group {ref.group_id!r}")
+    return _group_reply(worker, request, ref.group_id, job_ids, existing=True)
 
 
 def _check_lengths(message: dict[str, Any], max_jobs: int) -> None:
@@ -69,7 +63,7 @@ def _check_lengths(message: dict[str, Any], max_jobs: int) -> None:
             raise _invalid(f"'{name}' has {len(values)} entries; at most {max_jobs} (max_group_jobs)")
 
 
-def _check(worker: Worker, plan: GroupPlan) -> None:
+def _check(worker: Serving, plan: GroupPlan) -> None:
     """Everything that could stop a job of the group, before the first is made: a group is whole or not at all."""
     scheduler = worker.scheduler
     workflow_name = plan.jobs[0][1].workflow or worker.settings.default_workflow
@@ -90,7 +84,7 @@ def _check(worker: Worker, plan: GroupPlan) -> None:
 
 
 def _group_reply(
-    worker: Worker, message: dict[str, Any], group_id: str, job_ids: list[str], existing: bool
+    worker: Serving, request: Request, group_id: str, job_ids: list[str], existing: bool
 ) -> dict[str, Any]:
     details = worker.groups.describe(group_id, job_ids)
-    return reply("group", message.get("req_id"), group_id=group_id, job_ids=job_ids, existing=existing, **details)
+    return request.reply("group", group_id=group_id, job_ids=job_ids, existing=existing, **details)

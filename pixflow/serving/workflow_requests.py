@@ -7,84 +7,35 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pixflow.comfy.capabilities import Capabilities
 from pixflow.errors import ErrorCode, RequestError
+from pixflow.serving.context import Serving
+from pixflow.serving.rules import known
 from pixflow.workflows import Workflow
-from pixflow.workflows.checks import Fitness, fitness
+from pixflow.workflows.checks import fitness
 from pixflow.workflows.images import ImageLimits, check_images, keep
 from pixflow.workflows.params import GenerateParams, parse_custom_values, parse_loras
-from pixflow.workflows.schema import (
-    FieldRule,
-    ParamSchema,
-    check_custom,
-    check_fields,
-    check_loras,
-    custom_schemas,
-    field_rules,
-    field_schemas,
-)
-
-if TYPE_CHECKING:
-    from pixflow.worker import Worker
+from pixflow.workflows.schema import check_custom, check_fields, check_loras, custom_schemas, field_schemas
 
 log = logging.getLogger(__name__)
 
 
-def _pool(worker: Worker) -> list[tuple[str, Capabilities | None]]:
+def _pool(worker: Serving) -> list[tuple[str, Capabilities | None]]:
     return [(name, state.capabilities) for name, state in worker.scheduler.backends.items()]
 
 
-def _known(pool: Iterable[tuple[str, Capabilities | None]]) -> list[Capabilities]:
-    return [caps for _, caps in pool if caps is not None]
-
-
-Pool = tuple[tuple[str, Capabilities | None], ...]
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What a `generate` for one workflow is checked against, over the backends as they are now."""
-
-    workflow: Workflow
-    pool: Pool
-    caps: list[Capabilities]  # of the backends heard from
-    fit: Fitness
-    fields: list[FieldRule]
-    custom: dict[str, ParamSchema]
-
-
-class RuleCache:
-    """Each workflow's rules, made again when the pool's capabilities change (a backend's /object_info read
-    again, a backend added or removed). Making them merges every backend's input specs: with small jobs, that
-    was a large share of a `generate`'s cost, for an answer that changes only when a backend does."""
-
-    def __init__(self) -> None:
-        self._rules: dict[str, Rules] = {}
-
-    def rules(self, workflow: Workflow, pool: Pool) -> Rules:
-        rules = self._rules.get(workflow.name)
-        # Same objects as last time (a capabilities object is replaced, never changed, when it is read again).
-        if rules is None or rules.workflow is not workflow or rules.pool != pool:
-            caps = _known(pool)
-            custom = {schema.name: schema for schema in custom_schemas(workflow, caps)}
-            rules = Rules(workflow, pool, caps, fitness(workflow, pool), field_rules(workflow, caps), custom)
-            self._rules[workflow.name] = rules
-        return rules
-
-
-def limits(worker: Worker) -> ImageLimits:
+def limits(worker: Serving) -> ImageLimits:
     settings = worker.settings
     formats = tuple(f.strip().lower() for f in settings.image_formats.split(",") if f.strip())
     return ImageLimits(settings.max_image_bytes, settings.max_image_side, formats)
 
 
 def prepare(
-    worker: Worker, message: dict[str, Any], params: GenerateParams, workflow: Workflow, job_id: str
+    worker: Serving, message: dict[str, Any], params: GenerateParams, workflow: Workflow, job_id: str
 ) -> GenerateParams:
     """The job's parameters with its own `params`, `loras` and `images` checked; its images written to its folder.
 
@@ -111,10 +62,10 @@ def discard(params: GenerateParams) -> None:
         break
 
 
-def describe(worker: Worker, workflow: Workflow) -> dict[str, Any]:
+def describe(worker: Serving, workflow: Workflow) -> dict[str, Any]:
     """One `list_workflows` entry: the older fields, then every parameter typed, its images, LoRAs and backends."""
     pool = _pool(worker)
-    caps = _known(pool)
+    caps = known(pool)
     entry = workflow.describe()
     entry["parameters"] = [s.to_wire() for s in field_schemas(workflow, caps) + custom_schemas(workflow, caps)]
     entry["images"] = [

@@ -16,15 +16,11 @@ from PIL import Image, UnidentifiedImageError
 
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.job import Job
-from pixflow.request_fields import parse_int
-
-MIN_THUMB_SIDE, MAX_THUMB_SIDE = 16, 4096
-MAX_OUTPUT_INDEX = 2**32 - 1  # what a client's u32 holds (clients/rust); an index past a job's images is not_found
+from pixflow.serving.fields import ImageRef
 
 
-def output_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    index = parse_int(message, "index", 0, 0, MAX_OUTPUT_INDEX)
-    assert index is not None
+def output_image(job: Job, ref: ImageRef, max_bytes: int) -> dict[str, Any]:
+    index, max_side = ref.index, ref.max_side
     if index >= len(job.outputs):
         saved = len(job.outputs)
         raise RequestError(ErrorCode.NOT_FOUND, f"job {job.job_id} ({job.state}) has {saved} images; no index {index}")
@@ -33,7 +29,6 @@ def output_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str,
         size = path.stat().st_size
     except OSError as e:
         raise RequestError(ErrorCode.NOT_FOUND, f"image {index} of job {job.job_id} is no longer on disk: {e}") from e
-    max_side = parse_int(message, "max_side", None, MIN_THUMB_SIDE, MAX_THUMB_SIDE)
     # A thumbnail may come from a bigger file, but never read what would stall the loop: twice the cap at most.
     _check_size(size, max_bytes * (2 if max_side else 1), f"image {index} of job {job.job_id}")
     try:
@@ -43,8 +38,8 @@ def output_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str,
     return {"job_id": job.job_id, "index": index, **_image_fields(data, max_side, max_bytes)}
 
 
-def preview_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    max_side = parse_int(message, "max_side", None, MIN_THUMB_SIDE, MAX_THUMB_SIDE)
+def preview_image(job: Job, ref: ImageRef, max_bytes: int) -> dict[str, Any]:
+    max_side = ref.max_side
     data = job.last_preview_image
     if data is None or job.last_preview is None:
         raise RequestError(
