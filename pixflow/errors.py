@@ -19,6 +19,19 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"  # a bug in pixflow: the message says what failed
 
 
+class FailureCode(StrEnum):
+    """Why a job ended `failed`: its `error.code` (docs/protocol.md, "Errors of jobs")."""
+
+    VALIDATION_ERROR = "validation_error"  # ComfyUI refused the prompt (HTTP 400)
+    EXECUTION_ERROR = "execution_error"  # a node raised while running
+    INTERRUPTED = "interrupted"  # ComfyUI interrupted it, not at pixflow's request
+    OUTPUT_FAILED = "output_failed"  # the images could not be downloaded or written
+    NO_OUTCOME = "no_outcome"  # ComfyUI ended the prompt with neither success nor error
+    LOST = "lost"  # ComfyUI lost the prompt max_attempts times
+    INTERNAL = "internal"  # a bug in pixflow while handling one of the job's events or timers
+    NO_CAPABLE_BACKEND = "no_capable_backend"  # no backend of the pool has what it needs
+
+
 class PixflowError(Exception):
     """Base of pixflow's own errors."""
 

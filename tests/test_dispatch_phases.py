@@ -30,6 +30,7 @@ from pixflow.jobs.dispatch import (
     too_late_to_cancel,
 )
 from pixflow.jobs.job import Job
+from pixflow.jobs.machine import Trigger
 from pixflow.jobs.store import JobStore
 from pixflow.scheduling.backends import Mode
 from pixflow.scheduling.scheduler import Scheduler
@@ -275,7 +276,7 @@ def test_owners_take_turns_within_a_priority_and_priorities_stay_global(loop: An
         assert fresh, "nothing was sent"
         sent += fresh
         for job_id in fresh:
-            scheduler.machine.fire(scheduler.find(job_id), "finish")
+            scheduler.machine.fire(scheduler.find(job_id), Trigger.FINISH)
     assert sent[0] == "urgent"  # a higher priority first, whoever asked
     assert sent.index("one") <= 2  # bob's one job does not wait behind alice's six
     assert [s for s in sent if s.startswith("many")] == [f"many-{i}" for i in range(6)]  # alice's in her order

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from pixflow.comfy.nodes import stage_for
-from pixflow.jobs.machine import JobMachine
+from pixflow.jobs.machine import JobMachine, Trigger
 from pixflow.vocabulary import ACTIVE, STAGES, TERMINAL, JobState
 
 
@@ -43,12 +43,19 @@ DESTINATION = {f"enter_{stage.value}": stage for stage in STAGES} | {
 }
 
 
+def fire(machine: JobMachine, job: FakeJob, trigger: str) -> bool:
+    """A trigger by its name: a stage's entry through enter_stage, the others through fire."""
+    if trigger.startswith("enter_"):
+        return machine.enter_stage(job, JobState(trigger.removeprefix("enter_")))
+    return machine.fire(job, Trigger(trigger))
+
+
 @pytest.mark.parametrize(("state", "trigger"), list(itertools.product(list(JobState), TRIGGERS)))
 def test_every_trigger_from_every_state(machine, state, trigger):
     job = _job_in(machine, state)
     dest = DESTINATION[trigger]
     legal = state in ACTIVE and dest != state and (trigger != "requeue" or state in STAGES)
-    assert machine.fire(job, trigger) is legal
+    assert fire(machine, job, trigger) is legal
     assert job.state == (dest.value if legal else state.value)
     if legal:
         assert machine.changes == [(job.job_id, state, dest)]
@@ -58,19 +65,19 @@ def test_every_trigger_from_every_state(machine, state, trigger):
 
 def test_queued_is_reentered_only_by_requeue(machine):
     job = _job_in(machine, JobState.SAMPLING)
-    assert not machine.fire(job, "enter_queued")
+    assert not fire(machine, job, "enter_queued")
     assert job.state == "sampling"
-    assert machine.fire(job, "requeue") and job.state == "queued" and job.passes == 0
+    assert fire(machine, job, "requeue") and job.state == "queued" and job.passes == 0
 
 
 def test_terminal_states_remove_the_job_from_the_machine(machine):
     jobs = [_job_in(machine, JobState.SAMPLING) for _ in range(3)]
     assert len(machine) == 3
     for job, trigger in zip(jobs, ["finish", "fail", "cancel"], strict=True):
-        machine.fire(job, trigger)
+        fire(machine, job, trigger)
     assert len(machine) == 0
     assert {JobState(job.state) for job in jobs} == TERMINAL
-    assert not machine.fire(jobs[0], "enter_sampling")  # a late event for a removed job is dropped
+    assert not fire(machine, jobs[0], "enter_sampling")  # a late event for a removed job is dropped
 
 
 def test_entering_the_current_stage_is_not_a_transition(machine):

@@ -16,6 +16,7 @@ from pixflow.comfy.capabilities import Capabilities
 from pixflow.config import load_settings
 from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
+from pixflow.jobs.machine import Trigger
 from pixflow.jobs.store import JobStore
 from pixflow.scheduling.scheduler import Scheduler
 from pixflow.workflows import load_workflows
@@ -68,7 +69,7 @@ def _sent(recorder: RecordingBackend) -> list[str]:
 def _finish(scheduler: Scheduler, job_id: str) -> None:
     job = scheduler.find(job_id)
     assert job is not None
-    scheduler.machine.fire(job, "finish")
+    scheduler.machine.fire(job, Trigger.FINISH)
 
 
 def _queue(scheduler: Scheduler, *jobs: tuple[str, str, int]) -> None:

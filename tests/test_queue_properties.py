@@ -17,6 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from pixflow.comfy.capabilities import Capabilities
 from pixflow.config import load_settings
+from pixflow.jobs.machine import Trigger
 from pixflow.jobs.store import JobStore
 from pixflow.scheduling.scheduler import Scheduler
 from pixflow.workflows import load_workflows
@@ -109,7 +110,7 @@ class QueueOrdering(RuleBasedStateMachine):
     @rule(data=st.data())
     def complete(self, data: st.DataObject) -> None:
         job_id = data.draw(st.sampled_from(self.running))
-        self.scheduler.machine.fire(self.scheduler.find(job_id), "finish")
+        self.scheduler.machine.fire(self.scheduler.find(job_id), Trigger.FINISH)
         self.running.remove(job_id)
         self._dispatch()
 

@@ -3,7 +3,7 @@
 Rules (tested in tests/test_machine.py):
 
 * A job starts `queued`. While ComfyUI executes it, the job is in the stage of the node that runs
-  now (see states.DEFAULT_STAGE_OF_NODE). Cached nodes send no events, so stages may be skipped;
+  now (see comfy/nodes.py, DEFAULT_STAGE_OF_NODE). Cached nodes send no events, so stages may be skipped;
   a fully cached prompt goes straight from `queued` to `done`.
 * Multi-pass workflows (a second KSampler after an upscale, a VAEEncode after a VAEDecode): the job
   follows what ComfyUI executes, in either direction, between the running stages. A move to an
@@ -12,7 +12,7 @@ Rules (tested in tests/test_machine.py):
   transition and publishes nothing.
 * `done`, `failed` and `cancelled` are final.
 * `queued` is re-entered only through `requeue`, when ComfyUI lost a prompt it had accepted (it
-  restarted, or its queue was cleared) and pixflow sends the job again (see scheduler._resubmit_lost).
+  restarted, or its queue was cleared) and pixflow sends the job again (see scheduling/placement.py, resend_lost).
 * A trigger that does not fit the current state raises transitions.MachineError; the worker logs
   and drops it (see JobMachine.fire), so a stray event never crashes the worker or wedges a job.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from transitions import EventData, Machine, MachineError
@@ -32,6 +33,15 @@ log = logging.getLogger(__name__)
 STATES: list[str] = [s.value for s in JobState]
 
 
+class Trigger(StrEnum):
+    """What moves a job to a final state or back to the queue (a move between stages: JobMachine.enter_stage)."""
+
+    REQUEUE = "requeue"  # ComfyUI lost the prompt: pixflow sends it again
+    FINISH = "finish"  # its images and sidecar are saved
+    FAIL = "fail"  # with `job.error` set first
+    CANCEL = "cancel"
+
+
 def _build_transitions() -> list[dict[str, Any]]:
     active = sorted(s.value for s in ACTIVE)
     transitions: list[dict[str, Any]] = []
@@ -39,10 +49,10 @@ def _build_transitions() -> list[dict[str, Any]]:
         sources = [s for s in active if s != stage.value]
         transitions.append({"trigger": f"enter_{stage.value}", "source": sources, "dest": stage.value})
     transitions += [
-        {"trigger": "requeue", "source": [s.value for s in STAGES], "dest": JobState.QUEUED.value},
-        {"trigger": "finish", "source": active, "dest": JobState.DONE.value},
-        {"trigger": "fail", "source": active, "dest": JobState.FAILED.value},
-        {"trigger": "cancel", "source": active, "dest": JobState.CANCELLED.value},
+        {"trigger": Trigger.REQUEUE.value, "source": [s.value for s in STAGES], "dest": JobState.QUEUED.value},
+        {"trigger": Trigger.FINISH.value, "source": active, "dest": JobState.DONE.value},
+        {"trigger": Trigger.FAIL.value, "source": active, "dest": JobState.FAILED.value},
+        {"trigger": Trigger.CANCEL.value, "source": active, "dest": JobState.CANCELLED.value},
     ]
     return transitions
 
@@ -83,8 +93,11 @@ class JobMachine:
     def __len__(self) -> int:
         return len(self._live)
 
-    def fire(self, job: Any, trigger: str) -> bool:
+    def fire(self, job: Any, trigger: Trigger) -> bool:
         """Fire a trigger on a job; False (and a log line) when it does not fit its state."""
+        return self._fire(job, str(trigger))
+
+    def _fire(self, job: Any, trigger: str) -> bool:
         if job not in self._live:
             log.warning("job %s is not in the machine; dropped %r", getattr(job, "job_id", job), trigger)
             return False
@@ -100,7 +113,7 @@ class JobMachine:
     def enter_stage(self, job: Any, stage: JobState) -> bool:
         if JobState(job.state) == stage:
             return False
-        return self.fire(job, f"enter_{stage.value}")
+        return self._fire(job, f"enter_{stage.value}")
 
     def _after_change(self, event: EventData) -> None:
         job: Any = event.model

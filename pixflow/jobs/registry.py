@@ -24,8 +24,6 @@ class JobRegistry:
         self._by_prompt: dict[str, Job] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._max_finished = max_finished
-        # (-priority, position, job_id): higher priority first, then arrival order (the store's position), so
-        # a job sent back to the queue goes back to its own place, ahead of everything that came after it.
         # (-priority, fair rank, position, job_id): higher priority first; within a priority, owners take turns
         # (start-time fair queuing: an owner's nth waiting job ranks with every other owner's nth), then arrival.
         # A job sent back to the queue keeps its key, so it goes back to its own place.

@@ -8,8 +8,9 @@ from typing import Any, Protocol
 
 from pixflow.comfy import events as ce
 from pixflow.comfy.nodes import stage_for
+from pixflow.errors import FailureCode
 from pixflow.jobs.job import Job
-from pixflow.jobs.machine import JobMachine
+from pixflow.jobs.machine import JobMachine, Trigger
 from pixflow.vocabulary import TOPIC_PREVIEW, TOPIC_PROGRESS, now_ms
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class JobTracker:
 
     def _error(self, job: Job, event: ce.ExecutionError) -> None:
         job.error = {
-            "code": "execution_error",
+            "code": FailureCode.EXECUTION_ERROR.value,
             "message": f"{event.node_type or 'a node'} (node {event.node_id}) raised "
             f"{event.exception_type}: {event.exception_message.strip()}",
             "node_id": event.node_id,
@@ -79,20 +80,20 @@ class JobTracker:
             "exception_message": event.exception_message,
             "traceback": list(event.traceback),
         }
-        self._machine.fire(job, "fail")
+        self._machine.fire(job, Trigger.FAIL)
 
     def _interrupted(self, job: Job, event: ce.ExecutionInterrupted) -> None:
         if job.cancel_requested:
-            self._machine.fire(job, "cancel")
+            self._machine.fire(job, Trigger.CANCEL)
             return
         job.error = {
-            "code": "interrupted",
+            "code": FailureCode.INTERRUPTED.value,
             "message": f"ComfyUI interrupted the prompt at node {event.node_id} ({event.node_type}), "
             "not at pixflow's request",
             "node_id": event.node_id,
             "node_type": event.node_type,
         }
-        self._machine.fire(job, "fail")
+        self._machine.fire(job, Trigger.FAIL)
 
     def _preview(self, job: Job, event: ce.Preview) -> None:
         if not job.params.previews:

@@ -50,9 +50,6 @@ class Drain:
         )
         return True
 
-    def seconds_left(self) -> float:
-        return 0.0 if self._deadline is None else max(0.0, self._deadline - self._clock())
-
     def busy(self) -> list[str]:
         """The jobs a stop would interrupt: on a backend, or having their outputs saved."""
         registry = self._scheduler.registry

@@ -7,6 +7,7 @@ import logging
 from pixflow.comfy.messages import CancelChecked
 from pixflow.jobs.dispatch import Phase, cancels_at_once, too_late_to_cancel
 from pixflow.jobs.job import Job
+from pixflow.jobs.machine import Trigger
 from pixflow.scheduling.context import Shared
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ class Canceller:
     def cancel(self, job: Job) -> None:
         job.cancel_requested = True
         if cancels_at_once(job.phase):
-            self._shared.machine.fire(job, "cancel")
+            self._shared.machine.fire(job, Trigger.CANCEL)
             return
         self._shared.store.save(job)
         if too_late_to_cancel(job.phase):
@@ -28,7 +29,7 @@ class Canceller:
         if not state.up:
             # Nothing can confirm it now: it ends here, and its copy is removed when the backend is back.
             state.discard.add(job.prompt_id)
-            self._shared.machine.fire(job, "cancel")
+            self._shared.machine.fire(job, Trigger.CANCEL)
             return
         state.backend.cancel(job.job_id, job.prompt_id)
         self._shared.after(self._shared.settings.cancel_timeout, job, "cancel escalation", lambda: self._escalate(job))
@@ -53,4 +54,4 @@ class Canceller:
         # Gone from ComfyUI's queue before it started: nothing will report on it, so it ends here.
         # A prompt that started ends through its own events (interrupted), which the tracker turns into `cancelled`.
         if not result.in_comfy_queue and job.started_at is None and job.phase in (Phase.SUBMITTED, Phase.WITHDRAWING):
-            self._shared.machine.fire(job, "cancel")
+            self._shared.machine.fire(job, Trigger.CANCEL)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixflow.config import Settings
+from pixflow.errors import FailureCode
 from pixflow.jobs.dispatch import DispatchBook, Phase
 from pixflow.jobs.job import Job
-from pixflow.jobs.machine import JobMachine
+from pixflow.jobs.machine import JobMachine, Trigger
 from pixflow.jobs.registry import JobRegistry
 from pixflow.jobs.store import JobStore
 from pixflow.publisher import Publisher
@@ -43,9 +44,14 @@ class Shared:
         """Run `step` on the loop in `delay` seconds, guarded like every message about this job."""
         self.schedule(delay, lambda: self.guard(job, what, step))
 
-    def fail(self, job: Job, code: str, message: str, **details: Any) -> None:
-        job.error = {"code": code, "message": message, **details}
-        self.machine.fire(job, "fail")
+    def holding(self, state: BackendState) -> list[Job]:
+        """The jobs on this backend, oldest first (prompts it lost are sent again in their order)."""
+        jobs = filter(None, map(self.registry.get, self.book.holding(state.name)))
+        return sorted(jobs, key=lambda job: job.position)
+
+    def fail(self, job: Job, code: FailureCode, message: str, **details: Any) -> None:
+        job.error = {"code": code.value, "message": message, **details}
+        self.machine.fire(job, Trigger.FAIL)
 
     def ask_where(self, job: Job) -> None:
         """Ask the job's backend, through /history and /queue, where its prompt is (answers: reconcile.py)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from pixflow.comfy import events as ce
+from pixflow.errors import FailureCode
 from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
 from pixflow.jobs.tracker import JobTracker
@@ -60,4 +61,4 @@ class Follower:
         elif job.node_outputs is None and job.phase == Phase.SUBMITTED:
             self._shared.ask_where(job)  # its success may be among the events that were missed
         elif not job.finished:
-            self._shared.fail(job, "no_outcome", "ComfyUI ended the prompt without success or error")
+            self._shared.fail(job, FailureCode.NO_OUTCOME, "ComfyUI ended the prompt without success or error")

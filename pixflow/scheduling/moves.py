@@ -19,6 +19,7 @@ import uuid
 from pixflow.comfy.messages import Withdrawn
 from pixflow.jobs.dispatch import ON_BACKEND, Phase, may_withdraw
 from pixflow.jobs.job import Job
+from pixflow.jobs.machine import Trigger
 from pixflow.scheduling.backends import BackendState
 from pixflow.scheduling.choice import MARGIN, Option, run_seconds, wall_ms
 from pixflow.scheduling.context import Shared
@@ -31,10 +32,6 @@ class Moves:
     def __init__(self, shared: Shared, placement: Placement) -> None:
         self._shared = shared
         self._placement = placement
-
-    def _holding(self, state: BackendState) -> list[Job]:
-        jobs = filter(None, map(self._shared.registry.get, self._shared.book.holding(state.name)))
-        return sorted(jobs, key=lambda job: job.position)
 
     # Failover.
     def on_down(self, state: BackendState) -> None:
@@ -55,7 +52,7 @@ class Moves:
     def _fail_over(self, state: BackendState, since: float) -> None:
         if state.up or state.down_since != since or state.name not in self._shared.backends:
             return  # it came back (or went down again later: that outage has its own timer)
-        jobs = self._holding(state)
+        jobs = self._shared.holding(state)
         if jobs:
             log.warning(
                 "backend %s down for %ss: sending its %d prompts to other backends",
@@ -70,7 +67,7 @@ class Moves:
         """Take a job off a backend that may still hold a copy of its prompt: a new prompt id, the copy discarded."""
         if job.cancel_requested:
             self.forget_copy(job, state)
-            self._shared.machine.fire(job, "cancel")
+            self._shared.machine.fire(job, Trigger.CANCEL)
             return
         state.discard.add(job.prompt_id)
         self._placement.take_back(job)
@@ -118,7 +115,9 @@ class Moves:
     def _parked(self, state: BackendState) -> list[Job]:
         """Prompts waiting in this backend's own queue, behind the one it runs (or is about to run)."""
         waiting = [
-            job for job in self._holding(state) if job.started_at is None and job.prompt_id != state.running_prompt
+            job
+            for job in self._shared.holding(state)
+            if job.started_at is None and job.prompt_id != state.running_prompt
         ]
         if state.running_prompt is None and waiting:
             waiting = waiting[1:]  # nothing reported running: the oldest is next and may start any moment
@@ -130,7 +129,7 @@ class Moves:
 
     def withdraw_all(self, state: BackendState) -> None:
         """A disabled backend: every prompt waiting in its queue goes elsewhere; what runs finishes there."""
-        for job in self._holding(state):
+        for job in self._shared.holding(state):
             if may_withdraw(job.phase) and job.started_at is None:
                 self._shared.guard(job, "withdraw", functools.partial(self.withdraw, job, state))
 
@@ -140,7 +139,7 @@ class Moves:
         if not result.removed:
             self._shared.book.move(job, Phase.SUBMITTED)  # it had started, or ComfyUI could not say: it stays
         elif job.cancel_requested:
-            self._shared.machine.fire(job, "cancel")
+            self._shared.machine.fire(job, Trigger.CANCEL)
         else:
             log.info("job %s: taken out of %s's queue to run sooner elsewhere", job.job_id, job.backend)
             self._placement.take_back(job)

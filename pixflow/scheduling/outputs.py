@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pixflow.comfy.messages import OutputsFailed, OutputsSaved
+from pixflow.errors import FailureCode
 from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
+from pixflow.jobs.machine import Trigger
 from pixflow.scheduling.context import Shared
 from pixflow.scheduling.sidecar import sidecar_for
 from pixflow.vocabulary import TOPIC_OUTPUT
@@ -31,6 +33,6 @@ class OutputSaver:
                 job.outputs = result.outputs
                 for output in result.outputs:
                     self._shared.publisher.job_event(TOPIC_OUTPUT, job, dict(output))
-                self._shared.machine.fire(job, "finish")
+                self._shared.machine.fire(job, Trigger.FINISH)
             case OutputsFailed():
-                self._shared.fail(job, "output_failed", result.reason)
+                self._shared.fail(job, FailureCode.OUTPUT_FAILED, result.reason)

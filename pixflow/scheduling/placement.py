@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 from pixflow.comfy.capabilities import Requirements, describe_missing
 from pixflow.comfy.messages import SubmitFailed, SubmitRejected, Submitted
+from pixflow.errors import FailureCode
 from pixflow.jobs.dispatch import DispatchError, Phase, may_send_again
 from pixflow.jobs.job import Job
+from pixflow.jobs.machine import Trigger
 from pixflow.jobs.registry import Visit
 from pixflow.scheduling import job_log
 from pixflow.scheduling.backends import BackendState
@@ -167,7 +169,7 @@ class Placement:
         if len(known) < len(offers) or any(caps.can_run(job.needs) for _, caps in known):
             return False
         reason = describe_missing([(name, caps.missing(job.needs)) for name, caps in known])
-        self._shared.guard(job, "placement", lambda: self._shared.fail(job, "no_capable_backend", reason))
+        self._shared.guard(job, "placement", lambda: self._shared.fail(job, FailureCode.NO_CAPABLE_BACKEND, reason))
         return True
 
     def _may_defer(self, job: Job) -> bool:
@@ -262,14 +264,16 @@ class Placement:
             case SubmitRejected():
                 error, node_errors = result.rejection.error, result.rejection.node_errors
                 message = rejection_message(error, node_errors)
-                self._shared.fail(job, "validation_error", message, comfy_error=error, node_errors=node_errors)
+                self._shared.fail(
+                    job, FailureCode.VALIDATION_ERROR, message, comfy_error=error, node_errors=node_errors
+                )
             case SubmitFailed():
                 if job.started_at is not None or not may_send_again(job.phase):
                     return  # its events arrived meanwhile: ComfyUI has the prompt after all
                 state = self._shared.backend_of(job)
                 self.take_back(job)
                 if job.cancel_requested:
-                    self._shared.machine.fire(job, "cancel")
+                    self._shared.machine.fire(job, Trigger.CANCEL)
                     return
                 log.warning("job %s waits: %s", job.job_id, result.reason)
                 state.rest()
@@ -279,13 +283,13 @@ class Placement:
         """ComfyUI does not know the job's prompt (it restarted or its queue was cleared)."""
         url = self._shared.backend_of(job).backend.url
         if job.cancel_requested:
-            self._shared.machine.fire(job, "cancel")
+            self._shared.machine.fire(job, Trigger.CANCEL)
         elif job.attempts >= self._shared.settings.max_attempts:
             message = (
                 f"ComfyUI at {url} lost the prompt {job.attempts} times "
                 "(it restarted or its queue was cleared); giving up"
             )
-            self._shared.fail(job, "lost", message)
+            self._shared.fail(job, FailureCode.LOST, message)
         else:
             log.warning(
                 "job %s: ComfyUI at %s does not know prompt %s; sending it again (attempt %d)",
@@ -304,7 +308,7 @@ class Placement:
         self._shared.book.move(job, Phase.WAITING)
         job.started_at, job.progress = None, None
         if job.job_state != JobState.QUEUED:
-            self._shared.machine.fire(job, "requeue")  # saves
+            self._shared.machine.fire(job, Trigger.REQUEUE)  # saves
         else:
             self._shared.store.save(job)
         self._shared.registry.requeue(job)

@@ -14,6 +14,7 @@ import time
 
 from pixflow.comfy.history import outcome_of
 from pixflow.comfy.messages import PromptFinished, PromptUnknown, PromptWaiting, ReconcileFailed
+from pixflow.errors import FailureCode
 from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
 from pixflow.scheduling.backends import BackendState
@@ -34,13 +35,8 @@ class Reconciler:
         self._saver = saver
         self._placement = placement
 
-    def _holding(self, state: BackendState) -> list[Job]:
-        """The jobs on this backend, oldest first, so that prompts it lost are sent again in their order."""
-        jobs = filter(None, map(self._shared.registry.get, self._shared.book.holding(state.name)))
-        return sorted(jobs, key=lambda job: job.position)
-
     def on_backend_up(self, state: BackendState, reconnected: bool) -> None:
-        for job in self._holding(state):
+        for job in self._shared.holding(state):
             if reconnected or job.phase == Phase.RECONCILING:
                 self._shared.guard(job, "reconcile", functools.partial(self._shared.ask_where, job))
 
@@ -52,7 +48,7 @@ class Reconciler:
             if not state.up or not self._shared.book.inflight(state.name) or now - state.last_frame <= timeout:
                 continue
             state.last_frame = now
-            for job in self._holding(state):
+            for job in self._shared.holding(state):
                 if job.phase != Phase.RECONCILING:
                     log.warning("job %s: no event from %s for %ss; reconciling", job.job_id, state.backend.url, timeout)
                     self._shared.guard(job, "reconcile", functools.partial(self._shared.ask_where, job))
@@ -89,4 +85,4 @@ class Reconciler:
         elif outcome.interrupted is not None:
             self._follower.tracker.apply(job, outcome.interrupted)
         else:
-            self._shared.fail(job, "no_outcome", "ComfyUI ended the prompt without success or error")
+            self._shared.fail(job, FailureCode.NO_OUTCOME, "ComfyUI ended the prompt without success or error")

@@ -21,10 +21,10 @@ from typing import Any, assert_never
 from pixflow.comfy import messages as m
 from pixflow.comfy.backend import LoopLink, Post
 from pixflow.config import BackendSettings, Settings
-from pixflow.errors import ErrorCode, RequestError
+from pixflow.errors import ErrorCode, FailureCode, RequestError
 from pixflow.jobs.dispatch import ON_BACKEND, DispatchBook, Phase
 from pixflow.jobs.job import Job
-from pixflow.jobs.machine import JobMachine
+from pixflow.jobs.machine import JobMachine, Trigger
 from pixflow.jobs.registry import JobRegistry
 from pixflow.jobs.store import JobStore
 from pixflow.jobs.tracker import JobTracker
@@ -119,7 +119,7 @@ class Scheduler:
         runs again from the start elsewhere under a new prompt id (or ends, if it was being cancelled)."""
         log.warning("job %s: its backend %r is no longer configured; placing it again", job.job_id, job.backend)
         if job.cancel_requested:
-            self.machine.fire(job, "cancel")
+            self.machine.fire(job, Trigger.CANCEL)
             return
         self.book.adopt(job)
         self._placement.take_back(job)
@@ -310,9 +310,7 @@ class Scheduler:
         try:
             if job.phase in ON_BACKEND and job.backend in self.backends:
                 self.backends[job.backend].backend.cancel(job.job_id, job.prompt_id)  # free the GPU it would take
-            self.shared.fail(
-                job, ErrorCode.INTERNAL.value, f"internal error in {what}: {type(error).__name__}: {error}"
-            )
+            self.shared.fail(job, FailureCode.INTERNAL, f"internal error in {what}: {type(error).__name__}: {error}")
         except Exception:
             log.exception("job %s: could not record its internal failure", job.job_id)
 

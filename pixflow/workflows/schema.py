@@ -48,15 +48,16 @@ FIELD_LIMITS: dict[str, tuple[float, float, float | None]] = {
     "seed": (0, MAX_SEED, None),
     "batch_size": (1, MAX_BATCH, None),
 }
-# What a job gets for a field it leaves out (GenerateParams); None: the workflow's own value (model) or none.
+# What a job gets for a field it leaves out, as GenerateParams says (the workflow's own value for `model`).
+_UNSET = GenerateParams(prompt="")
 FIELD_DEFAULTS: dict[str, Any] = {
-    "negative_prompt": "",
-    "size": [512, 512],
-    "steps": 20,
-    "cfg_scale": 7.0,
-    "sampler": "euler",
-    "scheduler": "normal",
-    "batch_size": 1,
+    "negative_prompt": _UNSET.negative_prompt,
+    "size": [_UNSET.width, _UNSET.height],
+    "steps": _UNSET.steps,
+    "cfg_scale": _UNSET.cfg_scale,
+    "sampler": _UNSET.sampler,
+    "scheduler": _UNSET.scheduler,
+    "batch_size": _UNSET.batch_size,
 }
 
 
