@@ -6,10 +6,6 @@ this app merges them into the model and redraws what changed at most `refresh_in
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,14 +18,11 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from pixflow.client_keys import ENV_CLIENT_KEY, ENV_SERVER_KEY, client_keys
-from pixflow.errors import ConfigError
-from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 from pixflow_monitor import commands
 from pixflow_monitor.actions import Actions
 from pixflow_monitor.clock import Clock, SystemClock
 from pixflow_monitor.job_view import LogEntry
-from pixflow_monitor.link import Link, ZmqLink
+from pixflow_monitor.link import Link
 from pixflow_monitor.messages import (
     EventsReceived,
     JobHighlighted,
@@ -50,11 +43,10 @@ from pixflow_monitor.widgets.connection_bar import ConnectionBar
 from pixflow_monitor.widgets.event_log import EventLog
 from pixflow_monitor.widgets.job_detail import JobDetail
 from pixflow_monitor.widgets.jobs_table import JobsTable
-from pixflow_monitor.widgets.pixel_image import PixelImage, graphics_image_class
+from pixflow_monitor.widgets.pixel_image import PixelImage
 from pixflow_monitor.widgets.throughput import ThroughputPanel
 
 MAX_STATUS_IN_FLIGHT = 200  # `status` requests for jobs the monitor wants to know more about
-GC_THRESHOLD = 20_000  # allocations between young-generation collections (CPython's default is 700)
 
 
 class MonitorApp(Actions, App[None]):
@@ -306,55 +298,3 @@ class MonitorApp(Actions, App[None]):
 def read_file(path: str) -> bytes:
     """Saved outputs are read where the worker wrote them (the monitor runs next to the generation box)."""
     return Path(path).read_bytes()
-
-
-def tune_gc() -> None:
-    """Fewer and shorter collector pauses: startup objects leave the collector's sight, the young generation is
-    collected less often. Under load this halves the worst frame and key latency (docs/monitor.md)."""
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 50)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pixflow-monitor", description="A live dashboard of a pixflow worker.")
-    # As the `pixflow` client commands: the flag, else the variable `pixflow serve` also reads, else loopback.
-    req = os.environ.get("PIXFLOW_REQ_ADDR", "").strip() or DEFAULT_REQ_ADDR
-    pub = os.environ.get("PIXFLOW_PUB_ADDR", "").strip() or DEFAULT_PUB_ADDR
-    parser.add_argument(
-        "--req-addr", default=req, help=f"worker's request socket (default: $PIXFLOW_REQ_ADDR, else {DEFAULT_REQ_ADDR})"
-    )
-    parser.add_argument(
-        "--pub-addr", default=pub, help=f"worker's event socket (default: $PIXFLOW_PUB_ADDR, else {DEFAULT_PUB_ADDR})"
-    )
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer (default 3)")
-    parser.add_argument(
-        "--keep-finished", type=float, default=60.0, help="seconds a finished job stays in the table (default 60)"
-    )
-    parser.add_argument(
-        "--images",
-        choices=("halfblock", "auto"),
-        default="halfblock",
-        help="halfblock: ▀ characters, exact everywhere (default); auto: Sixel or kitty graphics if available",
-    )
-    parser.add_argument(
-        "--stats-file", type=Path, help="on exit, write the monitor's own responsiveness figures there (JSON)"
-    )
-    parser.add_argument(
-        "--server-key",
-        metavar="FILE",
-        help=f"the worker's public key, NAME.key or 40 z85 characters (${ENV_SERVER_KEY})",
-    )
-    parser.add_argument("--client-key", metavar="FILE", help=f"this monitor's NAME.key_secret (${ENV_CLIENT_KEY})")
-    args = parser.parse_args(argv)
-    try:
-        keys = client_keys(args.server_key, args.client_key)
-    except (ConfigError, OSError, ValueError) as error:
-        parser.error(f"CURVE keys: {error}")
-    image_class = graphics_image_class() if args.images == "auto" else None
-    link = ZmqLink(args.req_addr, args.pub_addr, timeout=args.timeout, keys=keys)
-    app = MonitorApp(link, keep_finished=args.keep_finished, image_class=image_class)
-    tune_gc()
-    app.run()
-    if args.stats_file is not None:
-        args.stats_file.write_text(json.dumps(app.metrics.summary(), indent=2) + "\n")
-    return app.return_code or 0

@@ -33,6 +33,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from pixflow_monitor.app import main as run_app
+    from pixflow_monitor.entry import main as run_app
 
     return run_app(argv)

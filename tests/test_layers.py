@@ -35,6 +35,23 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 
 
+# The dashboard, lowest first: values and pure helpers; what the screen shows, as text and state; the link to the
+# worker (its own thread); widgets and screens; the app and its actions; the command line that starts it.
+MONITOR_LAYERS: list[tuple[str, ...]] = [
+    ("pixflow_monitor", *(f"pixflow_monitor.{n}" for n in ("clock", "job_view", "request", "metrics", "pool"))),
+    ("pixflow_monitor.halfblock",),  # images as half-block characters
+    tuple(f"pixflow_monitor.{n}" for n in ("messages", "commands", "format", "view", "backend_text", "detail_text")),
+    tuple(f"pixflow_monitor.{n}" for n in ("workflows_view", "model", "resync")),
+    ("pixflow_monitor.link",),
+    ("pixflow_monitor.widgets", "pixflow_monitor.screens"),
+    ("pixflow_monitor.actions", "pixflow_monitor.app"),
+    ("pixflow_monitor.entry", "pixflow_monitor.launch", "pixflow_monitor.__main__"),
+]
+# What a client of the wire may use of pixflow: the dashboard runs where no worker is installed to run.
+MONITOR_MAY_USE = ("pixflow.client", "pixflow.client_tracker", "pixflow.client_keys", "pixflow.protocol")
+MONITOR_MAY_USE += ("pixflow.vocabulary", "pixflow.errors")
+
+
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -42,11 +59,11 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _layer_of(module: str) -> int:
+def _layer_of(module: str, layers: list[tuple[str, ...]] = LAYERS) -> int:
     best, best_length = -1, -1
-    for index, names in enumerate(LAYERS):
+    for index, names in enumerate(layers):
         for name in names:
-            matches = module == name or (name != "pixflow" and module.startswith(f"{name}."))
+            matches = module == name or (name not in ("pixflow", "pixflow_monitor") and module.startswith(f"{name}."))
             if matches and len(name) > best_length:
                 best, best_length = index, len(name)
     if best < 0:
@@ -66,6 +83,7 @@ def _imports(path: Path) -> set[str]:
 
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
+MONITOR_MODULES = sorted((REPO / "pixflow_monitor").rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: _module_name(path))
@@ -85,7 +103,23 @@ def _is_module(name: str) -> bool:
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda path: _module_name(path))
+@pytest.mark.parametrize("path", MONITOR_MODULES, ids=lambda path: _module_name(path))
+def test_no_dashboard_module_imports_a_higher_layer_or_the_worker(path: Path) -> None:
+    module = _module_name(path)
+    own = _layer_of(module, MONITOR_LAYERS)
+    for imported in sorted(_modules_imported(path, _project_modules())):
+        if imported.startswith("pixflow_monitor"):
+            below = _layer_of(imported, MONITOR_LAYERS)
+            assert below <= own, f"{module} (layer {own}) imports {imported} (layer {below})"
+        else:
+            assert imported in MONITOR_MAY_USE, f"{module} imports {imported}: the dashboard is a client of the wire"
+
+
+def _project_modules() -> set[str]:
+    return {_module_name(path) for path in [*MODULES, *MONITOR_MODULES]}
+
+
+@pytest.mark.parametrize("path", [*MODULES, *MONITOR_MODULES], ids=lambda path: _module_name(path))
 def test_no_module_is_over_the_size_limit(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{_module_name(path)} has {lines} lines: split it by responsibility"
@@ -94,7 +128,7 @@ def test_no_module_is_over_the_size_limit(path: Path) -> None:
 def test_no_import_cycles_not_even_for_the_type_checker() -> None:
     """A module that needs another's types imports them as the code would: a cycle hidden behind TYPE_CHECKING is still
     two modules that cannot be read apart (the worker was such a hub)."""
-    modules = {_module_name(path): path for path in [*MODULES, *sorted((REPO / "pixflow_monitor").rglob("*.py"))]}
+    modules = {_module_name(path): path for path in [*MODULES, *MONITOR_MODULES]}
     graph = {module: _modules_imported(path, set(modules)) - {module} for module, path in modules.items()}
     try:
         tuple(graphlib.TopologicalSorter(graph).static_order())

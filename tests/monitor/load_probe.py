@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from textual._compositor import Compositor
 
-from pixflow_monitor.app import MonitorApp, tune_gc
+from pixflow_monitor.app import MonitorApp
+from pixflow_monitor.entry import tune_gc
 from pixflow_monitor.link import ZmqLink
 from pixflow_monitor.metrics import UiMetrics, percentiles
 from tests.monitor.synthetic_worker import SyntheticWorker

@@ -10,7 +10,8 @@ from PIL import Image
 from textual.pilot import Pilot
 
 from pixflow.client_keys import ENV_CLIENT_KEY, ENV_SERVER_KEY, client_keys
-from pixflow_monitor.app import MonitorApp, main
+from pixflow_monitor.app import MonitorApp
+from pixflow_monitor.entry import main
 from pixflow_monitor.link import ZmqLink
 from pixflow_monitor.messages import EventsReceived, LinkDown, LinkUp, ReplyReceived
 from pixflow_monitor.request import Request
