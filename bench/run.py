@@ -23,6 +23,7 @@ SCENARIOS = {
     "throughput": scenarios.throughput_and_memory,
     "pool": scenarios.pool_placement,  # four replay GPUs, 200 jobs: placement against two baselines
     "startup": scenarios.status_startup,  # `pixflow status` as a fresh process, against `python -c pass`
+    "threads": scenarios.worker_threads,  # the worker's threads with 1, 8 and 40 replay backends
 }
 # Long runs, only when named: `./dev bench soak`, `./dev bench history`.
 ON_DEMAND = {

@@ -1,5 +1,5 @@
-"""ComfyUI's HTTP API as pixflow calls it, against the replay server on loopback: the direct keep-alive path and
-the requests session that stands in for it behind a proxy, with auth or over https."""
+"""ComfyUI's HTTP API as pixflow calls it, against the replay server on loopback: one libcurl transport for every
+server, chosen once (https, proxies and .netrc through a real relay: tests/test_transport.py)."""
 
 from __future__ import annotations
 
@@ -19,24 +19,29 @@ def replay() -> ReplayServer:
         yield server
 
 
-def test_a_plain_http_comfyui_is_called_directly_and_answers_the_same(replay: ReplayServer) -> None:
+def test_a_plain_http_comfyui_answers_every_call(replay: ReplayServer) -> None:
     with ComfyClient(replay.url, timeout=5) as client:
-        assert client._direct is not None
+        assert client.transport.proxy == ""
         assert "KSampler" in client.object_info()
         assert client.queue().keys() >= {"queue_running", "queue_pending"}
         assert client.history("no-such-prompt") is None
         assert client.interrupt("no-such-prompt") == 200
 
 
-def test_a_proxy_in_the_environment_keeps_the_requests_session(
+def test_a_proxy_in_the_environment_is_chosen_once_for_the_server(
     replay: ReplayServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name in ("http_proxy", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "")
     with ComfyClient(replay.url, timeout=5) as client:
-        assert client._direct is None  # the proxy decides; here it is closed, so the call fails through it
+        assert client.transport.proxy == "http://127.0.0.1:9"  # the proxy decides; here it is closed
         with pytest.raises(BackendError, match="unreachable"):
             client.queue()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with ComfyClient(replay.url, timeout=5) as client:
+        assert client.transport.proxy == ""
+        assert "queue_running" in client.queue()
 
 
 def test_a_server_that_is_not_there_names_its_url(unused_port: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +16,12 @@ from pixflow.comfy import events as ce
 from pixflow.comfy.client import FEATURE_FLAGS, Answer, ComfyClient
 from pixflow.comfy.control_lane import ControlLane
 from pixflow.comfy.event_socket import EventSocket, SocketClosed
+from pixflow.comfy.loop_fetch import LoopFetch
 from pixflow.comfy.loop_http import LoopHttp
-from pixflow.comfy.messages import LoopMessage, SubmitFailed, Submitted
+from pixflow.comfy.messages import LoopMessage, OutputsFailed, SubmitFailed, SubmitRejected, Submitted
+from pixflow.comfy.transport import Transport
 from pixflow.replay.server import ReplayServer
+from pixflow.testing import wait_for
 from tests.helpers import FIXTURES, REPO
 from tests.loop_helpers import LoopDriver
 
@@ -81,7 +85,7 @@ def test_an_upgrade_the_server_refuses_names_the_url(replay: ReplayServer) -> No
 def test_loop_transfers_answer_in_order_of_completion_at_most_parallel_at_a_time(
     replay: ReplayServer, loop: LoopDriver
 ) -> None:
-    http = LoopHttp(loop.watcher, loop.schedule, 5, parallel=2)
+    http = LoopHttp(loop.watcher, loop.schedule, Transport(5), parallel=2)
     answers: list[Answer | str] = []
     for _ in range(5):
         http.get(f"{replay.url}/queue", answers.append)
@@ -93,7 +97,7 @@ def test_loop_transfers_answer_in_order_of_completion_at_most_parallel_at_a_time
 
 
 def test_a_loop_transfer_to_a_closed_port_fails_with_libcurls_reason(loop: LoopDriver, unused_port: int) -> None:
-    http = LoopHttp(loop.watcher, loop.schedule, 2, parallel=1)
+    http = LoopHttp(loop.watcher, loop.schedule, Transport(2), parallel=1)
     answers: list[Answer | str] = []
     http.request(f"http://127.0.0.1:{unused_port}/prompt", b"{}", answers.append)
     loop.run_until(lambda: answers)
@@ -105,10 +109,10 @@ def test_the_control_lane_posts_plain_submissions_itself_and_keeps_every_command
     replay: ReplayServer, loop: LoopDriver
 ) -> None:
     client = ComfyClient(replay.url, timeout=5)
-    http = LoopHttp(loop.watcher, loop.schedule, 5, parallel=1)
+    http = LoopHttp(loop.watcher, loop.schedule, Transport(5), parallel=1)
     to_thread: list[commands.Command] = []
     delivered: list[LoopMessage] = []
-    lane = ControlLane(client, http, to_thread.append, delivered.append)
+    lane = ControlLane(client, http, to_thread.append, delivered.append, loop.schedule)
     lane.add(commands.Submit("job-1", "prompt-a", GRAPH, "lane"))
     lane.add(commands.Cancel("job-1", "prompt-a"))  # must not overtake the submission of its prompt
     lane.add(commands.Submit("job-2", "prompt-b", GRAPH, "lane"))
@@ -126,9 +130,9 @@ def test_the_control_lane_posts_plain_submissions_itself_and_keeps_every_command
 
 def test_a_submission_the_lane_cannot_deliver_fails_the_job_with_the_url(loop: LoopDriver, unused_port: int) -> None:
     client = ComfyClient(f"http://127.0.0.1:{unused_port}", timeout=2)
-    http = LoopHttp(loop.watcher, loop.schedule, 2, parallel=1)
+    http = LoopHttp(loop.watcher, loop.schedule, Transport(2), parallel=1)
     delivered: list[LoopMessage] = []
-    lane = ControlLane(client, http, lambda command: None, delivered.append)
+    lane = ControlLane(client, http, lambda command: None, delivered.append, loop.schedule)
     lane.add(commands.Submit("job-1", "prompt-a", GRAPH, "lane"))
     loop.run_until(lambda: delivered)
     failed = delivered[0]
@@ -150,3 +154,46 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_submission_uploads_its_input_images_on_the_loop_then_posts_the_prompt(
+    replay: ReplayServer, loop: LoopDriver, tmp_path: Path
+) -> None:
+    picture = tmp_path / "ref.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)  # not text: sent as the bytes are
+    client = ComfyClient(replay.url, timeout=5)
+    http = LoopHttp(loop.watcher, loop.schedule, Transport(5), parallel=1)
+    to_pool: list[commands.Command] = []
+    delivered: list[LoopMessage] = []
+    lane = ControlLane(client, http, to_pool.append, delivered.append, loop.schedule)
+    lane.add(commands.Submit("job-1", "prompt-a", GRAPH, "lane", images=(("pixflow/job-1/ref.png", picture),)))
+    lane.add(commands.Submit("job-2", "prompt-b", GRAPH, "lane", images=(("pixflow/job-2/gone.png", tmp_path / "x"),)))
+    loop.run_until(lambda: len(delivered) == 2)
+    assert to_pool == []  # no thread: the uploads and the POST are the loop's own transfers
+    assert isinstance(delivered[0], Submitted) and delivered[0].job_id == "job-1"
+    rejected = delivered[1]
+    assert isinstance(rejected, SubmitRejected) and rejected.rejection.error["type"] == "input_image_missing"
+    uploads = replay.call(lambda state: dict(state.uploads))
+    assert list(uploads) == ["pixflow/job-1/ref.png"] and uploads["pixflow/job-1/ref.png"] == [picture.read_bytes()]
+    assert _known_prompts(replay) == {"prompt-a"}
+    http.close()
+
+
+def test_outputs_the_events_did_not_name_are_found_in_history_and_downloaded_on_the_loop(
+    replay: ReplayServer, loop: LoopDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = ComfyClient(replay.url, timeout=5)
+    client.submit(GRAPH, "prompt-h", "fetch")
+    wait_for(lambda: client.history("prompt-h"), 10, "the prompt's history")
+    http = LoopHttp(loop.watcher, loop.schedule, Transport(5), parallel=2)
+    written: list[commands.WriteOutputs] = []
+    delivered: list[LoopMessage] = []
+    fetch = LoopFetch(client, http, delivered.append, written.append, loop.schedule)
+    fetch.start(commands.FetchOutputs("job-h", "prompt-h", tmp_path, {}, node_outputs=None))
+    monkeypatch.setattr("pixflow.comfy.loop_fetch.HISTORY_ATTEMPTS", 3)  # ComfyUI never writes this one
+    fetch.start(commands.FetchOutputs("job-x", "no-such-prompt", tmp_path, {}, node_outputs=None))
+    loop.run_until(lambda: written and delivered)
+    assert [w.job_id for w in written] == ["job-h"] and written[0].datas[0].startswith(b"\x89PNG")
+    failed = delivered[0]
+    assert isinstance(failed, OutputsFailed) and failed.job_id == "job-x" and "no history" in failed.reason
+    http.close()

@@ -1,16 +1,29 @@
-"""The WebSocket frame reader (comfy/ws_frames.py) against wsproto as the server that writes the frames: every
-message comes out whole and in order, however the bytes are cut; broken framing is refused."""
+"""The worker's WebSocket codec (comfy/ws_frames.py) against wsproto as the server: every message it writes comes
+out whole and in order, however the bytes are cut; broken framing is refused; the frames and the upgrade pixflow
+writes are what wsproto, as a server, reads."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wsproto import ConnectionType
+from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
-from wsproto.events import BytesMessage, Ping, TextMessage
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
 
-from pixflow.comfy.ws_frames import OP_BINARY, OP_PING, OP_TEXT, FrameReader, ProtocolError
+from pixflow.comfy.ws_frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    FrameReader,
+    ProtocolError,
+    UpgradeRefused,
+    check_upgrade_answer,
+    client_frame,
+    new_key,
+    upgrade_request,
+)
 
 Message = tuple[int, bytes, int]  # opcode, payload, fragments it is sent in
 
@@ -72,3 +85,42 @@ def test_every_message_comes_out_whole_and_in_order_however_the_bytes_are_cut(
 def test_broken_framing_is_refused(wire: bytes, problem: str) -> None:
     with pytest.raises(ProtocolError, match=problem):
         FrameReader().feed(wire)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([OP_TEXT, OP_PING, OP_CLOSE]), st.binary(max_size=70_000))
+def test_the_frames_pixflow_writes_are_read_by_wsproto_as_a_server(opcode: int, payload: bytes) -> None:
+    if opcode != OP_TEXT:
+        payload = payload[:61]  # a control frame's limit is 125 bytes: 2 for a close code, 2 per character below
+    if opcode != OP_PING:
+        payload = payload.decode("latin-1").encode()  # text and a close reason are UTF-8
+    if opcode == OP_CLOSE:
+        payload = (1000).to_bytes(2, "big") + payload
+    server = Connection(ConnectionType.SERVER)
+    server.receive_data(client_frame(opcode, payload))
+    (event,) = list(server.events())
+    if opcode == OP_TEXT:
+        assert isinstance(event, TextMessage) and event.data.encode() == payload
+    elif opcode == OP_PING:
+        assert isinstance(event, Ping) and event.payload == payload
+    else:
+        assert isinstance(event, CloseConnection) and event.code == 1000
+
+
+def _wsproto_answer(request: bytes) -> bytes:
+    """What wsproto, as a server, answers to pixflow's upgrade request (it checks the request on the way)."""
+    server = WSConnection(ConnectionType.SERVER)
+    server.receive_data(request)
+    assert [type(e) for e in server.events()] == [Request]
+    return server.send(AcceptConnection())
+
+
+def test_the_upgrade_request_is_accepted_by_wsproto_and_its_answer_checked() -> None:
+    key = new_key()
+    answer = _wsproto_answer(upgrade_request("127.0.0.1:8188", "/ws?clientId=x", key))
+    head = answer.split(b"\r\n\r\n")[0]
+    check_upgrade_answer(head, key)
+    with pytest.raises(UpgradeRefused, match="Sec-WebSocket-Accept"):
+        check_upgrade_answer(head, new_key())  # an answer to another request
+    with pytest.raises(UpgradeRefused, match="404"):
+        check_upgrade_answer(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0", key)

@@ -12,6 +12,7 @@ from bench.scenarios.history import long_history
 from bench.scenarios.pool import pool_placement
 from bench.scenarios.soak import soak
 from bench.scenarios.startup import status_startup
+from bench.scenarios.threads import worker_threads
 from bench.scenarios.throughput import throughput_and_memory
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "soak",
     "status_startup",
     "throughput_and_memory",
+    "worker_threads",
 ]

@@ -1,20 +1,23 @@
-"""One ComfyUI server as seen by the worker: its WebSocket, read on the loop, and HTTP threads.
+"""One ComfyUI server as seen by the worker: its WebSocket and its HTTP transfers, on the loop; no thread of its own.
 
-The WebSocket is opened on a thread of its own (opening may block), then handed to the loop, which reads it with
-its other sockets (comfy/event_socket.py) and keeps it alive with pings. The HTTP threads never touch jobs: they
-take commands from queues and post what happened to the loop as the messages of comfy/messages.py; the loop alone
-decides what that means.
+Its WebSocket is opened by the worker's socket opener (comfy/opener.py), then read by the loop with its other
+sockets (comfy/event_socket.py) and kept alive with pings. Its submissions and downloads are libcurl transfers the
+loop runs (comfy/loop_http.py); the control commands the loop does not carry out itself run on the worker's shared
+control pool, and the files it downloaded are written by the shared file writers (comfy/threads.py). Those threads
+never touch jobs: they post what happened to the loop as the messages of comfy/messages.py; the loop alone decides
+what that means.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import queue
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,39 +27,40 @@ from pixflow.comfy.control_lane import ControlLane
 from pixflow.comfy.event_socket import EventSocket, SocketClosed
 from pixflow.comfy.loop_fetch import LoopFetch
 from pixflow.comfy.loop_http import LoopHttp
-from pixflow.comfy.messages import (
-    BackendDown,
-    BackendEvent,
-    BackendUp,
-    CommandFailed,
-    ControlDone,
-    HealthMessage,
-    JobResult,
-    LoopMessage,
-)
+from pixflow.comfy.messages import BackendDown, BackendEvent, BackendUp, CommandFailed, ControlDone, LoopMessage
+from pixflow.comfy.opener import Opening
+from pixflow.comfy.threads import BackendThreads
+from pixflow.comfy.ws_upgrade import Upgrade, first_frame
 from pixflow.outbox import Outbox
 from pixflow.watcher import Schedule, Watcher
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
-MAX_BACKOFF = 10.0
 MAX_LIVENESS_STEP = 1.0  # how often, at most, the loop looks at a silent socket
 
 
 Post = Callable[[LoopMessage], None]
-Report = Callable[[JobResult | HealthMessage | None], None]  # what a backend thread does with a command's result
 
 
 @dataclass(frozen=True)
 class LoopLink:
-    """What a backend needs of the worker loop."""
+    """What a backend needs of the worker loop, and the threads every backend of the worker shares."""
 
     post: Post  # from any thread: into the inbox
     deliver: Post  # on the loop, now: what the WebSocket said
     schedule: Schedule  # on the loop: a timer
     watcher: Watcher  # on the loop: a socket to read when it is readable
     outbox: Outbox  # on the loop: commands wait for the turn's commit
+    threads: BackendThreads = field(default_factory=BackendThreads)  # one set per worker: made with its link
+
+
+class _Attempt(Upgrade):
+    """An upgrade that remembers the clientId its URL names."""
+
+    def __init__(self, url: str, first: bytes, tls: ssl.SSLContext | None, client_id: str) -> None:
+        super().__init__(url, first, tls)
+        self.client_id = client_id
 
 
 class Backend:
@@ -76,68 +80,56 @@ class Backend:
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self.url = url.rstrip("/")
         self._post = link.post
-        # One HTTP connection per thread: control is one ordered thread; downloads run on a small pool, so a
-        # slow download never delays a submission and several finished prompts are saved at once. The loop uses
-        # the control thread's client only to build requests and read answers, never its connection.
+        self._threads = link.threads
+        # One transport for every call (comfy/transport.py). The loop uses this client to build requests and read
+        # answers; its own connection serves the control commands, one at a time (the lane's order).
         self._client = ComfyClient(self.url, timeout=http_timeout)
-        self._fetch_clients = [ComfyClient(self.url, timeout=http_timeout) for _ in range(fetch_workers)]
-        # SimpleQueue: a put from the loop is one C call (queue.Queue's Condition cost the loop ~6 % of its CPU).
-        self._commands: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
-        self._fetches: queue.SimpleQueue[commands.Command | None] = queue.SimpleQueue()
-        # Plain HTTP: images the events named are downloaded on the loop (comfy/loop_fetch.py), up to
-        # fetch_workers at a time; the threads ask /history for the rest, and serve https, proxies and auth.
-        # Control commands, in order; a plain submission is POSTed by the loop on a connection of its own.
-        self._loop_transfers: list[LoopHttp] = []
-        self._loop_fetch: LoopFetch | None = None
-        control_http: LoopHttp | None = None
-        if self._client.direct:
-            fetch_http = LoopHttp(link.watcher, link.schedule, http_timeout, fetch_workers)
-            control_http = LoopHttp(link.watcher, link.schedule, http_timeout, 1)
-            self._loop_transfers = [fetch_http, control_http]
-            self._loop_fetch = LoopFetch(self._client, fetch_http, link.deliver, self._fetches.put)
-        self._lane = ControlLane(self._client, control_http, self._commands.put, link.deliver)
+        self._tls = self._client.transport.ssl_context() if self._client.ws_url.startswith("wss:") else None
+        # Downloads, up to fetch_workers at a time; the lane's transfers on a connection of their own, so a slow
+        # download never delays a submission.
+        fetch_http = LoopHttp(link.watcher, link.schedule, self._client.transport, fetch_workers)
+        control_http = LoopHttp(link.watcher, link.schedule, self._client.transport, 1)
+        self._loop_transfers = [fetch_http, control_http]
+        self._loop_fetch = LoopFetch(self._client, fetch_http, link.deliver, self._write, link.schedule)
+        self._lane = ControlLane(self._client, control_http, self._to_pool, link.deliver, link.schedule)
+        self._started = False
         self._stop = threading.Event()
-        self._lost = threading.Event()  # set by the loop when the WebSocket is gone: the thread opens another
+        self._control_idle = threading.Event()  # set: no command of this backend's is on the control pool
+        self._control_idle.set()
+        self._opening = Opening(self, self._new_attempt, self._opened, self._open_failed, CONNECT_TIMEOUT)
         # The open WebSocket and its liveness: the loop's alone.
         self._events: EventSocket | None = None
         self._last_frame = 0.0
         self._ping_sent: float | None = None
-        self._threads = [
-            threading.Thread(target=self._keep_connected, name=f"ws-{name}", daemon=True),
-            self._thread(f"http-{name}", self._commands, self._client, self._control_done),
-            *(
-                self._thread(f"fetch-{name}-{i}", self._fetches, client, self._result)
-                for i, client in enumerate(self._fetch_clients)
-            ),
-        ]
 
     # Called from the worker loop.
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        self._threads.acquire()
+        self._started = True
+        self._threads.opener.open(self._opening)
 
     def stop(self, timeout: float = 5.0) -> None:
         self.close()
         self.join(timeout)
 
     def close(self) -> None:
-        """On the loop: close the WebSocket, tell the threads to end (join() waits for them)."""
+        """On the loop: close the WebSocket and the transfers, stop opening sockets (join() waits for the rest)."""
         self._stop.set()
-        self._commands.put(None)
-        for _ in self._fetch_clients:
-            self._fetches.put(None)
+        if self._started:
+            self._threads.opener.cancel(self)
         self._close_events()
-        self._lost.set()
         self._lane.clear()
+        self._loop_fetch.close()
         for http in self._loop_transfers:
             http.close()
 
     def join(self, timeout: float = 5.0) -> None:
-        """From any thread, after close()."""
-        for thread in self._threads:
-            thread.join(timeout)
-        for client in (self._client, *self._fetch_clients):
-            client.close()
+        """From any thread, after close(): its command on the control pool ends, then its connection."""
+        self._control_idle.wait(timeout)
+        self._client.close()
+        if self._started:
+            self._started = False
+            self._threads.release(timeout)
 
     def submit(
         self,
@@ -147,7 +139,7 @@ class Backend:
         client_id: str,
         images: tuple[tuple[str, Path], ...] = (),
     ) -> None:
-        """POST the prompt; its input images (name in ComfyUI, file) are uploaded first, on the same thread."""
+        """POST the prompt; its input images (name in ComfyUI, file) are uploaded first, on the loop."""
         self._control(commands.Submit(job_id, prompt_id, graph, client_id, images))
 
     def cancel(self, job_id: str, prompt_id: str) -> None:
@@ -170,10 +162,14 @@ class Backend:
 
     def _control(self, command: commands.Command) -> None:
         """Into the control lane, once the loop turn that asked for it is committed (pixflow/outbox.py)."""
-        self._outbox.send(self._lane.add, command)
+        self._outbox.send(self._add, command)
+
+    def _add(self, command: commands.Command) -> None:
+        if not self._stop.is_set():  # a closed backend's shared threads may be gone
+            self._lane.add(command)
 
     def control_done(self) -> None:
-        """On the loop: the control thread has carried out its command (a ControlDone came)."""
+        """On the loop: the control pool has carried out its command (a ControlDone came)."""
         self._lane.thread_done()
 
     def fetch_outputs(
@@ -184,29 +180,31 @@ class Backend:
         sidecar: dict[str, Any],
         node_outputs: dict[str, Any] | None = None,
     ) -> None:
+        """Download the prompt's images on the loop (asking /history first when node_outputs is None), then write
+        them with the sidecar on a file writer."""
         command = commands.FetchOutputs(job_id, prompt_id, job_dir, sidecar, node_outputs)
-        if node_outputs and self._loop_fetch is not None:
-            self._outbox.send(self._loop_fetch.start, command)  # the events named the images: download on the loop
-        else:
-            self._outbox.send(self._fetches.put, command)
+        self._outbox.send(self._fetch, command)
 
-    # The WebSocket: opened on its thread, then read on the loop.
-    def _keep_connected(self) -> None:
-        """The thread: open a WebSocket, hand it to the loop, wait until the loop says it is gone; again."""
-        backoff = 0.25
-        while not self._stop.is_set():
-            client_id = uuid.uuid4().hex  # never reuse one: see docs/comfyui.md
-            try:
-                events = EventSocket.open(self._client.socket_url(client_id), CONNECT_TIMEOUT, FEATURE_FLAGS)
-            except (OSError, SocketClosed) as e:
-                self._post(BackendDown(self.name, f"ComfyUI at {self.url} is unreachable: {e}"))
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            backoff = 0.25
-            self._lost.clear()
-            self._post(BackendUp(self.name, client_id, events))  # the loop calls attach()
-            self._lost.wait()
+    def _fetch(self, command: commands.FetchOutputs) -> None:
+        if not self._stop.is_set():
+            self._loop_fetch.start(command)
+
+    # The WebSocket: opened by the worker's opener, then read on the loop.
+    def _new_attempt(self) -> Upgrade:
+        """On the opener's thread: a fresh clientId for every attempt (never reuse one: see docs/comfyui.md)."""
+        client_id = uuid.uuid4().hex
+        return _Attempt(
+            self._client.socket_url(client_id), first_frame(json.dumps(FEATURE_FLAGS)), self._tls, client_id
+        )
+
+    def _opened(self, upgrade: Upgrade) -> None:
+        """On the opener's thread."""
+        assert isinstance(upgrade, _Attempt)
+        self._post(BackendUp(self.name, upgrade.client_id, EventSocket.opened(upgrade)))  # the loop calls attach()
+
+    def _open_failed(self, reason: str) -> None:
+        """On the opener's thread; it tries again after a backoff."""
+        self._post(BackendDown(self.name, f"ComfyUI at {self.url} is unreachable: {reason}"))
 
     def attach(self, events: EventSocket) -> None:
         """On the loop, once it has taken the BackendUp: read this socket from now on."""
@@ -254,7 +252,7 @@ class Backend:
         self._close_events()
         if not self._stop.is_set():
             self._link.deliver(BackendDown(self.name, reason))
-            self._lost.set()  # the thread opens another
+            self._threads.opener.open(self._opening)  # another, at once
 
     def _close_events(self) -> None:
         events, self._events = self._events, None
@@ -262,31 +260,24 @@ class Backend:
             self._link.watcher.unwatch(events.fileno())
             events.close()
 
-    # The HTTP threads: one for control (ordered), one for downloads (slow, never blocks control).
-    def _thread(
-        self, name: str, queued: queue.SimpleQueue[commands.Command | None], client: ComfyClient, report: Report
-    ) -> threading.Thread:
-        return threading.Thread(target=self._serve, args=(queued, client, report), name=name, daemon=True)
+    # What runs on the shared threads.
+    def _to_pool(self, command: commands.PoolCommand) -> None:
+        """On the loop, from the lane: at most one command of this backend's is out at a time."""
+        self._control_idle.clear()
+        self._threads.control(lambda: self._run(command))
 
-    def _serve(self, queued: queue.SimpleQueue[commands.Command | None], client: ComfyClient, report: Report) -> None:
-        while True:
-            command = queued.get()
-            if command is None or self._stop.is_set():
-                return
-            report(self._run(command, client))
-
-    def _result(self, result: JobResult | HealthMessage | None) -> None:
-        if result is not None:
-            self._post(result)
-
-    def _control_done(self, result: JobResult | HealthMessage | None) -> None:
-        """Even a None goes back: the control lane starts its next command on the ControlDone."""
-        self._post(ControlDone(self.name, result, self))
-
-    def _run(self, command: commands.Command, client: ComfyClient) -> JobResult | HealthMessage | None:
+    def _run(self, command: commands.PoolCommand) -> None:
+        """On a control pool thread. Even a None goes back: the lane starts its next command on the ControlDone."""
         try:
-            return commands.run(self.name, command, client, self._stop)
+            result = None if self._stop.is_set() else commands.run(self.name, command, self._client)
         except Exception as e:  # a bug here must not kill the thread: report it against the job
             log.exception("backend %s: %r failed", self.name, command)
             job_id = getattr(command, "job_id", None)
-            return CommandFailed(job_id, f"{type(e).__name__}: {e}") if job_id is not None else None
+            result = CommandFailed(job_id, f"{type(e).__name__}: {e}") if job_id is not None else None
+        finally:
+            self._control_idle.set()
+        self._post(ControlDone(self.name, result, self))
+
+    def _write(self, command: commands.WriteOutputs) -> None:
+        """On the loop, from the fetch: the files go to a file writer."""
+        self._threads.write(lambda: self._post(commands.write(command)))

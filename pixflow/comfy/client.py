@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pycurl
-import requests
 
+from pixflow.comfy.transport import Transport, Upload, curl_reason, prepare
 from pixflow.errors import BackendError
 
 DEFAULT_TIMEOUT = 10.0
@@ -51,73 +51,23 @@ class Answer:
         return json.loads(self.content)  # ValueError when it is not JSON
 
 
-class _Curl:
-    """A keep-alive connection to a plain-HTTP ComfyUI that no proxy or .netrc entry stands in front of, through
-    libcurl: a call costs a third of what urllib3 and http.client cost in Python (their header parsing was most of an
-    HTTP thread's CPU per job), and the GIL is released for the whole exchange. Anything else (https, a proxy, auth,
-    uploads) keeps the requests session."""
+class _Connection:
+    """A keep-alive libcurl connection for the calls a backend makes off the loop (control commands on the shared
+    control pool, the recorder): the GIL is released for the whole exchange, and a call costs a third of what
+    urllib3 and http.client cost in Python (docs/performance.md)."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._base_url = base_url
-        self._curl = curl_handle(timeout)
+    def __init__(self, transport: Transport) -> None:
+        self._curl = transport.handle()
 
-    def request(self, target: str, body: bytes | None) -> Answer:
-        """GET target, or POST body to it as JSON."""
+    def request(self, url: str, body: bytes | None) -> Answer:
+        """GET url, or POST body to it as JSON."""
         content = io.BytesIO()
-        prepare(self._curl, self._base_url + target, body, content)
+        prepare(self._curl, url, body, content)
         self._curl.perform()  # pycurl.error on a failed exchange
         return Answer(self._curl.getinfo(pycurl.RESPONSE_CODE), content.getvalue())
 
     def close(self) -> None:
         self._curl.close()
-
-
-def curl_handle(timeout: float) -> pycurl.Curl:
-    """A libcurl handle for a plain-HTTP ComfyUI, with pixflow's timeouts."""
-    curl = pycurl.Curl()
-    curl.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: safe off the main thread
-    curl.setopt(pycurl.PROXY, "")  # the environment named no proxy for this host: never guess one
-    curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(timeout * 1000))
-    # As a read timeout: a transfer that moves nothing for `timeout` seconds fails (a long download does not).
-    curl.setopt(pycurl.LOW_SPEED_LIMIT, 1)
-    curl.setopt(pycurl.LOW_SPEED_TIME, max(1, round(timeout)))
-    return curl
-
-
-def prepare(curl: pycurl.Curl, url: str, body: bytes | None, sink: io.BytesIO) -> None:
-    """Set a handle up for GET url, or for POST body to it as JSON; the answer's body goes to sink."""
-    curl.setopt(pycurl.URL, url)
-    curl.setopt(pycurl.WRITEDATA, sink)
-    if body is None:
-        curl.setopt(pycurl.HTTPGET, 1)
-        curl.setopt(pycurl.HTTPHEADER, [])
-    else:
-        curl.setopt(pycurl.POSTFIELDS, body)
-        curl.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json", "Expect:"])
-
-
-def curl_reason(error: pycurl.error) -> str:
-    """libcurl's own words for a failed exchange ("Failed to connect to ... Connection refused")."""
-    return str(error.args[1]) if len(error.args) > 1 else str(error)
-
-
-def _direct(base_url: str, session: requests.Session, timeout: float) -> _Curl | None:
-    parts = urlsplit(base_url)
-    if parts.scheme != "http" or parts.hostname is None or session.proxies or session.auth is not None:
-        return None
-    return _Curl(f"{parts.scheme}://{parts.netloc}", timeout)
-
-
-def _session_for(base_url: str) -> requests.Session:
-    """A session that reads the environment (proxies, CA bundle, .netrc) once, for this one server: requests
-    would otherwise read and match it again on every call (a sixth of an HTTP thread's CPU per request)."""
-    session = requests.Session()
-    settings = session.merge_environment_settings(base_url, {}, None, None, None)
-    session.proxies.update(settings["proxies"])
-    session.verify = settings["verify"]
-    session.auth = requests.utils.get_netrc_auth(base_url)
-    session.trust_env = False
-    return session
 
 
 def prompt_body(graph: dict[str, Any], prompt_id: str, client_id: str) -> dict[str, Any]:
@@ -136,22 +86,19 @@ def _view_params(image: dict[str, Any]) -> dict[str, str]:
 
 
 def _json_bytes(value: Any) -> bytes:
-    # As requests sends a json= body: no NaN or Infinity, which ComfyUI's parser would refuse.
+    # No NaN or Infinity, which ComfyUI's parser would refuse.
     return json.dumps(value, allow_nan=False).encode()
 
 
 class ComfyClient:
+    """One ComfyUI's HTTP API. Its transport (comfy/transport.py) is chosen once, here: the loop's transfers
+    (comfy/loop_http.py) use the same one, and the methods below build their requests and read their answers."""
+
     def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._session = _session_for(self.base_url)
-        self._direct = _direct(self.base_url, self._session, timeout)
-        self._prefix = urlsplit(self.base_url).path  # ComfyUI behind a path prefix
-
-    @property
-    def direct(self) -> bool:
-        """Plain HTTP, no proxy, no auth: the worker loop may download from it itself (comfy/loop_http.py)."""
-        return self._direct is not None
+        self.transport = Transport.for_url(self.base_url, timeout)
+        self._connection: _Connection | None = None  # opened on the first call made off the loop
 
     @property
     def ws_url(self) -> str:
@@ -165,9 +112,9 @@ class ComfyClient:
         return f"{self.ws_url}?{urlencode({'clientId': client_id})}"
 
     def close(self) -> None:
-        self._session.close()
-        if self._direct is not None:
-            self._direct.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def __enter__(self) -> ComfyClient:
         return self
@@ -175,20 +122,12 @@ class ComfyClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, str] | None = None,
-        **form: Any,  # data= and files=: a multipart upload, through requests
-    ) -> Answer:
-        if self._direct is None or form or method not in ("GET", "POST"):
-            return self._through_session(method, path, json=json, params=params, **form)
-        target = f"{self._prefix}{path}" + (f"?{urlencode(params)}" if params else "")
+    def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None) -> Answer:
+        url = f"{self.base_url}{path}" + (f"?{urlencode(params)}" if params else "")
+        if self._connection is None:
+            self._connection = _Connection(self.transport)
         try:
-            return self._direct.request(target, _json_bytes(json) if method == "POST" else None)
+            return self._connection.request(url, _json_bytes(json) if method == "POST" else None)
         except pycurl.error as e:
             raise self.unreachable(f"{method} {path}", curl_reason(e)) from e
 
@@ -196,16 +135,10 @@ class ComfyClient:
         """The error for a call ("GET /queue") that got no answer, naming the server and why."""
         return BackendError(f"ComfyUI at {self.base_url} is unreachable ({call}): {reason}")
 
-    def _through_session(self, method: str, path: str, **kwargs: Any) -> Answer:
-        url = f"{self.base_url}{path}"
-        try:
-            response = self._session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.RequestException as e:
-            raise self.unreachable(f"{method} {path}", str(e)) from e
-        return Answer(response.status_code, response.content)
+    def _json(self, method: str, path: str) -> Any:
+        return self._json_of(self._request(method, path), method, path)
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._request(method, path, **kwargs)
+    def _json_of(self, response: Answer, method: str, path: str) -> Any:
         if response.status_code != 200:
             raise BackendError(
                 f"ComfyUI at {self.base_url} answered {response.status_code} to {method} {path}: {response.text[:300]}"
@@ -216,7 +149,10 @@ class ComfyClient:
             raise BackendError(f"ComfyUI at {self.base_url} sent non-JSON for {method} {path}") from e
 
     def _json_object(self, method: str, path: str) -> dict[str, Any]:
-        body = self._json(method, path)
+        return self._object_of(self._request(method, path), method, path)
+
+    def _object_of(self, answer: Answer, method: str, path: str) -> dict[str, Any]:
+        body = self._json_of(answer, method, path)
         if not isinstance(body, dict):
             raise BackendError(f"ComfyUI at {self.base_url} sent {type(body).__name__}, not an object, for {path}")
         return body
@@ -246,19 +182,23 @@ class ComfyClient:
             )
         return reply.body
 
-    def upload_image(self, data: bytes, name: str) -> None:
+    def upload_request(self, data: bytes, name: str) -> tuple[str, Upload]:
         """POST /upload/image into ComfyUI's input folder as `name` ("subfolder/file", as LoadImage takes it),
-        replacing a file of that name (a job sent again uploads the same name)."""
+        replacing a file of that name (a job sent again uploads the same name): as URL and form (the loop sends
+        it, comfy/control_lane.py)."""
         subfolder, _, filename = name.rpartition("/")
-        form = {"type": "input", "subfolder": subfolder, "overwrite": "true"}
-        response = self._request("POST", "/upload/image", data=form, files={"image": (filename, data)})
-        if response.status_code != 200:
+        fields = (("type", "input"), ("subfolder", subfolder), ("overwrite", "true"))
+        return f"{self.base_url}/upload/image", Upload(fields, "image", filename, data)
+
+    def uploaded(self, answer: Answer, name: str) -> None:
+        """ComfyUI's answer to POST /upload/image: BackendError unless it stored the file under its name."""
+        filename = name.rpartition("/")[2]
+        if answer.status_code != 200:
             raise BackendError(
-                f"ComfyUI at {self.base_url} answered {response.status_code} to POST /upload/image: "
-                f"{response.text[:300]}"
+                f"ComfyUI at {self.base_url} answered {answer.status_code} to POST /upload/image: {answer.text[:300]}"
             )
         try:
-            stored = response.json()
+            stored = answer.json()
         except ValueError as e:
             raise BackendError(f"ComfyUI at {self.base_url} sent non-JSON for POST /upload/image") from e
         if not isinstance(stored, dict) or stored.get("name") != filename:
@@ -270,7 +210,20 @@ class ComfyClient:
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
         """The history entry of a finished prompt, or None while unknown, queued or running."""
-        entry = self.history_reply(prompt_id).get(prompt_id)
+        return self.history_entry(self.history_reply(prompt_id), prompt_id)
+
+    def history_url(self, prompt_id: str) -> str:
+        """What `history_reply` asks for, as a URL (comfy/loop_fetch.py asks it on the loop)."""
+        return f"{self.base_url}/history/{prompt_id}"
+
+    def history_answer(self, answer: Answer, prompt_id: str) -> dict[str, Any] | None:
+        """The entry in an answer to GET /history/{id}, as `history` reads it."""
+        reply = self._object_of(answer, "GET", f"/history/{prompt_id}")
+        return self.history_entry(reply, prompt_id)
+
+    @staticmethod
+    def history_entry(reply: dict[str, Any], prompt_id: str) -> dict[str, Any] | None:
+        entry = reply.get(prompt_id)
         return entry if isinstance(entry, dict) else None
 
     def view(self, image: dict[str, Any]) -> bytes:

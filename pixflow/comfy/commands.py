@@ -1,13 +1,14 @@
-"""What the loop asks of a backend's HTTP threads, and how each request is carried out against ComfyUI.
+"""What the loop asks of a backend, and how what runs off the loop is carried out against ComfyUI.
 
-Commands are frozen dataclasses put on a backend's queues (comfy/backend.py); `run` executes one on an
-HTTP thread with that thread's own ComfyClient and returns the message to post back to the loop (or None).
+Commands are frozen dataclasses. A backend's control lane (comfy/control_lane.py) takes them in order: it sends a
+`Submit` itself, on the loop; every other command runs on the worker's shared control pool (comfy/threads.py),
+through `run`, with the backend's control client, and its result is posted back to the loop. A `FetchOutputs`
+is downloaded on the loop (comfy/loop_fetch.py) and its files written by a file writer (`write`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, assert_never
@@ -25,12 +26,11 @@ from pixflow.comfy.messages import (
     PromptUnknown,
     PromptWaiting,
     ReconcileFailed,
-    SubmitFailed,
     SubmitRejected,
     Submitted,
     Withdrawn,
 )
-from pixflow.comfy.outputs import save_outputs, wait_for_history, write_outputs
+from pixflow.comfy.outputs import write_outputs
 from pixflow.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -107,22 +107,13 @@ class WriteOutputs:
     datas: list[bytes] = field(repr=False)
 
 
-Command = Submit | Cancel | Withdraw | Discard | RefreshInfo | Reconcile | InterruptAll | FetchOutputs | WriteOutputs
+PoolCommand = Cancel | Withdraw | Discard | RefreshInfo | Reconcile | InterruptAll  # run on the control pool
+Command = Submit | PoolCommand  # what a control lane takes, in order
 
 
-def run(backend: str, command: Command, client: ComfyClient, stop: threading.Event) -> JobResult | HealthMessage | None:
+def run(backend: str, command: PoolCommand, client: ComfyClient) -> JobResult | HealthMessage | None:
+    """On a control pool thread; object_info's parsing (megabytes on a ComfyUI with many nodes) stays off the loop."""
     match command:
-        case Submit():
-            try:
-                for name, path in command.images:
-                    client.upload_image(path.read_bytes(), name)
-                result = client.submit(command.graph, command.prompt_id, command.client_id)
-            except OSError as e:  # pixflow's own copy of an input image is gone: sending again will not help
-                missing = PromptRejected({"type": "input_image_missing", "message": str(e)})
-                return SubmitRejected(command.job_id, missing)
-            except BackendError as e:
-                return SubmitFailed(command.job_id, str(e))
-            return submit_result(command.job_id, result)
         case Cancel():
             return _cancel(backend, command, client)
         case Withdraw():
@@ -151,24 +142,22 @@ def run(backend: str, command: Command, client: ComfyClient, stop: threading.Eve
             except BackendError as e:
                 log.warning("backend %s: interrupt failed: %s", backend, e)
             return None
-        case FetchOutputs():
-            try:
-                if command.node_outputs:
-                    entry = {"outputs": command.node_outputs}
-                else:
-                    entry = wait_for_history(client, command.prompt_id, stop)
-                outputs = save_outputs(client, entry, command.job_dir, command.job_id, command.sidecar)
-            except (BackendError, OSError) as e:
-                return OutputsFailed(command.job_id, str(e))
-            return OutputsSaved(command.job_id, outputs)
-        case WriteOutputs():
-            try:
-                outputs = write_outputs(command.images, command.datas, command.job_dir, command.job_id, command.sidecar)
-            except OSError as e:
-                return OutputsFailed(command.job_id, str(e))
-            return OutputsSaved(command.job_id, outputs)
         case _:
             assert_never(command)
+
+
+def write(command: WriteOutputs) -> JobResult:
+    """On a file writer: the images the loop downloaded, then their sidecar."""
+    try:
+        outputs = write_outputs(command.images, command.datas, command.job_dir, command.job_id, command.sidecar)
+    except OSError as e:
+        return OutputsFailed(command.job_id, str(e))
+    return OutputsSaved(command.job_id, outputs)
+
+
+def missing_image(job_id: str, error: OSError) -> JobResult:
+    """pixflow's own copy of an input image is gone: sending again will not help."""
+    return SubmitRejected(job_id, PromptRejected({"type": "input_image_missing", "message": str(error)}))
 
 
 def submit_result(job_id: str, result: dict[str, Any] | PromptRejected) -> JobResult:

@@ -1,11 +1,11 @@
-"""ComfyUI's WebSocket as the worker loop reads it: opened on a backend's thread, read on the loop.
+"""ComfyUI's WebSocket as the worker loop reads it: opened by the worker's socket opener, read on the loop.
 
-Opening may block (a name to resolve, a TCP connect, TLS, the HTTP upgrade), so `EventSocket.open` runs on the
-backend's own thread, with a timeout. From then on the socket is non-blocking and the loop's poller waits on it
+Opening may take long (a name to resolve, a TCP connect, TLS, the HTTP upgrade), so it is done off the loop
+(comfy/opener.py, comfy/ws_upgrade.py). From then on the socket is non-blocking and the loop's poller waits on it
 with the worker's other sockets: a burst of frames is one `recv` and one decode (comfy/ws_frames.py), and an event
 goes from ComfyUI to the subscribers without a thread hop. websocket-client, before, read two or three times a
 frame on a thread of its own, and each read handed the GIL back and forth with the loop (docs/performance.md).
-wsproto does the upgrade and writes pixflow's few frames (the feature flags, pings, pongs, the close).
+The same codec writes pixflow's few frames (the feature flags, pings, pongs, the close), masked as a client's are.
 """
 
 from __future__ import annotations
@@ -14,37 +14,29 @@ import contextlib
 import json
 import socket
 import ssl
-from urllib.parse import urlsplit
-
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    Event,
-    Ping,
-    Pong,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
-from wsproto.utilities import LocalProtocolError
 
 from pixflow.comfy.events import ComfyEvent, parse_binary, parse_text
-from pixflow.comfy.ws_frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameReader, ProtocolError
+from pixflow.comfy.ws_frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameReader,
+    ProtocolError,
+    client_frame,
+)
+from pixflow.comfy.ws_upgrade import SocketClosed, Upgrade, first_frame, open_now
 
 READ_SIZE = 256 * 1024  # one read takes a whole burst of frames (a preview is a few KiB)
-MAX_UPGRADE_ANSWER = 64 * 1024
 
-
-class SocketClosed(Exception):
-    """The WebSocket is gone: closed by ComfyUI, reset, or broken mid-frame. The message says which."""
+__all__ = ["EventSocket", "SocketClosed"]
 
 
 class EventSocket:
-    def __init__(self, sock: socket.socket, connection: WSConnection, early: bytes) -> None:
+    def __init__(self, sock: socket.socket, early: bytes) -> None:
         self._sock = sock
-        self._ws = connection
+        self._closing = False  # our close frame is sent: nothing more may be
         self._frames = FrameReader()
         self._early = early  # bytes that came after the upgrade's answer, in the same read
         # One buffer for the socket's life: `recv(256 KiB)` would allocate (and glibc map and unmap) one per read.
@@ -52,27 +44,17 @@ class EventSocket:
         self._view = memoryview(self._buffer)
 
     @classmethod
-    def open(cls, url: str, timeout: float, first_message: object) -> EventSocket:
-        """Connect to ws:// or wss:// `url`, upgrade, send `first_message` as JSON; blocking, at most `timeout`
-        for each step. Raises OSError (refused, timed out, TLS) or SocketClosed (the upgrade was refused)."""
-        parts = urlsplit(url)
-        secure = parts.scheme == "wss"
-        host = parts.hostname or "localhost"
-        sock = socket.create_connection((host, parts.port or (443 if secure else 80)), timeout=timeout)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if secure:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-            connection = WSConnection(ConnectionType.CLIENT)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            sock.sendall(connection.send(Request(host=parts.netloc, target=target)))
-            early = _await_upgrade(sock, connection, url)
-            sock.sendall(connection.send(TextMessage(data=json.dumps(first_message))))
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
-        return cls(sock, connection, early)
+    def opened(cls, upgrade: Upgrade) -> EventSocket:
+        """The socket of an upgrade that has finished (comfy/ws_upgrade.py)."""
+        assert upgrade.sock is not None, "an open upgrade"
+        return cls(upgrade.sock, upgrade.early)
+
+    @classmethod
+    def open(cls, url: str, timeout: float, first_message: object, tls: ssl.SSLContext | None = None) -> EventSocket:
+        """Connect to ws:// or wss:// `url`, upgrade, send `first_message` as JSON, blocking at most `timeout`. Raises
+        OSError (refused, timed out, TLS) or SocketClosed (the upgrade was refused). The worker opens its sockets on
+        its opener thread instead (comfy/opener.py)."""
+        return cls.opened(open_now(url, timeout, first_frame(json.dumps(first_message)), tls))
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -109,12 +91,12 @@ class EventSocket:
             elif opcode == OP_BINARY:
                 parsed = parse_binary(payload)
             elif opcode == OP_PING:
-                self._send(Pong(payload=payload))
+                self._send(OP_PONG, payload)
             elif opcode == OP_CLOSE:
                 code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
                 reason = payload[2:].decode("utf-8", "replace")
                 with contextlib.suppress(SocketClosed):
-                    self._send(CloseConnection(code=1000))
+                    self._send_close()
                 raise SocketClosed(f"ComfyUI closed the WebSocket ({code}{f': {reason}' if reason else ''})")
             # A pong needs nothing: any frame shows the socket alive (the reader notes when it last read).
             if parsed is not None:
@@ -122,36 +104,21 @@ class EventSocket:
         return events
 
     def ping(self) -> None:
-        self._send(Ping())
+        self._send(OP_PING)
 
-    def _send(self, event: Event) -> None:
+    def _send(self, opcode: int, payload: bytes = b"") -> None:
+        if self._closing:
+            raise SocketClosed("cannot write to the WebSocket: it is closing")
         try:
-            self._sock.send(self._ws.send(event))  # control frames of a few bytes: never more than the buffer
-        except (OSError, LocalProtocolError) as e:
+            self._sock.send(client_frame(opcode, payload))  # control frames of a few bytes: never more than the buffer
+        except OSError as e:
             raise SocketClosed(f"cannot write to the WebSocket: {e}") from e
 
+    def _send_close(self) -> None:
+        self._send(OP_CLOSE, (1000).to_bytes(2, "big"))
+        self._closing = True
+
     def close(self) -> None:
-        with contextlib.suppress(OSError, LocalProtocolError):
-            self._sock.send(self._ws.send(CloseConnection(code=1000)))
+        with contextlib.suppress(SocketClosed):
+            self._send_close()
         self._sock.close()
-
-
-def _await_upgrade(sock: socket.socket, connection: WSConnection, url: str) -> bytes:
-    """Read the upgrade's answer, up to its blank line, for wsproto; what follows it is frames (returned)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise SocketClosed(f"{url} closed the connection during the WebSocket upgrade")
-        data += chunk
-        if len(data) > MAX_UPGRADE_ANSWER:
-            raise SocketClosed(f"{url} answered the WebSocket upgrade with more than {MAX_UPGRADE_ANSWER} bytes")
-    head, _, rest = data.partition(b"\r\n\r\n")
-    connection.receive_data(head + b"\r\n\r\n")
-    for event in connection.events():
-        if isinstance(event, AcceptConnection):
-            return rest
-        if isinstance(event, RejectConnection | RejectData):
-            status = getattr(event, "status_code", "")
-            raise SocketClosed(f"{url} refused the WebSocket upgrade {status}".rstrip())
-    raise SocketClosed(f"{url} did not accept the WebSocket upgrade")

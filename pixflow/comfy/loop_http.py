@@ -1,9 +1,10 @@
-"""HTTP GETs run by the worker loop itself: libcurl's multi interface, its sockets waited on with the loop's own.
+"""HTTP transfers run by the worker loop itself: libcurl's multi interface, its sockets waited on with the loop's own.
 
-A finished prompt's images are downloaded here when its events were followed live, so saving them costs no thread
-hop: a download thread, before, handed the GIL back and forth with the loop on every read and every file operation
-(docs/performance.md). libcurl moves the bytes; the loop only hears that a socket is ready or a timer is due, and
-gets each answer whole. Transfers run side by side, at most `parallel` at a time, the rest wait in order.
+Every backend's submissions (uploads, then POST /prompt) and downloads (/history when needed, then each image) run
+here, through the backend's one transport (comfy/transport.py: http or https, a proxy, .netrc): no thread hop on a
+job's way (a download thread, before, handed the GIL back and forth with the loop on every read, docs/performance.md).
+libcurl moves the bytes; the loop only hears that a socket is ready or a timer is due, and gets each answer whole.
+Transfers run side by side, at most `parallel` at a time, the rest wait in order.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 import pycurl
 import zmq
 
-from pixflow.comfy.client import Answer, curl_handle, prepare
+from pixflow.comfy.client import Answer
+from pixflow.comfy.transport import Transport, Upload, prepare, prepare_upload
 from pixflow.watcher import Schedule, Watcher
 
 Done = Callable[[Answer | str], None]  # the answer, or why the exchange failed
@@ -26,15 +28,15 @@ Done = Callable[[Answer | str], None]  # the answer, or why the exchange failed
 @dataclass
 class _Transfer:
     url: str
-    body: bytes | None  # None: a GET
+    body: bytes | Upload | None  # None: a GET
     done: Done
     answer: io.BytesIO
 
 
 class LoopHttp:
-    def __init__(self, watcher: Watcher, schedule: Schedule, timeout: float, parallel: int) -> None:
+    def __init__(self, watcher: Watcher, schedule: Schedule, transport: Transport, parallel: int) -> None:
         self._watcher, self._schedule = watcher, schedule
-        self._timeout, self._parallel = timeout, parallel
+        self._transport, self._parallel = transport, parallel
         self._multi = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
@@ -51,8 +53,9 @@ class LoopHttp:
         """On the loop: GET url; done(answer or reason) is called on the loop, in a later turn."""
         self.request(url, None, done)
 
-    def request(self, url: str, body: bytes | None, done: Done) -> None:
-        """On the loop: GET url, or POST body to it as JSON; done(answer or reason) is called on the loop, later."""
+    def request(self, url: str, body: bytes | Upload | None, done: Done) -> None:
+        """On the loop: GET url, or POST body to it (JSON, or a multipart upload); done(answer or reason) is called
+        on the loop, in a later turn."""
         self._waiting.append(_Transfer(url, body, done, io.BytesIO()))
         self._start_waiting()
 
@@ -76,8 +79,12 @@ class LoopHttp:
     def _start_waiting(self) -> None:
         while self._waiting and len(self._running) < self._parallel:
             transfer = self._waiting.popleft()
-            curl = self._idle.pop() if self._idle else curl_handle(self._timeout)
-            prepare(curl, transfer.url, transfer.body, transfer.answer)
+            if isinstance(transfer.body, Upload):
+                curl = self._transport.handle()  # a form stays set on its handle: closed after (_release)
+                prepare_upload(curl, transfer.url, transfer.body, transfer.answer)
+            else:
+                curl = self._idle.pop() if self._idle else self._transport.handle()
+                prepare(curl, transfer.url, transfer.body, transfer.answer)
             self._running[curl] = transfer
             self._multi.add_handle(curl)  # libcurl asks for a timer (due at once) to start it: never done here
 
@@ -121,8 +128,9 @@ class LoopHttp:
         while True:
             queued, succeeded, failed = self._multi.info_read()
             for curl in succeeded:
+                status = curl.getinfo(pycurl.RESPONSE_CODE)  # before _release, which may close the handle
                 transfer = self._release(curl)
-                finished.append((transfer, Answer(curl.getinfo(pycurl.RESPONSE_CODE), transfer.answer.getvalue())))
+                finished.append((transfer, Answer(status, transfer.answer.getvalue())))
             for curl, _code, message in failed:
                 finished.append((self._release(curl), str(message)))
             if not queued:
@@ -133,5 +141,9 @@ class LoopHttp:
 
     def _release(self, curl: pycurl.Curl) -> _Transfer:
         self._multi.remove_handle(curl)
-        self._idle.append(curl)
-        return self._running.pop(curl)
+        transfer = self._running.pop(curl)
+        if isinstance(transfer.body, Upload):
+            curl.close()  # its connection stays in the multi handle's cache for the next transfer
+        else:
+            self._idle.append(curl)
+        return transfer

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import os
 import struct
-import threading
 from pathlib import Path
 from typing import Any
 
-from pixflow.comfy.client import ComfyClient
 from pixflow.comfy.history import images_of
-from pixflow.errors import BackendError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -30,19 +27,6 @@ def images_in_history(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return saved or images
 
 
-def wait_for_history(
-    client: ComfyClient, prompt_id: str, stop: threading.Event, attempts: int = 50, interval: float = 0.1
-) -> dict[str, Any]:
-    """History is written just before the final `executing` event; allow for it to lag a little."""
-    for _ in range(attempts):
-        entry = client.history(prompt_id)
-        if entry:
-            return entry
-        if stop.wait(interval):
-            break
-    raise BackendError(f"ComfyUI at {client.base_url} has no history for prompt {prompt_id}")
-
-
 def _write_atomically(directory: str, name: str, data: bytes) -> str:
     path, tmp = os.path.join(directory, name), os.path.join(directory, f".{name}.tmp")
     with open(tmp, "wb") as file:
@@ -56,15 +40,6 @@ def sidecar_json(document: dict[str, Any]) -> bytes:
     pure-Python one, a tenth of the loop's time per job when the loop saves outputs)."""
     lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in document.items()]
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
-
-
-def save_outputs(
-    client: ComfyClient, entry: dict[str, Any], job_dir: Path, job_id: str, sidecar: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Download every image of a history entry into job_dir, then write the sidecar naming them."""
-    images = images_in_history(entry)
-    datas = [client.view(image) for image in images]
-    return write_outputs(images, datas, job_dir, job_id, sidecar)
 
 
 def write_outputs(
