@@ -221,7 +221,7 @@ class MonitorApp(Actions, App[None]):
 
     def on_job_highlighted(self, message: JobHighlighted) -> None:
         job_id = message.job_id
-        if job_id == self.selected:
+        if job_id == self.selected or not self.detail.is_attached:  # the same job, or the app is closing
             return
         self.selected = job_id
         job = self.model.jobs.get(job_id) if job_id else None

@@ -103,7 +103,9 @@ class JobDetail(VerticalScroll):
     # Touching widgets only on change.
     def _put(self, widget_id: str, content: Text | str | None) -> None:
         """Show `content` in a Static; None hides it."""
-        widget = self.query_one(f"#{widget_id}", Static)
+        widget = next(self.query(f"#{widget_id}").results(Static), None)
+        if widget is None:  # the app is closing: a widget's children are removed before it is
+            return
         if widget.display != (content is not None):
             widget.display = content is not None
         if content is not None and self._shown.get(widget_id) != content:
@@ -115,7 +117,9 @@ class JobDetail(VerticalScroll):
         self._put(f"detail-{name}", content)
 
     def _put_image(self, widget_id: str, image: Image.Image | None, key: object) -> None:
-        widget = self.query_one(f"#{widget_id}")
+        widget = next(iter(self.query(f"#{widget_id}")), None)
+        if widget is None:  # the app is closing
+            return
         if widget.display != (image is not None):
             widget.display = image is not None
         widget.set_image(image, key)  # type: ignore[attr-defined]
