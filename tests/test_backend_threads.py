@@ -122,3 +122,18 @@ def test_a_host_that_never_answers_does_not_delay_another_backends_socket(
         assert failures[0][0] == "silent" and "took more than 3s" in failures[0][1]
     finally:
         opener.stop()
+
+
+def test_a_backend_whose_host_name_cannot_be_looked_up_fails_alone(replay: ReplayServer, tmp_path: Path) -> None:
+    """getaddrinfo refuses some names with a UnicodeError, no OSError: the one opener serves every backend, so that
+    backend is down with the reason and the others connect."""
+    backends = [{"name": "bad", "url": "http://a..b:8188"}, {"name": "good", "url": replay.url}]
+    running = ThreadWorker(tmp_path, replay.url, backends=backends)
+    try:
+        client = running.client()
+        wait_for(lambda: {b["name"]: b["up"] for b in client.status()["backends"]} == {"bad": False, "good": True})
+        wait_for(lambda: (client.status()["backends"][0]["reason"] or "").count("a..b"), what="the reason, naming it")
+        assert states_of(run_job(client, "on-the-good-one"))[-1] == "done"
+        wait_for(lambda: "opener" in " ".join(t.name for t in threading.enumerate()), what="the opener still there")
+    finally:
+        running.stop()

@@ -210,3 +210,20 @@ def test_the_index_range_is_a_real_one(worker):
     assert reply["message"] == "'index' must be an integer from 0 to 4294967295, got -1"
     reply = client.send_raw(pack({"type": "fetch_output", "v": 1, "job_id": "indexed", "index": 2**32 - 1}))
     assert reply["code"] == "not_found" and "no index 4294967295" in reply["message"]
+
+
+def test_non_finite_numbers_are_refused_before_they_reach_a_graph(worker):
+    """JSON for ComfyUI has no NaN or infinity: a LoRA strength or an unbounded FLOAT parameter must not carry one."""
+    client = worker.client()
+    for fields in (
+        {"workflow": "sprite_lora", "loras": [{"name": "style.safetensors", "strength": float("nan")}]},
+        {"workflow": "sprite_lora", "loras": [{"name": "style.safetensors", "strength": float("inf")}]},
+    ):
+        reply = client.send_raw(pack({"type": "generate", "v": 1, "prompt": "knight", "size": [64, 64], **fields}))
+        assert (reply["code"], "finite" in reply["message"]) == ("invalid_params", True), reply
+    assert client.call("list_jobs")["total"] == 0 and client.ping()["type"] == "pong"
+
+
+def test_fetch_output_names_a_missing_job_before_it_reads_the_index(worker):
+    reply = worker.client().send_raw(pack({"type": "fetch_output", "v": 1, "job_id": "nobody", "index": -1}))
+    assert reply["code"] == "not_found", reply

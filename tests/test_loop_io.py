@@ -197,3 +197,13 @@ def test_outputs_the_events_did_not_name_are_found_in_history_and_downloaded_on_
     failed = delivered[0]
     assert isinstance(failed, OutputsFailed) and failed.job_id == "job-x" and "no history" in failed.reason
     http.close()
+
+
+def test_images_that_cannot_be_written_under_their_name_fail_the_job_as_output_failed(tmp_path) -> None:
+    """A name ComfyUI gave that no file may have (a NUL byte): output_failed, not a writer's stray exception."""
+    from pixflow.comfy import commands
+    from pixflow.comfy.messages import OutputsFailed
+
+    image = {"filename": "x.png\x00", "subfolder": "", "type": "output", "node": "9"}
+    command = commands.WriteOutputs("nul-1", tmp_path / "nul-1", {}, [image], [b"\x89PNG\r\n\x1a\n"])
+    assert isinstance(commands.write(command), OutputsFailed)

@@ -27,7 +27,15 @@ from pixflow.comfy.control_lane import ControlLane
 from pixflow.comfy.event_socket import EventSocket, SocketClosed
 from pixflow.comfy.loop_fetch import LoopFetch
 from pixflow.comfy.loop_http import LoopHttp
-from pixflow.comfy.messages import BackendDown, BackendEvent, BackendUp, CommandFailed, ControlDone, LoopMessage
+from pixflow.comfy.messages import (
+    BackendDown,
+    BackendEvent,
+    BackendUp,
+    CommandFailed,
+    ControlDone,
+    JobResult,
+    LoopMessage,
+)
 from pixflow.comfy.opener import Opening
 from pixflow.comfy.threads import BackendThreads
 from pixflow.comfy.ws_upgrade import Upgrade, first_frame
@@ -126,10 +134,14 @@ class Backend:
     def join(self, timeout: float = 5.0) -> None:
         """From any thread, after close(): its command on the control pool ends, then its connection."""
         self._control_idle.wait(timeout)
-        self._client.close()
-        if self._started:
-            self._started = False
-            self._threads.release(timeout)
+        try:
+            self._client.close()  # pycurl refuses while a command still runs on it (past the timeout): it goes with GC
+        except Exception as e:
+            log.warning("backend %s: its control connection was still busy at the stop: %s", self.name, e)
+        finally:
+            if self._started:
+                self._started = False
+                self._threads.release(timeout)
 
     def submit(
         self,
@@ -280,4 +292,12 @@ class Backend:
 
     def _write(self, command: commands.WriteOutputs) -> None:
         """On the loop, from the fetch: the files go to a file writer."""
-        self._threads.write(lambda: self._post(commands.write(command)))
+        self._threads.write(lambda: self._post(self._written(command)))
+
+    def _written(self, command: commands.WriteOutputs) -> JobResult:
+        """On a file writer: the outputs saved, or why not; a bug is reported against the job, which must end."""
+        try:
+            return commands.write(command)
+        except Exception as e:
+            log.exception("backend %s: writing the outputs of %s failed", self.name, command.job_id)
+            return CommandFailed(command.job_id, f"{type(e).__name__}: {e}")

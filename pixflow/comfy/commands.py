@@ -150,7 +150,7 @@ def write(command: WriteOutputs) -> JobResult:
     """On a file writer: the images the loop downloaded, then their sidecar."""
     try:
         outputs = write_outputs(command.images, command.datas, command.job_dir, command.job_id, command.sidecar)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a file name ComfyUI gave that no file may have (a NUL byte)
         return OutputsFailed(command.job_id, str(e))
     return OutputsSaved(command.job_id, outputs)
 

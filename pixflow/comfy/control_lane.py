@@ -8,15 +8,18 @@ waits for its `ControlDone`. Order matters: a cancel must never overtake the sub
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 
 from pixflow.comfy import commands
 from pixflow.comfy.client import Answer, ComfyClient
 from pixflow.comfy.loop_http import LoopHttp
-from pixflow.comfy.messages import JobResult, LoopMessage, SubmitFailed
+from pixflow.comfy.messages import CommandFailed, JobResult, LoopMessage, SubmitFailed
 from pixflow.errors import BackendError
 from pixflow.watcher import Schedule
+
+log = logging.getLogger(__name__)
 
 
 class ControlLane:
@@ -58,6 +61,14 @@ class ControlLane:
 
     def _upload(self, command: commands.Submit, index: int) -> None:
         """The input images one after another (a read of pixflow's own copy, on the loop), then the prompt."""
+        try:
+            self._send_next(command, index)
+        except Exception as e:  # a bug (a value JSON cannot carry): the job fails, the lane and the loop go on
+            log.exception("submitting %s failed", command.job_id)
+            failed = CommandFailed(command.job_id, f"{type(e).__name__}: {e}")
+            self._schedule(0.0, lambda: self._finish(failed))
+
+    def _send_next(self, command: commands.Submit, index: int) -> None:
         if index == len(command.images):
             url, body = self._client.submit_request(command.graph, command.prompt_id, command.client_id)
             self._http.request(url, body, lambda outcome: self._submitted(command, outcome))

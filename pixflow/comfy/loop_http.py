@@ -10,6 +10,7 @@ Transfers run side by side, at most `parallel` at a time, the rest wait in order
 from __future__ import annotations
 
 import io
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +22,8 @@ import zmq
 from pixflow.comfy.client import Answer
 from pixflow.comfy.transport import Transport, Upload, prepare, prepare_upload
 from pixflow.watcher import Schedule, Watcher
+
+log = logging.getLogger(__name__)
 
 Done = Callable[[Answer | str], None]  # the answer, or why the exchange failed
 
@@ -137,7 +140,10 @@ class LoopHttp:
                 break
         self._start_waiting()
         for transfer, outcome in finished:
-            transfer.done(outcome)
+            try:
+                transfer.done(outcome)
+            except Exception:  # a bug in one answer's handling: the others still get theirs
+                log.exception("handling the answer from %s failed", transfer.url)
 
     def _release(self, curl: pycurl.Curl) -> _Transfer:
         self._multi.remove_handle(curl)

@@ -146,7 +146,7 @@ JobResult = (
 
 @dataclass(frozen=True)
 class ControlDone:
-    """The control thread has carried out a command (comfy/control_lane.py): its result, and the next may start."""
+    """The control pool has carried out a backend's command (comfy/control_lane.py): its result; the next may start."""
 
     backend: str
     result: JobResult | HealthMessage | None

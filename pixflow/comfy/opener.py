@@ -160,6 +160,10 @@ class SocketOpener:
         except (OSError, SocketClosed) as e:
             self._fail(key, attempt, str(e))
             return
+        except Exception as e:  # e.g. a host name getaddrinfo refuses (UnicodeError): fail this backend, not all
+            log.warning("opening a socket failed: %s: %s", type(e).__name__, e)
+            self._fail(key, attempt, f"{type(e).__name__}: {e}")
+            return
         if wanted is not None:
             attempt.wanted = wanted
             return

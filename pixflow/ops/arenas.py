@@ -1,8 +1,8 @@
 """Fewer malloc arenas for the worker process (glibc): its memory stays flat over a long run.
 
 glibc gives each thread that allocates under contention an arena of its own, up to eight per core, and an arena
-gives memory back only from its top. The worker's threads (the loop, and per backend a thread that opens its
-WebSocket, an HTTP thread and the download threads) allocate and free small blocks, so each arena keeps a little more:
+gives memory back only from its top. The worker's threads (the loop, the socket opener, the control pool and the
+file writers: comfy/threads.py) allocate and free small blocks, so each arena keeps a little more:
 over 100,000 jobs RSS grew 8 % between 50,000 and 100,000 with the default, 4 % with two arenas, at the same speed
 (docs/performance.md, Soak). The same as MALLOC_ARENA_MAX=2 in the environment, which still wins if it is set.
 """

@@ -1,4 +1,5 @@
-"""Saving a finished prompt's images: ask a download thread, then end the job with what it saved."""
+"""Saving a finished prompt's images: ask its backend to download them (on the loop) and have a file writer write
+them, then end the job with what was saved."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class OutputSaver:
 
     def fetch(self, job: Job, node_outputs: dict[str, Any] | None) -> None:
         """ComfyUI is done with the prompt. `node_outputs` (output node -> images) spares a GET /history;
-        None asks the download thread to read the prompt's history entry first."""
+        None has the backend read the prompt's history entry first."""
         self._shared.book.move(job, Phase.FETCHING)
         state = self._shared.backend_of(job)
         job_dir = self._shared.settings.output_dir / job.job_id

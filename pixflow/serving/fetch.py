@@ -16,11 +16,12 @@ from PIL import Image, UnidentifiedImageError
 
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.job import Job
-from pixflow.serving.fields import ImageRef
+from pixflow.serving.fields import MAX_OUTPUT_INDEX, MAX_THUMB_SIDE, MIN_THUMB_SIDE, parse_int
 
 
-def output_image(job: Job, ref: ImageRef, max_bytes: int) -> dict[str, Any]:
-    index, max_side = ref.index, ref.max_side
+def output_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """Its fields are read in the order a client learns of its mistakes: which image, then which size."""
+    index = parse_int(message, "index", 0, 0, MAX_OUTPUT_INDEX) or 0
     if index >= len(job.outputs):
         saved = len(job.outputs)
         raise RequestError(ErrorCode.NOT_FOUND, f"job {job.job_id} ({job.state}) has {saved} images; no index {index}")
@@ -29,6 +30,7 @@ def output_image(job: Job, ref: ImageRef, max_bytes: int) -> dict[str, Any]:
         size = path.stat().st_size
     except OSError as e:
         raise RequestError(ErrorCode.NOT_FOUND, f"image {index} of job {job.job_id} is no longer on disk: {e}") from e
+    max_side = parse_int(message, "max_side", None, MIN_THUMB_SIDE, MAX_THUMB_SIDE)
     # A thumbnail may come from a bigger file, but never read what would stall the loop: twice the cap at most.
     _check_size(size, max_bytes * (2 if max_side else 1), f"image {index} of job {job.job_id}")
     try:
@@ -38,8 +40,8 @@ def output_image(job: Job, ref: ImageRef, max_bytes: int) -> dict[str, Any]:
     return {"job_id": job.job_id, "index": index, **_image_fields(data, max_side, max_bytes)}
 
 
-def preview_image(job: Job, ref: ImageRef, max_bytes: int) -> dict[str, Any]:
-    max_side = ref.max_side
+def preview_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    max_side = parse_int(message, "max_side", None, MIN_THUMB_SIDE, MAX_THUMB_SIDE)
     data = job.last_preview_image
     if data is None or job.last_preview is None:
         raise RequestError(

@@ -17,7 +17,7 @@ from pixflow.workflows.params import parse_job_id
 
 MAX_OFFSET = 2**62  # SQLite integers are 64-bit signed; anything near that is no real offset anyway
 MAX_LIST_LIMIT = 1000  # jobs in one `list_jobs` page: a larger `limit` is served as this many (follow `next`)
-MIN_THUMB_SIDE, MAX_THUMB_SIDE = 16, 4096  # fetch_output / fetch_preview `max_side`
+MIN_THUMB_SIDE, MAX_THUMB_SIDE = 16, 4096  # fetch_output / fetch_preview `max_side` (read in serving/fetch.py)
 MAX_OUTPUT_INDEX = 2**32 - 1  # what a client's u32 holds (clients/rust); an index past a job's images is not_found
 MAX_STATE_FILTER = len(JobState)  # `state` lists at most every state once: each one is a variable of the query
 
@@ -110,15 +110,6 @@ class GroupRef:
 
 
 @dataclass(frozen=True)
-class ImageRef:
-    """fetch_output (`index`) and fetch_preview (index 0, unused): which image, and the thumbnail's side."""
-
-    job_id: str
-    index: int
-    max_side: int | None
-
-
-@dataclass(frozen=True)
 class BackendRef:
     name: object  # anything but a configured backend's name is `not_found`, naming the known ones (scheduling/pool.py)
 
@@ -164,19 +155,6 @@ def group_ref(message: dict[str, Any]) -> GroupRef:
     if group_id is None:
         raise _invalid("'group_id' is required")
     return GroupRef(group_id)
-
-
-def output_ref(message: dict[str, Any]) -> ImageRef:
-    index = parse_int(message, "index", 0, 0, MAX_OUTPUT_INDEX) or 0
-    return ImageRef(_required_job_id(message), index, _max_side(message))
-
-
-def preview_ref(message: dict[str, Any]) -> ImageRef:
-    return ImageRef(_required_job_id(message), 0, _max_side(message))
-
-
-def _max_side(message: dict[str, Any]) -> int | None:
-    return parse_int(message, "max_side", None, MIN_THUMB_SIDE, MAX_THUMB_SIDE)
 
 
 def backend_ref(message: dict[str, Any]) -> BackendRef:

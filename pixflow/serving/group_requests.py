@@ -37,7 +37,7 @@ def compare(worker: Serving, request: Request, fields: NewGroup) -> dict[str, An
     try:
         for job_id, params in plan.jobs:
             prepared.append((job_id, workflow_requests.prepare(worker, message, params, workflow, job_id)))
-    except RequestError:
+    except Exception:  # a refused field, or a disk that cannot keep the images: none of the group's copies stay
         for _, params in prepared:
             workflow_requests.discard(params)
         raise

@@ -14,7 +14,7 @@ from pixflow.protocol import PROTOCOL_VERSION
 from pixflow.security.quota import check_owner_quota
 from pixflow.serving import fetch, workflow_requests
 from pixflow.serving.context import Request, Serving
-from pixflow.serving.fields import ImageRef, JobPage, JobRef, NewJob, NoFields, StatusOf
+from pixflow.serving.fields import JobPage, JobRef, NewJob, NoFields, StatusOf
 from pixflow.workflows.params import parse_generate
 
 
@@ -93,16 +93,17 @@ def list_workflows(serving: Serving, request: Request, _: NoFields) -> dict[str,
     return request.reply("workflows", workflows=workflows, default=serving.settings.default_workflow)
 
 
-def fetch_output(serving: Serving, request: Request, ref: ImageRef) -> dict[str, Any]:
+def fetch_output(serving: Serving, request: Request, ref: JobRef) -> dict[str, Any]:
+    """The job first (not_found, forbidden), then which image and its size (serving/fetch.py)."""
     job = find_job(serving, ref.job_id)
     request.caller.check_owner("fetch_output", job.job_id, job.params.owner)
-    return request.reply("image", **fetch.output_image(job, ref, serving.settings.max_fetch_bytes))
+    return request.reply("image", **fetch.output_image(job, request.message, serving.settings.max_fetch_bytes))
 
 
-def fetch_preview(serving: Serving, request: Request, ref: ImageRef) -> dict[str, Any]:
+def fetch_preview(serving: Serving, request: Request, ref: JobRef) -> dict[str, Any]:
     job = find_job(serving, ref.job_id)
     request.caller.check_owner("fetch_preview", job.job_id, job.params.owner)
-    return request.reply("image", **fetch.preview_image(job, ref, serving.settings.max_fetch_bytes))
+    return request.reply("image", **fetch.preview_image(job, request.message, serving.settings.max_fetch_bytes))
 
 
 def find_job(serving: Serving, job_id: str) -> Job:

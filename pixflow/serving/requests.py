@@ -59,15 +59,8 @@ TABLE: tuple[RequestType, ...] = (
     RequestType("compare", _S, fields.new_group, group_requests.compare, ("group",), SEE_BELOW),
     # Reading a group is reading its jobs' snapshots, which `status` shows any viewer.
     RequestType("group", _V, fields.group_ref, group_requests.group, ("group",), "`group_id`"),
-    RequestType("fetch_output", _S, fields.output_ref, job_requests.fetch_output, ("image",), _OUTPUT),  # own jobs
-    RequestType(
-        "fetch_preview",
-        _S,
-        fields.preview_ref,
-        job_requests.fetch_preview,
-        ("image",),
-        "`job_id`, `max_side` (optional)",
-    ),
+    RequestType("fetch_output", _S, fields.job_ref, job_requests.fetch_output, ("image",), _OUTPUT),  # own jobs
+    RequestType("fetch_preview", _S, fields.job_ref, job_requests.fetch_preview, ("image",), _PREVIEW),  # own jobs
     RequestType("drain", _A, fields.backend_ref, control_requests.drain, ("backend",), "`backend` (name)"),
     RequestType("disable", _A, fields.backend_ref, control_requests.disable, ("backend",), "`backend`"),
     RequestType("enable", _A, fields.backend_ref, control_requests.enable, ("backend",), "`backend`"),

@@ -4,8 +4,8 @@ Each image is checked before the job exists: its bytes at most `max_image_bytes`
 each side at most `max_image_side`. The sides are read from the header before anything else (no pixel is ever
 decoded here): a few hundred KB of PNG can declare a canvas of billions of pixels, and Pillow's own guard against
 such images (DecompressionBombError) would refuse it with an exception before pixflow could name the limit. It is
-uploaded to ComfyUI's input folder under `pixflow/` with a name of its own job (comfy/commands.py, just before
-the prompt).
+uploaded to ComfyUI's input folder under `pixflow/` with a name of its own job (comfy/control_lane.py, on the
+loop, just before the prompt).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import random
 import re
 from dataclasses import dataclass, fields
@@ -166,6 +167,8 @@ def parse_loras(message: dict[str, Any]) -> list[dict[str, Any]] | None:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
             raise _fail(f"'loras[{index}]' must be a map with a 'name' (string) and a 'strength' (number)")
         strength = _typed(entry, "strength", (int, float), 1.0)
+        if not math.isfinite(strength):  # NaN and infinities: no JSON for ComfyUI carries them
+            raise _fail(f"'loras[{index}].strength' must be a finite number, got {strength!r}")
         parsed.append({"name": entry["name"], "strength": float(strength)})
     return parsed
 

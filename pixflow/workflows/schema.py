@@ -6,6 +6,7 @@ Every refusal is a RequestError `invalid_params` naming the parameter and what i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,8 @@ def check_value(
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _invalid(f"{label} must be a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):  # NaN and infinities: no JSON for ComfyUI carries them
+            raise _invalid(f"{label} must be a finite number, got {value!r}")
     if kind == "BOOLEAN" and not isinstance(value, bool):
         raise _invalid(f"{label} must be true or false, got {value!r}")
     if kind in ("STRING", "COMBO", "IMAGE_UPLOAD") and not isinstance(value, str):
