@@ -8,7 +8,7 @@ from typing import Any
 import zmq
 
 from pixflow.jobs.job import Job
-from pixflow.outbox import Outbox
+from pixflow.loop.outbox import Outbox
 from pixflow.protocol import now_ms, pack
 
 

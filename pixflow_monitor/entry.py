@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from pixflow.client_keys import ENV_CLIENT_KEY, ENV_SERVER_KEY, client_keys
+from pixflow.client.keys import ENV_CLIENT_KEY, ENV_SERVER_KEY, client_keys
 from pixflow.errors import ConfigError
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 from pixflow_monitor.app import MonitorApp

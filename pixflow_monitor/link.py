@@ -8,7 +8,7 @@
   until the worker answers again (the "lazy pirate" pattern). A worker that restarts faster than the timeout is
   noticed by the `started_at` of the heartbeat's `pong` (`WorkerRestarted`).
 
-With CURVE keys (`pixflow.client_keys.ClientKeys`, docs/security.md) both sockets encrypt and authenticate, as the
+With CURVE keys (`pixflow.client.keys.ClientKeys`, docs/security.md) both sockets encrypt and authenticate, as the
 Python client's do; a wrong key looks like a worker that does not answer (the handshake fails, nothing is read).
 """
 
@@ -26,8 +26,8 @@ from typing import Protocol
 import zmq
 from textual.message import Message
 
-from pixflow.client_keys import ClientKeys, apply_keys
-from pixflow.client_tracker import WorkerIdentity
+from pixflow.client.keys import ClientKeys, apply_keys
+from pixflow.client.tracker import WorkerIdentity
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR, PROTOCOL_VERSION, pack, unpack
 from pixflow.vocabulary import JOB_TOPIC_PREFIXES, TOPIC_BACKEND, TOPIC_PREVIEW, TOPIC_STATS
 from pixflow_monitor.messages import (

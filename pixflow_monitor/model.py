@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pixflow.client_tracker import Seen, SeqTracker, WorkerIdentity, is_seq
+from pixflow.client.tracker import Seen, SeqTracker, WorkerIdentity, is_seq
 from pixflow.vocabulary import (
     JOB_TOPIC_PREFIXES,
     STAGE_NAMES,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pixflow.jobs.job import Job
-from pixflow.watcher import Watcher
+from pixflow.loop.watcher import Watcher
 
 
 class RecordingBackend:

@@ -38,8 +38,9 @@ ALLOWED = {
     "pixflow.cli.logs",
     "pixflow.cli.workflow_args",  # a parser module: argparse, json and the client
     "pixflow.client",
-    "pixflow.client_keys",
-    "pixflow.client_tracker",
+    "pixflow.client.connection",
+    "pixflow.client.keys",
+    "pixflow.client.tracker",
     "pixflow.errors",
     "pixflow.protocol",
     "pixflow.security",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixflow.client_tracker import JobFollower, Seen, SeqTracker, WorkerIdentity
+from pixflow.client.tracker import JobFollower, Seen, SeqTracker, WorkerIdentity
 
 
 def test_seq_tracker_tells_new_gap_and_stale() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import select
 import threading
 
-from pixflow.inbox import Inbox
+from pixflow.loop.inbox import Inbox
 
 POSTERS, EACH = 4, 5000
 

@@ -19,9 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
         "pixflow",
         "pixflow.vocabulary",
         "pixflow.errors",
-        "pixflow.inbox",
-        "pixflow.outbox",
-        "pixflow.watcher",
+        "pixflow.loop",
         "pixflow.resources",
     ),
     ("pixflow.comfy",),
@@ -30,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pixflow.config", "pixflow.config_rules", "pixflow.protocol", "pixflow.publisher", "pixflow.security"),
     ("pixflow.scheduling", "pixflow.groups"),
     ("pixflow.serving", "pixflow.ops"),
-    ("pixflow.client", "pixflow.client_tracker", "pixflow.client_keys"),
+    ("pixflow.client",),
     ("pixflow.testing", "pixflow.replay", "pixflow.cli", "pixflow.__main__"),
 ]
 
@@ -48,7 +46,7 @@ MONITOR_LAYERS: list[tuple[str, ...]] = [
     ("pixflow_monitor.entry", "pixflow_monitor.launch", "pixflow_monitor.__main__"),
 ]
 # What a client of the wire may use of pixflow: the dashboard runs where no worker is installed to run.
-MONITOR_MAY_USE = ("pixflow.client", "pixflow.client_tracker", "pixflow.client_keys", "pixflow.protocol")
+MONITOR_MAY_USE = ("pixflow.client", "pixflow.client.tracker", "pixflow.client.keys", "pixflow.protocol")
 MONITOR_MAY_USE += ("pixflow.vocabulary", "pixflow.errors")
 
 

@@ -1,4 +1,4 @@
-"""One loop turn, one transaction: what the turn sends waits for its commit (pixflow/outbox.py, docs/durability.md)."""
+"""One loop turn, one transaction: what the turn sends waits for its commit (loop/outbox.py, docs/durability.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pixflow.jobs.job import Job
 from pixflow.jobs.store import JobStore
-from pixflow.outbox import Outbox
+from pixflow.loop.outbox import Outbox
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams
 from tests.helpers import REPO

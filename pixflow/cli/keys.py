@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from pixflow.client_keys import ENV_CLIENT_KEY, ENV_SERVER_KEY
+from pixflow.client.keys import ENV_CLIENT_KEY, ENV_SERVER_KEY
 from pixflow.security.keys import new_keypair
 from pixflow.security.roles import ROLE_NAMES
 
@@ -39,7 +39,7 @@ def add_key_args(parser: argparse.ArgumentParser) -> None:
 
 
 def export_key_args(args: argparse.Namespace) -> None:
-    """Flags win over the environment; every Client this command makes reads the environment (pixflow/client_keys)."""
+    """Flags win over the environment; every Client this command makes reads the environment (client/keys.py)."""
     for flag, variable in (("server_key", ENV_SERVER_KEY), ("client_key", ENV_CLIENT_KEY)):
         value = getattr(args, flag, None)
         if value:

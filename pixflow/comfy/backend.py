@@ -39,8 +39,8 @@ from pixflow.comfy.messages import (
 from pixflow.comfy.opener import Opening
 from pixflow.comfy.threads import BackendThreads
 from pixflow.comfy.ws_upgrade import Upgrade, first_frame
-from pixflow.outbox import Outbox
-from pixflow.watcher import Schedule, Watcher
+from pixflow.loop.outbox import Outbox
+from pixflow.loop.watcher import Schedule, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class Backend:
         self._control(commands.InterruptAll())
 
     def _control(self, command: commands.Command) -> None:
-        """Into the control lane, once the loop turn that asked for it is committed (pixflow/outbox.py)."""
+        """Into the control lane, once the loop turn that asked for it is committed (pixflow/loop/outbox.py)."""
         self._outbox.send(self._add, command)
 
     def _add(self, command: commands.Command) -> None:

@@ -17,7 +17,7 @@ from pixflow.comfy.client import Answer, ComfyClient
 from pixflow.comfy.loop_http import LoopHttp
 from pixflow.comfy.messages import CommandFailed, JobResult, LoopMessage, SubmitFailed
 from pixflow.errors import BackendError
-from pixflow.watcher import Schedule
+from pixflow.loop.watcher import Schedule
 
 log = logging.getLogger(__name__)
 

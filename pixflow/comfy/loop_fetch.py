@@ -19,7 +19,7 @@ from pixflow.comfy.loop_http import LoopHttp
 from pixflow.comfy.messages import CommandFailed, LoopMessage, OutputsFailed
 from pixflow.comfy.outputs import images_in_history
 from pixflow.errors import BackendError
-from pixflow.watcher import Schedule
+from pixflow.loop.watcher import Schedule
 
 log = logging.getLogger(__name__)
 

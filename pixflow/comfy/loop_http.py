@@ -21,7 +21,7 @@ import zmq
 
 from pixflow.comfy.client import Answer
 from pixflow.comfy.transport import Transport, Upload, prepare, prepare_upload
-from pixflow.watcher import Schedule, Watcher
+from pixflow.loop.watcher import Schedule, Watcher
 
 log = logging.getLogger(__name__)
 

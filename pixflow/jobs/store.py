@@ -121,7 +121,7 @@ class JobStore:
             db.close()
 
     # Transactions. Inside a turn of the worker loop every write joins the turn's transaction, committed at its
-    # end before anything the turn did reaches the outside (pixflow/outbox.py); outside one, each write method
+    # end before anything the turn did reaches the outside (pixflow/loop/outbox.py); outside one, each write method
     # is a transaction of its own.
     def begin_turn(self) -> None:
         self._turn = True  # the transaction itself begins with the turn's first write: a read-only turn has none

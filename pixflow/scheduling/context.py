@@ -14,9 +14,9 @@ from pixflow.jobs.job import Job
 from pixflow.jobs.machine import JobMachine, Trigger
 from pixflow.jobs.registry import JobRegistry
 from pixflow.jobs.store import JobStore
+from pixflow.loop.watcher import Schedule
 from pixflow.publisher import Publisher
 from pixflow.scheduling.backends import BackendState
-from pixflow.watcher import Schedule
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from pixflow.jobs.machine import JobMachine, Trigger
 from pixflow.jobs.registry import JobRegistry
 from pixflow.jobs.store import JobStore
 from pixflow.jobs.tracker import JobTracker
-from pixflow.outbox import Outbox
+from pixflow.loop.outbox import Outbox
+from pixflow.loop.watcher import Schedule, Watcher
 from pixflow.publisher import Publisher
 from pixflow.scheduling import job_log
 from pixflow.scheduling.backends import BackendState, Mode, make_backends
@@ -42,7 +43,6 @@ from pixflow.scheduling.placement import PAUSED_REASON, Placement
 from pixflow.scheduling.pool import PoolControl
 from pixflow.scheduling.reconcile import Reconciler
 from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_STATE, JobState, now_ms
-from pixflow.watcher import Schedule, Watcher
 from pixflow.workflows import Workflow
 from pixflow.workflows.checks import fitness
 from pixflow.workflows.params import GenerateParams

@@ -20,10 +20,11 @@ from pixflow.comfy.messages import LoopMessage
 from pixflow.config import Settings
 from pixflow.errors import ConfigError, ErrorCode, RequestError, SettingError
 from pixflow.groups.book import GroupBook, SheetWritten
-from pixflow.inbox import Inbox
 from pixflow.jobs.store import JobStore
+from pixflow.loop.inbox import Inbox
+from pixflow.loop.outbox import Outbox
+from pixflow.loop.watcher import Watcher
 from pixflow.ops.operations import Operations
-from pixflow.outbox import Outbox
 from pixflow.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, decode_request, error_reply, now_ms, pack
 from pixflow.publisher import Publisher
 from pixflow.scheduling.scheduler import Scheduler
@@ -32,7 +33,6 @@ from pixflow.security.roles import Caller
 from pixflow.serving import requests
 from pixflow.serving.rules import RuleCache
 from pixflow.vocabulary import TERMINAL, TOPIC_STATS, JobState
-from pixflow.watcher import Watcher
 from pixflow.workflows import load_workflows
 
 log = logging.getLogger(__name__)

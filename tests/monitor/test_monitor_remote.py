@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from textual.pilot import Pilot
 
-from pixflow.client_keys import ENV_CLIENT_KEY, ENV_SERVER_KEY, client_keys
+from pixflow.client.keys import ENV_CLIENT_KEY, ENV_SERVER_KEY, client_keys
 from pixflow_monitor.app import MonitorApp
 from pixflow_monitor.entry import main
 from pixflow_monitor.link import ZmqLink

@@ -20,8 +20,8 @@ from typing import Any
 
 import zmq
 
-from pixflow.client_keys import apply_keys, client_keys
-from pixflow.client_tracker import Event, JobFollower, WorkerIdentity
+from pixflow.client.keys import apply_keys, client_keys
+from pixflow.client.tracker import Event, JobFollower, WorkerIdentity
 from pixflow.errors import PixflowError
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR, PROTOCOL_VERSION, job_topic, pack, unpack
 from pixflow.vocabulary import JOB_TOPIC_PREFIXES, TOPIC_STATS
