@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from pixflow.comfy.outputs import png_size
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.workflows import Workflow
 
@@ -45,7 +46,6 @@ def comfy_name(job_id: str, name: str, image_format: str) -> str:
     return f"{UPLOAD_SUBFOLDER}/{tag}-{name}.{EXTENSIONS.get(image_format, image_format)}"
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG frame headers (SOFn) hold the size; C4 (DHT), C8 (reserved) and CC (DAC) share the range but are not frames.
 JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 JPEG_SCAN_SEGMENTS = 256  # segments read before the frame header; past that, Pillow (with its guard) decides
@@ -101,8 +101,8 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 def declared(data: bytes) -> Declared | None:
     """The format and size a PNG, JPEG, WebP or GIF header declares; None for anything else (Pillow reads it)."""
     size: tuple[int, int] | None = None
-    if data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
-        kind, size = "png", (_be(data, 16, 4), _be(data, 20, 4))
+    if (png := png_size(data)) is not None:
+        kind, size = "png", png
     elif data.startswith(b"\xff\xd8\xff"):
         kind, size = "jpeg", _jpeg_size(data)
     elif data.startswith(b"RIFF") and data[8:12] == b"WEBP":
