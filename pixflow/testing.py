@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pixflow.client import Client, ClientError
-from pixflow.config import load_settings
 from pixflow.serving.worker import Worker
+from pixflow.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -7,8 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pixflow.comfy import events as ce
+from pixflow.comfy import messages as m
 from pixflow.jobs.job import Job
 from pixflow.loop.watcher import Watcher
+from pixflow.scheduling.scheduler import Scheduler
 
 
 class RecordingBackend:
@@ -27,6 +30,15 @@ class RecordingBackend:
 
     def named(self, command: str) -> list[tuple[Any, ...]]:
         return [args for name, args in self.commands if name == command]
+
+
+def finish(scheduler: Scheduler, job: Job | None) -> None:
+    """Run a sent job to `done` the way ComfyUI and the file writer would: success, the prompt's end, saved."""
+    assert job is not None and job.backend is not None
+    for event in (ce.ExecutionSuccess(job.prompt_id), ce.Executing(job.prompt_id, None)):
+        scheduler.on_message(m.BackendEvent(job.backend, event))
+    scheduler.on_message(m.OutputsSaved(job.job_id, []))
+    assert job.state == "done", job.state
 
 
 class RecordingPublisher:

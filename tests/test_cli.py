@@ -155,7 +155,7 @@ def test_demo_runs_and_writes_pngs(tmp_path):
 
 
 def test_settings_layering_file_then_environment_then_flags(tmp_path):
-    from pixflow.config import load_settings
+    from pixflow.settings import load_settings
 
     config = tmp_path / "s.yaml"
     config.write_text("comfyui_url: http://file:1\nmax_inflight: 3\nhttp_timeout: 2.5\n")

@@ -53,7 +53,6 @@ HEAVY = {
     "textual",
     "textual_image",
     "PIL",
-    "transitions",
     "rich",
     "requests",
     "websocket",
@@ -100,4 +99,4 @@ def test_a_slow_command_still_loads_what_it_needs(tmp_path):
     """The lazy import really happens: `config show` loads the settings when it runs (and never the worker)."""
     result, modules = _loaded(tmp_path, "config", "show")
     assert result.returncode == 0, result.stderr
-    assert "pixflow.config" in modules and "pixflow.serving" not in modules
+    assert "pixflow.settings" in modules and "pixflow.serving" not in modules

@@ -16,28 +16,16 @@ import pytest
 from pixflow.comfy import events as ce
 from pixflow.comfy import messages as m
 from pixflow.comfy.capabilities import Capabilities
-from pixflow.config import load_settings
-from pixflow.jobs.dispatch import (
-    MOVES,
-    ON_BACKEND,
-    DispatchBook,
-    DispatchError,
-    Phase,
-    cancels_at_once,
-    may_send,
-    may_send_again,
-    may_withdraw,
-    too_late_to_cancel,
-)
+from pixflow.jobs.dispatch import DispatchBook, Phase
 from pixflow.jobs.job import Job
-from pixflow.jobs.machine import Trigger
 from pixflow.jobs.store import JobStore
-from pixflow.scheduling.backends import Mode
+from pixflow.scheduling.backends import Health, Mode
 from pixflow.scheduling.scheduler import Scheduler
+from pixflow.settings import load_settings
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams
 from tests.helpers import REPO
-from tests.loop_helpers import RecordingBackend, RecordingPublisher
+from tests.loop_helpers import RecordingBackend, RecordingPublisher, finish
 
 WORKFLOWS = load_workflows(REPO / "workflows")
 CAPABILITIES = Capabilities.from_object_info(json.loads((REPO / "fixtures/recordings/object_info.json").read_text()))
@@ -45,76 +33,27 @@ IMAGE_A = {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}
 IMAGE_B = {"images": [{"filename": "b.png", "subfolder": "", "type": "output"}]}
 
 
-# The table.
-def _job(phase: Phase = Phase.WAITING, backend: str | None = None) -> Job:
-    params = GenerateParams(prompt="knight", seed=1)
-    job = Job("j", params, WORKFLOWS["txt2img"], WORKFLOWS["txt2img"].fill(params), prompt_id="p")
-    job.phase, job.backend = phase, backend
-    return job
-
-
-@pytest.mark.parametrize("source", list(Phase))
-@pytest.mark.parametrize("dest", list(Phase))
-def test_every_move_outside_the_table_is_refused(source: Phase, dest: Phase) -> None:
-    book = DispatchBook()
-    job = _job(source, None if source == Phase.WAITING else "local")
-    backend = "local" if (source, dest) == (Phase.WAITING, Phase.SUBMITTED) else None
-    if dest == source or dest in MOVES[source]:
-        book.move(job, dest, backend)
-        assert job.phase == dest
-    else:
-        with pytest.raises(DispatchError):
-            book.move(job, dest, backend)
-        assert job.phase == source
-
-
+# The book.
 def test_slots_are_held_exactly_while_the_prompt_is_on_the_backend() -> None:
     book = DispatchBook()
-    job = _job()
-    book.move(job, Phase.SUBMITTED, "gpu0")
-    assert book.holding("gpu0") == ["j"] and job.backend == "gpu0" and job.submitted
-    for phase in (Phase.RECONCILING, Phase.SUBMITTED, Phase.SUCCEEDED):
-        book.move(job, phase)
-        assert book.inflight("gpu0") == 1
-    book.move(job, Phase.FETCHING)
-    assert book.inflight("gpu0") == 0 and job.backend == "gpu0"  # the sidecar still names it
-    book.move(job, Phase.ENDED)
+    book.place("j", Phase.SUBMITTED, "gpu0")
+    assert book.holding("gpu0") == ["j"]
+    for phase in (Phase.RECONCILING, Phase.SUBMITTED, Phase.SUCCEEDED, Phase.WITHDRAWING):
+        book.place("j", phase, "gpu0")
+        assert book.holding("gpu0") == ["j"]
+    book.place("j", Phase.FETCHING, "gpu0")
+    assert book.inflight("gpu0") == 0  # ComfyUI is done with it: the sidecar still names the backend
+    book.place("j", Phase.ENDED, "gpu0")
     assert book.inflight("gpu0") == 0
 
 
-def test_a_job_taken_back_is_on_no_backend_and_may_go_anywhere() -> None:
+def test_a_job_sent_elsewhere_holds_only_its_new_backend() -> None:
     book = DispatchBook()
-    job = _job()
-    book.move(job, Phase.SUBMITTED, "gpu0")
-    book.move(job, Phase.WAITING)
-    assert job.backend is None and not job.submitted and book.inflight("gpu0") == 0
-    book.move(job, Phase.SUBMITTED, "gpu1")
+    book.place("j", Phase.SUBMITTED, "gpu0")
+    book.place("j", Phase.WAITING, None)
+    assert book.inflight("gpu0") == 0
+    book.place("j", Phase.SUBMITTED, "gpu1")
     assert book.holding("gpu1") == ["j"] and book.holding("gpu0") == []
-
-
-def test_sending_needs_a_backend() -> None:
-    with pytest.raises(DispatchError):
-        DispatchBook().move(_job(), Phase.SUBMITTED)
-
-
-def test_reconciling_forgets_the_outputs_seen_live() -> None:
-    book = DispatchBook()
-    job = _job()
-    book.move(job, Phase.SUBMITTED, "gpu0")
-    assert job.node_outputs == {}
-    book.move(job, Phase.RECONCILING)
-    assert job.node_outputs is None
-    book.move(job, Phase.SUBMITTED)  # events flow again, but some may be gone: still none
-    assert job.node_outputs is None
-
-
-def test_the_questions_are_answered_from_the_phase() -> None:
-    assert [p for p in Phase if may_send(p)] == [Phase.WAITING]
-    assert [p for p in Phase if cancels_at_once(p)] == [Phase.WAITING]
-    assert {p for p in Phase if may_send_again(p)} == {Phase.SUBMITTED, Phase.WITHDRAWING, Phase.RECONCILING}
-    assert [p for p in Phase if may_withdraw(p)] == [Phase.SUBMITTED]
-    assert {p for p in Phase if too_late_to_cancel(p)} == {Phase.SUCCEEDED, Phase.FETCHING}
-    assert {Phase.SUBMITTED, Phase.WITHDRAWING, Phase.RECONCILING, Phase.SUCCEEDED} == ON_BACKEND
 
 
 # The loop.
@@ -227,11 +166,16 @@ def test_a_bug_in_a_jobs_timer_fails_that_job_only(loop: Any) -> None:
     other = _submit(scheduler, "fine")
     scheduler.cancel_job(job)
     assert backend.named("cancel") == [(job.job_id, job.prompt_id)]
-    job.backend = "gone"  # a stand-in for a bug: the escalation timer finds no such backend
+    scheduler.backends["local"].running_prompt = job.prompt_id  # it runs there: the escalation interrupts it
+
+    def interrupt_all() -> None:  # a stand-in for a bug in the escalation
+        raise ValueError("a bug in the escalation")
+
+    backend.interrupt_all = interrupt_all  # type: ignore[method-assign]
     [escalate] = scheduler.timers
     escalate()
     assert job.state == "failed" and job.error is not None and job.error["code"] == "internal"
-    assert "cancel escalation" in job.error["message"]
+    assert "escalate" in job.error["message"] and "ValueError: a bug in the escalation" in job.error["message"]
     assert scheduler.book.holding("local") == [other.job_id]  # its slot is free, whatever the job said
     assert other.phase == Phase.SUBMITTED and not other.finished
 
@@ -250,11 +194,11 @@ def test_events_after_comfyui_is_done_do_not_touch_a_fetching_job(loop: Any) -> 
 
 def test_a_prompt_whose_post_failed_on_our_side_but_runs_in_comfyui_is_followed(loop: Any) -> None:
     scheduler, backend, _ = loop
-    scheduler.backends["local"].up = False  # nothing is sent while we set the scene
+    scheduler.backends["local"].health = Health.DOWN  # nothing is sent while we set the scene
     job = scheduler.create_job("timed-out", GenerateParams(prompt="knight", seed=1), WORKFLOWS["txt2img"])
     scheduler.on_message(_event(ce.ExecutionStart(job.prompt_id)))
     assert job.phase == Phase.SUBMITTED and job.backend == "local"
-    scheduler.backends["local"].up = True
+    scheduler.backends["local"].health = Health.UP
     scheduler.dispatch()
     assert backend.named("submit") == []  # never sent twice
     scheduler.on_message(m.SubmitFailed(job.job_id, "timed out"))  # a late answer to a POST: stale
@@ -276,7 +220,7 @@ def test_owners_take_turns_within_a_priority_and_priorities_stay_global(loop: An
         assert fresh, "nothing was sent"
         sent += fresh
         for job_id in fresh:
-            scheduler.machine.fire(scheduler.find(job_id), Trigger.FINISH)
+            finish(scheduler, scheduler.find(job_id))
     assert sent[0] == "urgent"  # a higher priority first, whoever asked
     assert sent.index("one") <= 2  # bob's one job does not wait behind alice's six
     assert [s for s in sent if s.startswith("many")] == [f"many-{i}" for i in range(6)]  # alice's in her order

@@ -13,8 +13,8 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pixflow.config import Settings
 from pixflow.protocol import REQUEST_TYPES, unpack
+from pixflow.settings import Settings
 from pixflow.vocabulary import JobState
 from tests.helpers import run_job
 from tests.test_declared_sizes import HUGE, SMALL, huge_jpeg, huge_png

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pixflow.comfy",),
     ("pixflow.workflows",),
     ("pixflow.jobs",),
-    ("pixflow.config", "pixflow.config_rules", "pixflow.protocol", "pixflow.publisher", "pixflow.security"),
+    ("pixflow.settings", "pixflow.protocol", "pixflow.security"),
     ("pixflow.scheduling", "pixflow.groups"),
     ("pixflow.serving", "pixflow.ops"),
     ("pixflow.client",),
@@ -146,3 +146,43 @@ def _modules_imported(path: Path, modules: set[str]) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return found & modules
+
+
+# A job's life fields, written only by the shell of jobs/life.py (docs/architecture.md, "A job's life").
+LIFE_FIELDS = {
+    "state", "phase", "backend", "attempts", "started_at", "finished_at", "state_times", "progress", "outputs",
+    "error", "cancel_requested", "node_outputs", "prompt_id", "passes", "last_preview", "last_preview_image",
+    "graph", "loads_model",
+}  # fmt: skip
+LIFE_WRITERS = {
+    "pixflow.scheduling.life_shell",  # the one writer
+    "pixflow.jobs.job",  # its defaults
+    "pixflow.jobs.rows",  # a job read back from its row
+}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: _module_name(path))
+def test_only_the_shell_writes_a_jobs_life(path: Path) -> None:
+    module = _module_name(path)
+    if module in LIFE_WRITERS:
+        return
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = [
+                t for target in node.targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+            ]
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        for target in targets:
+            if isinstance(target, ast.Subscript):
+                target = target.value  # job.state_times[...] = ...
+            if (
+                isinstance(target, ast.Attribute)
+                and target.attr in LIFE_FIELDS
+                and isinstance(target.value, ast.Name)
+                and "job" in target.value.id
+            ):
+                raise AssertionError(
+                    f"{module}:{node.lineno} writes {target.value.id}.{target.attr}: only the shell may"
+                )

@@ -7,22 +7,21 @@ from __future__ import annotations
 
 from pixflow.comfy import events as ce
 from pixflow.jobs.job import Job
-from pixflow.jobs.tracker import JobTracker
 from pixflow.testing import ThreadWorker
 from tests.helpers import run_job, states_of
 
 
 def _break_progress_for(worker: ThreadWorker, job_id: str) -> None:
-    """Make the handler of `progress` events raise for one job: a stand-in for a bug in event handling."""
-    tracker = worker.worker.scheduler.tracker
-    original = JobTracker._handlers[ce.Progress]
+    """Make the handling of `progress` events raise for one job: a stand-in for a bug in event handling."""
+    life = worker.worker.scheduler.life
+    original = life._progress
 
-    def progress(self: JobTracker, job: Job, event: ce.Progress) -> None:
+    def progress(job: Job, event: ce.ComfyEvent | None) -> None:
         if job.job_id == job_id:
             raise ValueError("a bug in progress handling")
-        original(self, job, event)
+        original(job, event)
 
-    tracker._handlers = {**JobTracker._handlers, ce.Progress: progress}  # type: ignore[misc]
+    life._progress = progress  # type: ignore[method-assign]
 
 
 def test_a_bug_in_one_jobs_event_fails_that_job_and_the_next_job_completes(worker: ThreadWorker) -> None:

@@ -13,16 +13,15 @@ import pytest
 
 from pixflow.comfy import messages as m
 from pixflow.comfy.capabilities import Capabilities
-from pixflow.config import load_settings
 from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
-from pixflow.jobs.machine import Trigger
 from pixflow.jobs.store import JobStore
 from pixflow.scheduling.scheduler import Scheduler
+from pixflow.settings import load_settings
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams
 from tests.helpers import REPO
-from tests.loop_helpers import RecordingBackend, RecordingPublisher
+from tests.loop_helpers import RecordingBackend, RecordingPublisher, finish
 
 WORKFLOWS = load_workflows(REPO / "workflows")
 OBJECT_INFO = Capabilities.from_object_info(json.loads((REPO / "fixtures/recordings/object_info.json").read_text()))
@@ -67,9 +66,7 @@ def _sent(recorder: RecordingBackend) -> list[str]:
 
 
 def _finish(scheduler: Scheduler, job_id: str) -> None:
-    job = scheduler.find(job_id)
-    assert job is not None
-    scheduler.machine.fire(job, Trigger.FINISH)
+    finish(scheduler, scheduler.find(job_id))
 
 
 def _queue(scheduler: Scheduler, *jobs: tuple[str, str, int]) -> None:

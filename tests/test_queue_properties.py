@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from pixflow.comfy.capabilities import Capabilities
-from pixflow.config import load_settings
-from pixflow.jobs.machine import Trigger
 from pixflow.jobs.store import JobStore
+from pixflow.scheduling.backends import Health
 from pixflow.scheduling.scheduler import Scheduler
+from pixflow.settings import load_settings
 from pixflow.workflows import load_workflows
 from pixflow.workflows.params import GenerateParams
 from tests.helpers import REPO
+from tests.loop_helpers import finish
 
 CAPABILITIES = Capabilities.from_object_info(json.loads((REPO / "fixtures/recordings/object_info.json").read_text()))
 WORKFLOWS = load_workflows(Path(__file__).resolve().parent.parent / "workflows")
@@ -39,6 +40,9 @@ class RecordingBackend:
         self.submitted.append(job_id)
 
     def cancel(self, job_id: str, prompt_id: str) -> None:
+        pass
+
+    def fetch_outputs(self, *args: object) -> None:
         pass
 
 
@@ -68,7 +72,7 @@ class QueueOrdering(RuleBasedStateMachine):
         )
         self.backend = RecordingBackend()
         state = self.scheduler.backends["local"]
-        state.backend, state.up, state.client_id = self.backend, True, "client"  # type: ignore[assignment]
+        state.backend, state.health, state.client_id = self.backend, Health.UP, "client"  # type: ignore[assignment]
         state.capabilities = CAPABILITIES
         self.count = 0
         self.waiting: list[tuple[int, int, str]] = []  # the model: (-priority, arrival, job_id)
@@ -110,7 +114,7 @@ class QueueOrdering(RuleBasedStateMachine):
     @rule(data=st.data())
     def complete(self, data: st.DataObject) -> None:
         job_id = data.draw(st.sampled_from(self.running))
-        self.scheduler.machine.fire(self.scheduler.find(job_id), Trigger.FINISH)
+        finish(self.scheduler, self.scheduler.find(job_id))
         self.running.remove(job_id)
         self._dispatch()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 
-from pixflow.config import Settings
+from pixflow.settings import Settings
 from tests.helpers import REPO
 
 # `comfyui_url` is the one-backend shorthand for `backends` (docs/pool.md): a setting of the file, not a field.

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from pixflow.client import Client, ClientError
-from pixflow.config import Settings, load_settings
 from pixflow.errors import ConfigError
 from pixflow.security.keys import new_keypair, set_role
 from pixflow.serving.worker import Worker
+from pixflow.settings import Settings, load_settings
 from pixflow.testing import answers, wait_for
 from pixflow.vocabulary import TOPIC_STATE
 from tests.helpers import run_job

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pixflow import config_rules
-from pixflow.config import Settings, load_settings
+import pixflow.settings.rules as config_rules
 from pixflow.errors import SettingError
+from pixflow.settings import Settings, load_settings
 from tests.helpers import REPO
 
 PIXFLOW = [sys.executable, "-m", "pixflow.cli"]

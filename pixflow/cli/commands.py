@@ -20,8 +20,8 @@ from pixflow.cli.download import download_outputs
 from pixflow.cli.logs import setup_logging
 from pixflow.cli.progress_view import follow_jobs, print_result
 from pixflow.client import Accepted, Client, new_job_id
-from pixflow.config import load_settings
 from pixflow.errors import PixflowError
+from pixflow.settings import load_settings
 from pixflow.vocabulary import TERMINAL_STATES
 
 
@@ -39,7 +39,6 @@ def need_extra(module: str, extra: str, what: str) -> None:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

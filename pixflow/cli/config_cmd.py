@@ -18,7 +18,7 @@ from typing import Any
 
 from pixflow.errors import ConfigError
 
-DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"  # as pixflow.config says; repeated so that --help imports no YAML
+DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"  # as pixflow.settings says; repeated so that --help imports no YAML
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def startup_problems(settings: Any) -> list[Exception]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from pixflow.config import check_settings
+    from pixflow.settings import check_settings
 
     sources: dict[str, str] = {}
     settings, problems = check_settings(args.file, environ={} if args.no_env else None, sources=sources)
@@ -107,7 +107,7 @@ def _plain(value: Any) -> Any:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pixflow.config import Settings, load_settings
+    from pixflow.settings import Settings, load_settings
 
     sources: dict[str, str] = {}
     settings = load_settings(args.config, setting_overrides(args), sources=sources)

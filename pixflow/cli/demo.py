@@ -15,10 +15,10 @@ from pathlib import Path
 
 from pixflow.cli.progress_view import follow_jobs
 from pixflow.client import Client
-from pixflow.config import load_settings
 from pixflow.replay.recordings import DEFAULT_FIXTURES
 from pixflow.replay.server import ReplayServer
 from pixflow.serving.worker import Worker
+from pixflow.settings import load_settings
 
 FIXTURES = DEFAULT_FIXTURES
 MONITOR_MODULE = "pixflow_monitor"  # the dashboard's package, run with `python -m`

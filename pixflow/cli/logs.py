@@ -56,4 +56,3 @@ def setup_logging(level: str, log_format: str = "plain") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(PLAIN))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    logging.getLogger("transitions").setLevel(logging.WARNING)

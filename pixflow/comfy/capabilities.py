@@ -9,10 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+
+class Kind(StrEnum):
+    """The kinds of value a client can fill, as /object_info names them; SIZE is pixflow's own ([width, height]).
+    Any other kind (MODEL, LATENT, a custom node's type) is a link between nodes and is kept as ComfyUI spells it."""
+
+    INT = "INT"
+    FLOAT = "FLOAT"
+    BOOLEAN = "BOOLEAN"
+    STRING = "STRING"
+    COMBO = "COMBO"
+    IMAGE_UPLOAD = "IMAGE_UPLOAD"  # a LoadImage file: a COMBO of the files in ComfyUI's input folder
+    SIZE = "SIZE"
+
+
+def kind_named(name: str) -> Kind | str:
+    """A known kind as its enum member; any other name unchanged (on the wire both are the same string)."""
+    try:
+        return Kind(name)
+    except ValueError:
+        return name
+
+
 # Input kinds a client can fill (the rest are links between nodes: MODEL, IMAGE, LATENT, ...).
-VALUE_KINDS = frozenset({"INT", "FLOAT", "BOOLEAN", "STRING", "COMBO", "IMAGE_UPLOAD"})
+VALUE_KINDS = frozenset(Kind) - {Kind.SIZE}
+CHOICE_KINDS = frozenset({Kind.COMBO, Kind.IMAGE_UPLOAD})
 
 # Inputs whose value names a file in one of ComfyUI's model folders, by the node input that lists them.
 MODEL_INPUTS: dict[str, tuple[str, str]] = {
@@ -37,7 +61,7 @@ def combo_options(object_info: dict[str, Any], node_type: str, input_name: str) 
 class InputSpec:
     """One node input as /object_info declares it: its kind, range, step, choices and default."""
 
-    kind: str  # INT, FLOAT, BOOLEAN, STRING, COMBO, IMAGE_UPLOAD (a LoadImage file), or a link type (MODEL, ...)
+    kind: Kind | str  # a Kind, or a link type (MODEL, ...) as ComfyUI names it
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
@@ -54,7 +78,7 @@ def parse_input_spec(spec: Any) -> InputSpec | None:
     tooltip = extra.get("tooltip") if isinstance(extra.get("tooltip"), str) else None
     if isinstance(head, list) or head == "COMBO":
         options = head if isinstance(head, list) else extra.get("options", [])
-        kind = "IMAGE_UPLOAD" if extra.get("image_upload") else "COMBO"
+        kind = Kind.IMAGE_UPLOAD if extra.get("image_upload") else Kind.COMBO
         choices = tuple(str(o) for o in options) if isinstance(options, list) else ()
         return InputSpec(kind, options=choices, default=extra.get("default"), tooltip=tooltip)
     if not isinstance(head, str):
@@ -64,7 +88,7 @@ def parse_input_spec(spec: Any) -> InputSpec | None:
         value = extra.get(key)
         return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
-    return InputSpec(head, number("min"), number("max"), number("step"), (), extra.get("default"), tooltip)
+    return InputSpec(kind_named(head), number("min"), number("max"), number("step"), (), extra.get("default"), tooltip)
 
 
 def parse_inputs(object_info: dict[str, Any]) -> dict[tuple[str, str], InputSpec]:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pixflow.config import Settings
 from pixflow.groups.sheet import SHEET_NAME, Cell, render_sheet
 from pixflow.jobs.job import Job
 from pixflow.jobs.store import JobStore
-from pixflow.publisher import Publisher
+from pixflow.loop.sink import EventSink
+from pixflow.settings import Settings
 from pixflow.vocabulary import TERMINAL_STATES, TOPIC_GROUP_DONE
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,12 @@ class GroupBook:
         self._output_dir = settings.output_dir
         self._store = store
         self._post = post
-        self._publisher: Publisher | None = None
+        self._publisher: EventSink | None = None
         self._find: Callable[[str], Job | None] = lambda job_id: None
         self._drawing: set[str] = set()  # groups whose sheet the thread is drawing
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="contact-sheet")
 
-    def bind(self, publisher: Publisher, find: Callable[[str], Job | None]) -> None:
+    def bind(self, publisher: EventSink, find: Callable[[str], Job | None]) -> None:
         self._publisher, self._find = publisher, find
 
     def stop(self) -> None:

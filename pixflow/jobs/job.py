@@ -1,4 +1,5 @@
-"""The Job: a state-machine model holding one generation request and what became of it."""
+"""The Job: one generation request and what became of it. Its life fields change only through the shell of
+jobs/life.py (scheduling/life_shell.py); `wait_reason` is placement's, `seq` the publisher's, `position` the store's."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pixflow.workflows import Workflow
 from pixflow.workflows.params import GenerateParams
 
 
-@dataclass(eq=False)  # identity equality and hash: the JobMachine keeps its live jobs in a set
+@dataclass(eq=False)  # identity equality and hash
 class Job:
     job_id: str
     params: GenerateParams
@@ -22,10 +23,10 @@ class Job:
     graph: dict[str, Any]
     prompt_id: str
     created_at: int = field(default_factory=now_ms)
-    state: str = JobState.QUEUED.value  # owned by the JobMachine
+    state: str = JobState.QUEUED.value  # the protocol state (vocabulary.JobState)
     seq: int = 0  # last event sequence number published for this job
     passes: int = 0  # times the job moved back to an earlier stage (multi-pass workflows)
-    phase: Phase = Phase.WAITING  # where it is in dispatch; owned by the DispatchBook (jobs/dispatch.py)
+    phase: Phase = Phase.WAITING  # where it is in dispatch (jobs/dispatch.py)
     backend: str | None = None  # set with the phase: the backend it was last sent to
     position: int = 0  # arrival order, from the job store
     attempts: int = 0  # POST /prompt attempts
@@ -43,6 +44,7 @@ class Job:
     # Output node -> images, from `executed` events; None once events may have been missed (then: /history).
     node_outputs: dict[str, Any] | None = field(default_factory=dict)
     group_id: str | None = None  # the `compare` group it belongs to (pixflow/groups/)
+    loads_model: bool = False  # this attempt made its backend load another checkpoint (its run teaches the switch)
 
     def __post_init__(self) -> None:
         self.state_times.setdefault(JobState.QUEUED.value, self.created_at)

@@ -7,7 +7,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from enum import Enum
 
-from pixflow.jobs.dispatch import may_send
+from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
 from pixflow.vocabulary import JobState
 
@@ -93,7 +93,7 @@ class JobRegistry:
             while self._pending:
                 entry = heapq.heappop(self._pending)
                 job = self._jobs.get(entry[3])
-                if job is None or job.job_state != JobState.QUEUED or not may_send(job.phase):
+                if job is None or job.job_state != JobState.QUEUED or job.phase != Phase.WAITING:
                     self._unwait(entry[3])
                     continue
                 outcome = visit(job)
@@ -108,11 +108,10 @@ class JobRegistry:
             for entry in skipped:
                 heapq.heappush(self._pending, entry)
 
-    def reprompt(self, job: Job, prompt_id: str) -> None:
+    def reprompted(self, job: Job, old_prompt_id: str) -> None:
         """The job is sent again under a new prompt id: events of its old copy must no longer reach it."""
-        self._by_prompt.pop(job.prompt_id, None)
-        job.prompt_id = prompt_id
-        self._by_prompt[prompt_id] = job
+        self._by_prompt.pop(old_prompt_id, None)
+        self._by_prompt[job.prompt_id] = job
 
     def live(self) -> list[Job]:
         """Jobs not finished, in arrival order."""

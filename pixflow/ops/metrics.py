@@ -171,7 +171,7 @@ class Metrics:
             if job["state"] != _QUEUED:
                 tracked.started_ms = job.get("started_at") or tracked.entered_ms
 
-    def sample(self, backends: dict[str, tuple[bool | None, int]], paused: bool, shutting_down: bool) -> None:
+    def sample(self, backends: dict[str, tuple[bool, int]], paused: bool, shutting_down: bool) -> None:
         """At each stats tick: the gauges that describe the present (queue, backends, worker)."""
         queued = dict.fromkeys(BANDS, 0)
         running = dict.fromkeys(BANDS, 0)

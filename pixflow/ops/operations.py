@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pixflow.config import Settings
 from pixflow.jobs.store import JobStore
 from pixflow.jobs.store_lock import StoreLock
 from pixflow.loop.watcher import Schedule
 from pixflow.ops.draining import Drain
 from pixflow.ops.metrics import Metrics
 from pixflow.ops.sd_notify import Notifier
-from pixflow.publisher import Publisher
 from pixflow.scheduling.scheduler import Scheduler
+from pixflow.serving.publisher import Publisher
+from pixflow.settings import Settings
 from pixflow.vocabulary import TERMINAL, JobState
 
 _UNFINISHED = [state.value for state in JobState if state not in TERMINAL]

@@ -9,10 +9,29 @@ from typing import Any
 
 from pixflow.comfy.backend import Backend, LoopLink
 from pixflow.comfy.capabilities import Capabilities
-from pixflow.config import BackendSettings, Settings
+from pixflow.settings import BackendSettings, Settings
 
 RETRY_AFTER_SUBMIT_FAILURE = 1.0  # seconds a backend rests after a failed POST /prompt
 LEARNING_RATE = 0.3  # weight of the newest job in a backend's running averages
+
+
+class Health(StrEnum):
+    """What its WebSocket says: heard from yet, and connected now."""
+
+    UNKNOWN = "unknown"  # not heard from yet (just started, or just added)
+    UP = "up"
+    DOWN = "down"
+
+
+class Standing(StrEnum):
+    """A backend's `state` on the wire (docs/protocol.md, `backend.<name>`): its health, then its place in the pool."""
+
+    UP = "up"  # up, active and staying: takes prompts
+    DOWN = "down"  # down, or not heard from yet
+    DRAINING = "draining"
+    DISABLED = "disabled"
+    RETIRING = "retiring"  # removed from the settings: drained, then dropped
+    REMOVED = "removed"  # gone from the pool (published once)
 
 
 class Mode(StrEnum):
@@ -26,7 +45,7 @@ class BackendState:
     backend: Backend
     settings: BackendSettings
     max_inflight: int
-    up: bool | None = None  # None: not heard from yet
+    health: Health = Health.UNKNOWN
     client_id: str | None = None  # of the WebSocket now open: prompts sent with it report to us
     reason: str | None = None
     mode: Mode = Mode.ACTIVE
@@ -55,9 +74,13 @@ class BackendState:
         return sorted(self.capabilities.checkpoints) if self.capabilities else []
 
     @property
+    def up(self) -> bool:
+        return self.health == Health.UP
+
+    @property
     def taking_jobs(self) -> bool:
         """Up, active and staying: placement counts on it (it may still be resting or have no free slot)."""
-        return bool(self.up) and self.mode == Mode.ACTIVE and not self.retiring
+        return self.standing == Standing.UP
 
     def accepts_prompts(self, now: float) -> bool:
         return (
@@ -84,20 +107,20 @@ class BackendState:
             self.load_runs.clear()
 
     @property
-    def state(self) -> str:
+    def standing(self) -> Standing:
         if not self.up:
-            return "down"
+            return Standing.DOWN
         if self.retiring:
-            return "retiring"
-        return "up" if self.mode == Mode.ACTIVE else self.mode.value
+            return Standing.RETIRING
+        return Standing.UP if self.mode == Mode.ACTIVE else Standing(self.mode.value)
 
     def describe(self, inflight: int) -> dict[str, Any]:
         caps = self.capabilities
         return {
             "name": self.name,
             "url": self.backend.url,
-            "up": bool(self.up),
-            "state": self.state,
+            "up": self.up,
+            "state": self.standing.value,
             "mode": self.mode.value,
             "reason": self.reason,
             "version": caps.version if caps else None,

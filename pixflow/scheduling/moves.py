@@ -11,15 +11,12 @@ longer than they would elsewhere.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-import uuid
 
-from pixflow.comfy.messages import Withdrawn
-from pixflow.jobs.dispatch import ON_BACKEND, Phase, may_withdraw
+from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
-from pixflow.jobs.machine import Trigger
+from pixflow.jobs.life import Event
 from pixflow.scheduling.backends import BackendState
 from pixflow.scheduling.choice import MARGIN, Option, run_seconds, wall_ms
 from pixflow.scheduling.context import Shared
@@ -40,7 +37,7 @@ class Moves:
         since = state.down_since = time.monotonic()
         delay = self._shared.settings.failover_after
         self._shared.schedule(
-            delay, lambda: self._shared.guard(None, "failover", lambda: self._fail_over(state, since))
+            delay, lambda: self._shared.life.guard(None, "failover", lambda: self._fail_over(state, since))
         )
 
     def on_up(self, state: BackendState) -> None:
@@ -61,22 +58,7 @@ class Moves:
                 len(jobs),
             )
         for job in jobs:
-            self._shared.guard(job, "failover", functools.partial(self.move_off, job, state))
-
-    def move_off(self, job: Job, state: BackendState) -> None:
-        """Take a job off a backend that may still hold a copy of its prompt: a new prompt id, the copy discarded."""
-        if job.cancel_requested:
-            self.forget_copy(job, state)
-            self._shared.machine.fire(job, Trigger.CANCEL)
-            return
-        state.discard.add(job.prompt_id)
-        self._placement.take_back(job)
-        self._shared.registry.reprompt(job, str(uuid.uuid4()))
-        self._shared.store.save(job)
-
-    def forget_copy(self, job: Job, state: BackendState) -> None:
-        if job.phase in ON_BACKEND:
-            state.discard.add(job.prompt_id)
+            self._shared.life.fire(job, Event.BACKEND_GONE)
 
     # Rebalancing.
     def rebalance(self) -> None:
@@ -107,7 +89,7 @@ class Moves:
                     default=None,
                 )
                 if best is not None and best.finish < finish_here - MARGIN:
-                    self._shared.guard(job, "withdraw", functools.partial(self.withdraw, job, state))
+                    self._shared.life.fire(job, Event.WITHDRAW)
                     idle = [b for b in idle if b.name != best.name]
                     if not idle:
                         return
@@ -121,25 +103,10 @@ class Moves:
         ]
         if state.running_prompt is None and waiting:
             waiting = waiting[1:]  # nothing reported running: the oldest is next and may start any moment
-        return [job for job in waiting if may_withdraw(job.phase)]
-
-    def withdraw(self, job: Job, state: BackendState) -> None:
-        self._shared.book.move(job, Phase.WITHDRAWING)
-        state.backend.withdraw(job.job_id, job.prompt_id)
+        return [job for job in waiting if job.phase == Phase.SUBMITTED]  # followed live: may be asked out
 
     def withdraw_all(self, state: BackendState) -> None:
         """A disabled backend: every prompt waiting in its queue goes elsewhere; what runs finishes there."""
         for job in self._shared.holding(state):
-            if may_withdraw(job.phase) and job.started_at is None:
-                self._shared.guard(job, "withdraw", functools.partial(self.withdraw, job, state))
-
-    def on_withdrawn(self, job: Job, result: Withdrawn) -> None:
-        if job.phase != Phase.WITHDRAWING:
-            return  # its events said meanwhile that it started, or it was reconciled: that is the better news
-        if not result.removed:
-            self._shared.book.move(job, Phase.SUBMITTED)  # it had started, or ComfyUI could not say: it stays
-        elif job.cancel_requested:
-            self._shared.machine.fire(job, Trigger.CANCEL)
-        else:
-            log.info("job %s: taken out of %s's queue to run sooner elsewhere", job.job_id, job.backend)
-            self._placement.take_back(job)
+            if job.started_at is None:
+                self._shared.life.fire(job, Event.WITHDRAW)

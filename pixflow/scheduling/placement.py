@@ -17,19 +17,16 @@ import time
 from dataclasses import dataclass
 
 from pixflow.comfy.capabilities import Requirements, describe_missing
-from pixflow.comfy.messages import SubmitFailed, SubmitRejected, Submitted
-from pixflow.errors import FailureCode
-from pixflow.jobs.dispatch import DispatchError, Phase, may_send_again
+from pixflow.jobs.dispatch import Phase
 from pixflow.jobs.job import Job
-from pixflow.jobs.machine import Trigger
+from pixflow.jobs.life import Event
 from pixflow.jobs.registry import Visit
 from pixflow.scheduling import job_log
 from pixflow.scheduling.backends import BackendState
 from pixflow.scheduling.choice import Option, choose, remaining, run_seconds, switch_seconds, wall_ms
 from pixflow.scheduling.context import Shared
 from pixflow.scheduling.fits import Fits
-from pixflow.scheduling.sidecar import rejection_message
-from pixflow.vocabulary import JobState
+from pixflow.scheduling.life_shell import Given
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +52,6 @@ def _betters(hold: Hold, job: Job, fit: int) -> bool:
 class Placement:
     def __init__(self, shared: Shared) -> None:
         self._shared = shared
-        self.switched: set[str] = set()  # jobs whose placement made their backend load another checkpoint
 
     # Placing.
     def dispatch(self) -> None:
@@ -169,7 +165,7 @@ class Placement:
         if len(known) < len(offers) or any(caps.can_run(job.needs) for _, caps in known):
             return False
         reason = describe_missing([(name, caps.missing(job.needs)) for name, caps in known])
-        self._shared.guard(job, "placement", lambda: self._shared.fail(job, FailureCode.NO_CAPABLE_BACKEND, reason))
+        self._shared.life.fire(job, Event.UNRUNNABLE, Given(reason=reason))
         return True
 
     def _may_defer(self, job: Job) -> bool:
@@ -182,7 +178,7 @@ class Placement:
         if not free[option.name]:
             del free[option.name]
         state = self._shared.backends[option.name]
-        self._shared.guard(job, "dispatch", functools.partial(self._submit, state, job))
+        self._shared.life.guard(job, "dispatch", functools.partial(self._submit, state, job))
 
     def _options(
         self, job: Job, pool: list[BackendState], free: dict[str, int], backlog: dict[str, float]
@@ -196,7 +192,7 @@ class Placement:
             return []
         usable = [b for b in capable if b.taking_jobs]
         if not usable:
-            states = ", ".join(f"{b.name} {b.state}" for b in capable)
+            states = ", ".join(f"{b.name} {b.standing.value}" for b in capable)
             job.wait_reason = f"every backend that can run it is down or not taking jobs: {states}"
             return []
         options = [self.option(b, needs, b.name in free, backlog[b.name], pool) for b in usable]
@@ -240,75 +236,12 @@ class Placement:
         return remaining(run_seconds(state, pool), job.started_at, now_ms)
 
     def _submit(self, state: BackendState, job: Job) -> None:
-        assert state.client_id is not None  # accepts_prompts() said so
         model = job.needs.checkpoint
-        if model is not None and state.loaded_model != model:
-            self.switched.add(job.job_id)  # it makes the backend load a checkpoint: its run teaches the switch time
-            if state.loaded_model is not None:
-                state.model_switches += 1
+        loads_model = model is not None and state.loaded_model != model  # its run teaches the switch time
+        if loads_model and state.loaded_model is not None:
+            state.model_switches += 1
         if model is not None:
             state.loaded_model = model
         state.last_used = time.monotonic()
-        self._shared.book.move(job, Phase.SUBMITTED, state.name)
-        job.attempts += 1
-        job.wait_reason = None
-        self._shared.store.save(job)  # durable before the POST: after a crash, the job is reconciled, not re-sent
-        state.backend.submit(job.job_id, job.prompt_id, job.graph, state.client_id, job.uploads)
+        self._shared.life.handle(job, Event.PLACED, Given(on=state, loads_model=loads_model))
         job_log.placed(job, state.name)
-
-    # Answers to a POST.
-    def on_result(self, job: Job, result: Submitted | SubmitRejected | SubmitFailed) -> None:
-        match result:
-            case Submitted():
-                log.debug("job %s submitted as prompt %s", job.job_id, job.prompt_id)
-            case SubmitRejected():
-                error, node_errors = result.rejection.error, result.rejection.node_errors
-                message = rejection_message(error, node_errors)
-                self._shared.fail(
-                    job, FailureCode.VALIDATION_ERROR, message, comfy_error=error, node_errors=node_errors
-                )
-            case SubmitFailed():
-                if job.started_at is not None or not may_send_again(job.phase):
-                    return  # its events arrived meanwhile: ComfyUI has the prompt after all
-                state = self._shared.backend_of(job)
-                self.take_back(job)
-                if job.cancel_requested:
-                    self._shared.machine.fire(job, Trigger.CANCEL)
-                    return
-                log.warning("job %s waits: %s", job.job_id, result.reason)
-                state.rest()
-
-    # Taking back.
-    def resend_lost(self, job: Job) -> None:
-        """ComfyUI does not know the job's prompt (it restarted or its queue was cleared)."""
-        url = self._shared.backend_of(job).backend.url
-        if job.cancel_requested:
-            self._shared.machine.fire(job, Trigger.CANCEL)
-        elif job.attempts >= self._shared.settings.max_attempts:
-            message = (
-                f"ComfyUI at {url} lost the prompt {job.attempts} times "
-                "(it restarted or its queue was cleared); giving up"
-            )
-            self._shared.fail(job, FailureCode.LOST, message)
-        else:
-            log.warning(
-                "job %s: ComfyUI at %s does not know prompt %s; sending it again (attempt %d)",
-                job.job_id,
-                url,
-                job.prompt_id,
-                job.attempts + 1,
-            )
-            self.take_back(job)
-
-    def take_back(self, job: Job) -> None:
-        """Back to pixflow's queue, ahead of later jobs of its priority, to be sent again (to any backend)."""
-        if not may_send_again(job.phase):
-            raise DispatchError(f"job {job.job_id} cannot be sent again from phase {job.phase}")
-        self.switched.discard(job.job_id)
-        self._shared.book.move(job, Phase.WAITING)
-        job.started_at, job.progress = None, None
-        if job.job_state != JobState.QUEUED:
-            self._shared.machine.fire(job, Trigger.REQUEUE)  # saves
-        else:
-            self._shared.store.save(job)
-        self._shared.registry.requeue(job)

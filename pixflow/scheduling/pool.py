@@ -8,12 +8,12 @@ import threading
 from typing import Any
 
 from pixflow.comfy.backend import LoopLink
-from pixflow.config import BackendSettings
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.dispatch import Phase
-from pixflow.scheduling.backends import BackendState, Mode, make_backend
+from pixflow.scheduling.backends import BackendState, Mode, Standing, make_backend
 from pixflow.scheduling.context import Shared
 from pixflow.scheduling.moves import Moves
+from pixflow.settings import BackendSettings
 from pixflow.vocabulary import TOPIC_BACKEND
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,9 @@ class PoolControl:
             state.backend.close()
             # Joining its threads takes up to a second: never on the loop's thread.
             threading.Thread(target=state.backend.join, name=f"stop-{name}", daemon=True).start()
-            self._shared.publisher.publish(f"{TOPIC_BACKEND}{name}", {**state.describe(0), "state": "removed"})
+            self._shared.publisher.publish(
+                f"{TOPIC_BACKEND}{name}", {**state.describe(0), "state": Standing.REMOVED.value}
+            )
             log.info("backend %s removed from the pool", name)
             replacement = self._replacements.pop(name, None)
             if replacement is not None:

@@ -1,11 +1,13 @@
 """The scheduler: the worker loop's job logic, wired from small parts, each message routed to its part.
 
-Runs on the worker loop's thread only. The parts (placement, following, reconciling, cancels, outputs)
-share the job model's owners through `Shared`; backends are reached only through their command queues,
-and what they report comes back as the typed messages of comfy/messages.py, matched here exhaustively.
+Runs on the worker loop's thread only. What happens to a job is decided by one table (jobs/life.py) and carried out
+by its shell (life_shell.py); the parts here decide which job and when: placement, following a backend's events,
+reconciling, moving prompts between backends, the pool. They share the job model's owners through `Shared`;
+backends are reached only through their command lanes, and what they report comes back as the typed messages of
+comfy/messages.py, matched here exhaustively.
 
-Every message and every timer about a job runs under `guard`: an exception while handling it is logged with
-the job's id and fails that job with error code `internal` (published like any failure); the worker keeps
+Every message and every timer about a job runs under the shell's `guard`: an exception while handling it is logged
+with the job's id and fails that job with error code `internal` (published like any failure); the worker keeps
 serving every other job.
 """
 
@@ -20,29 +22,28 @@ from typing import Any, assert_never
 
 from pixflow.comfy import messages as m
 from pixflow.comfy.backend import LoopLink, Post
-from pixflow.config import BackendSettings, Settings
-from pixflow.errors import ErrorCode, FailureCode, RequestError
+from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.dispatch import ON_BACKEND, DispatchBook, Phase
 from pixflow.jobs.job import Job
-from pixflow.jobs.machine import JobMachine, Trigger
+from pixflow.jobs.life import Event
 from pixflow.jobs.registry import JobRegistry
 from pixflow.jobs.store import JobStore
-from pixflow.jobs.tracker import JobTracker
 from pixflow.loop.outbox import Outbox
+from pixflow.loop.sink import EventSink
 from pixflow.loop.watcher import Schedule, Watcher
-from pixflow.publisher import Publisher
 from pixflow.scheduling import job_log
-from pixflow.scheduling.backends import BackendState, Mode, make_backends
-from pixflow.scheduling.cancels import Canceller
+from pixflow.scheduling.answers import event_of
+from pixflow.scheduling.backends import BackendState, Health, Mode, make_backends
 from pixflow.scheduling.context import Shared
 from pixflow.scheduling.eta import EtaLearner, FinishRate
 from pixflow.scheduling.following import Follower
+from pixflow.scheduling.life_shell import Hooks, JobLife
 from pixflow.scheduling.moves import Moves
-from pixflow.scheduling.outputs import OutputSaver
 from pixflow.scheduling.placement import PAUSED_REASON, Placement
 from pixflow.scheduling.pool import PoolControl
 from pixflow.scheduling.reconcile import Reconciler
-from pixflow.vocabulary import STAGES, TERMINAL, TOPIC_STATE, JobState, now_ms
+from pixflow.settings import BackendSettings, Settings
+from pixflow.vocabulary import TOPIC_STATE, JobState
 from pixflow.workflows import Workflow
 from pixflow.workflows.checks import fitness
 from pixflow.workflows.params import GenerateParams
@@ -59,7 +60,7 @@ class Scheduler:
         settings: Settings,
         workflows: dict[str, Workflow],
         store: JobStore,
-        publisher: Publisher,
+        publisher: EventSink,
         post: Post,
         schedule: Schedule,
         on_job_end: Callable[[Job], None] = lambda job: None,
@@ -67,33 +68,25 @@ class Scheduler:
         watcher: Watcher | None = None,
     ) -> None:
         self.settings = settings
-        self._on_job_end = on_job_end  # told after a job's final state is saved (compare groups)
         self.workflows = workflows
         self.store = store
         self.publisher = publisher
         self.registry = JobRegistry(settings.max_finished_jobs)
-        self.machine = JobMachine(self._on_state_change)
         self.book = DispatchBook()
         # The backends' WebSockets are read on the loop (watcher), their events handled at once (on_message).
         link = LoopLink(post, self.on_message, schedule, watcher or Watcher(), outbox or Outbox())
         self.backends: dict[str, BackendState] = make_backends(settings, link)
-        self.shared = Shared(
-            settings, store, publisher, self.registry, self.machine, self.book, self.backends, schedule, self.guard
-        )
-        self._saver = OutputSaver(self.shared)
-        self._follower = Follower(self.shared, self._saver)
+        hooks = Hooks(done=self._learn_from, ended=on_job_end)
+        self.life = JobLife(settings, store, publisher, self.registry, self.book, self.backends, schedule, hooks)
+        self.shared = Shared(settings, publisher, self.registry, self.book, self.backends, schedule, self.life)
+        self._follower = Follower(self.shared)
         self._placement = Placement(self.shared)
         self._moves = Moves(self.shared, self._placement)
-        self._reconciler = Reconciler(self.shared, self._follower, self._saver, self._placement)
-        self._canceller = Canceller(self.shared)
+        self._reconciler = Reconciler(self.shared)
         self.pool = PoolControl(self.shared, self._moves, link)
         self.eta = EtaLearner(store, next(iter(self.backends)))
         self.finish_rate = FinishRate()
         self.paused = store.get_meta("paused") == "1"
-
-    @property
-    def tracker(self) -> JobTracker:
-        return self._follower.tracker
 
     # Start and stop.
     def recover(self) -> None:
@@ -101,30 +94,22 @@ class Scheduler:
         for job in self.store.recent_finished(self.workflows, self.settings.max_finished_jobs):
             self.registry.add(job, queue=False)
             self.registry.mark_finished(job)
+        recovered = 0
         for job in self.store.unfinished(self.workflows):
+            recovered += 1
             job.seq += SEQ_SKIP_AFTER_RESTART
             job.tracking = self.eta.tracking_for(job)
             self.registry.add(job, queue=job.phase == Phase.WAITING)
-            self.machine.add(job, job.job_state)
+            self.book.place(job.job_id, job.phase, job.backend)  # RECONCILING: asked where once its backend is up
             if job.phase in ON_BACKEND and job.backend not in self.backends:
-                self._replace_from_removed_backend(job)
+                # Its backend left the settings while the worker was down: nothing can reach its copy there, so the
+                # job runs again from the start elsewhere under a new prompt id (or ends, if it was being cancelled).
+                log.warning("job %s: its backend %r is no longer configured; placing it again", job.job_id, job.backend)
+                self.life.handle(job, Event.BACKEND_GONE)
                 continue
-            self.book.adopt(job)  # RECONCILING: asked where it is once its backend connects
             self.store.save(job)
-        if len(self.machine):
-            log.info("recovered %d unfinished jobs", len(self.machine))
-
-    def _replace_from_removed_backend(self, job: Job) -> None:
-        """Its backend left the settings while the worker was down: nothing can reach its copy there, so the job
-        runs again from the start elsewhere under a new prompt id (or ends, if it was being cancelled)."""
-        log.warning("job %s: its backend %r is no longer configured; placing it again", job.job_id, job.backend)
-        if job.cancel_requested:
-            self.machine.fire(job, Trigger.CANCEL)
-            return
-        self.book.adopt(job)
-        self._placement.take_back(job)
-        self.registry.reprompt(job, str(uuid.uuid4()))
-        self.store.save(job)
+        if recovered:
+            log.info("recovered %d unfinished jobs", recovered)
 
     def start(self) -> None:
         for state in self.backends.values():
@@ -156,7 +141,6 @@ class Scheduler:
         job.tracking = self.eta.tracking_for(job)
         self.store.insert(job)  # committed before the `accepted` reply
         self.registry.add(job)
-        self.machine.add(job)
         if self.paused:
             job.wait_reason = PAUSED_REASON
         # The creation event carries what a dashboard shows, so a subscriber needs no `status` per new job.
@@ -173,7 +157,7 @@ class Scheduler:
         return job
 
     def cancel_job(self, job: Job) -> None:
-        self._canceller.cancel(job)
+        self.life.handle(job, Event.CANCEL_ASKED)
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -213,9 +197,9 @@ class Scheduler:
             case m.BackendEvent(backend=name, event=event):
                 state = self.backends[name]
                 job = self._follower.job_of(state, event)
-                self.guard(job, type(event).__name__, functools.partial(self._follower.on_event, state, event))
+                self.life.guard(job, type(event).__name__, functools.partial(self._follower.on_event, state, event))
             case m.BackendUp() | m.BackendDown() | m.BackendInfo():
-                self.guard(None, what, functools.partial(self._on_health, message))
+                self.life.guard(None, what, functools.partial(self._on_health, message))
             case m.ControlDone(backend=name, result=result):
                 if result is not None:
                     self.on_message(result)
@@ -225,24 +209,31 @@ class Scheduler:
             case _:
                 found = self.registry.get(message.job_id)
                 if found is not None and not found.finished:
-                    self.guard(found, what, functools.partial(self._on_job_result, found, message))
+                    self.life.guard(found, what, functools.partial(self._on_job_result, found, message))
 
     def _on_job_result(self, job: Job, result: m.JobResult) -> None:
-        match result:
-            case m.Submitted() | m.SubmitRejected() | m.SubmitFailed():
-                self._placement.on_result(job, result)
-            case m.PromptFinished() | m.PromptWaiting() | m.PromptUnknown() | m.ReconcileFailed():
-                self._reconciler.on_result(job, result)
-            case m.CancelChecked():
-                self._canceller.on_result(job, result)
-            case m.Withdrawn():
-                self._moves.on_withdrawn(job, result)
-            case m.OutputsSaved() | m.OutputsFailed():
-                self._saver.on_result(job, result)
-            case m.CommandFailed():
-                raise RuntimeError(f"a backend thread failed: {result.reason}")
-            case _:
-                assert_never(result)
+        event, given = event_of(result)
+        url, backend, prompt_id, attempt = self._url_of(job), job.backend, job.prompt_id, job.attempts + 1
+        if event == Event.LOOKUP_FAILED and job.phase == Phase.RECONCILING:
+            log.warning("job %s: cannot reconcile yet: %s", job.job_id, given.reason)
+        rule = self.life.handle(job, event, given)
+        if rule.state == JobState.QUEUED:  # taken back to be sent again: say why
+            if event == Event.SEND_FAILED:
+                log.warning("job %s waits: %s", job.job_id, given.reason)
+            elif event == Event.FOUND_NOTHING:
+                log.warning(
+                    "job %s: ComfyUI at %s does not know prompt %s; sending it again (attempt %d)",
+                    job.job_id,
+                    url,
+                    prompt_id,
+                    attempt,
+                )
+            elif event == Event.WITHDRAWN:
+                log.info("job %s: taken out of %s's queue to run sooner elsewhere", job.job_id, backend)
+
+    def _url_of(self, job: Job) -> str | None:
+        state = self.backends.get(job.backend or "")
+        return state.backend.url if state is not None else None
 
     def _on_health(self, message: m.HealthMessage) -> None:
         state = self.backends.get(message.backend)
@@ -254,20 +245,20 @@ class Scheduler:
             case m.BackendUp():
                 if message.events is not None:
                     state.backend.attach(message.events)  # read on the loop from now on (its first frames later)
-                reconnected = state.client_id is not None or state.up is False
-                if state.up is not True:  # its first connection, or back after being down: one line each
+                reconnected = state.client_id is not None or state.health == Health.DOWN
+                if state.health != Health.UP:  # its first connection, or back after being down: one line each
                     log.info("backend %s: %s at %s", state.name, "up again" if reconnected else "up", state.backend.url)
                 state.client_id = message.client_id
                 state.running_prompt = None  # whatever runs now, its events go to the old socket
-                state.up, state.reason = True, None
+                state.health, state.reason = Health.UP, None
                 state.last_frame = time.monotonic()
                 state.backend.refresh_info()
                 self._moves.on_up(state)
                 self._reconciler.on_backend_up(state, reconnected)
             case m.BackendDown():
-                if state.up is not False:
+                if state.health != Health.DOWN:
                     log.warning("backend %s: %s", state.name, message.reason)
-                state.up, state.reason, state.client_id = False, message.reason, None
+                state.health, state.reason, state.client_id = Health.DOWN, message.reason, None
                 self._moves.on_down(state)
             case m.BackendInfo():
                 if message.capabilities is not None and message.capabilities != state.capabilities:
@@ -287,59 +278,10 @@ class Scheduler:
             if not fit.runnable:
                 log.warning("%s", fit.reason(workflow.name))
 
-    def _learn_backend(self, job: Job) -> None:
+    def _learn_from(self, job: Job) -> None:
+        """A job is done: the ETA of its shape, the jobs-per-minute figure and its backend's run times learn."""
+        self.eta.learn(job)
+        self.finish_rate.add()
         state = self.backends.get(job.backend or "")
         if state is not None and job.started_at is not None and job.finished_at is not None:
-            state.learn((job.finished_at - job.started_at) / 1000, job.job_id in self._placement.switched)
-
-    # The guard.
-    def guard(self, job: Job | None, what: str, step: Callable[[], None]) -> None:
-        """Run one step of the loop's work about `job`; a bug in it fails that job, never the worker."""
-        try:
-            step()
-        except Exception as e:
-            if job is None:
-                log.exception("%s failed", what)
-                return
-            log.exception("job %s: %s failed", job.job_id, what)
-            self._fail_internal(job, what, e)
-
-    def _fail_internal(self, job: Job, what: str, error: Exception) -> None:
-        if job.finished:
-            return
-        try:
-            if job.phase in ON_BACKEND and job.backend in self.backends:
-                self.backends[job.backend].backend.cancel(job.job_id, job.prompt_id)  # free the GPU it would take
-            self.shared.fail(job, FailureCode.INTERNAL, f"internal error in {what}: {type(error).__name__}: {error}")
-        except Exception:
-            log.exception("job %s: could not record its internal failure", job.job_id)
-
-    # State changes.
-    def _on_state_change(self, job: Job, source: JobState, dest: JobState) -> None:
-        now = now_ms()
-        job.state_times[dest.value] = now
-        if dest in STAGES and job.tracking is not None:
-            job.tracking.on_stage(dest)
-        fields: dict[str, Any] = {"from": source.value, "to": dest.value, "passes": job.passes, "backend": job.backend}
-        fields.update(job.progress_view())
-        if dest in TERMINAL:
-            job.finished_at = now
-            self.book.move(job, Phase.ENDED)
-            self.registry.mark_finished(job)
-            if dest == JobState.FAILED:
-                fields["error"] = job.error
-            if dest == JobState.DONE:
-                fields["outputs"] = job.outputs
-                self.eta.learn(job)
-                self.finish_rate.add()
-                self._learn_backend(job)
-            self._placement.switched.discard(job.job_id)
-            job.tracking, job.graph, job.node_outputs = None, {}, {}  # the store keeps the graph
-        self.publisher.job_event(TOPIC_STATE, job, fields)
-        self.store.save(job)
-        if dest in TERMINAL:
-            job_log.ended(job)
-            try:
-                self._on_job_end(job)
-            except Exception:  # a listener's bug must not touch the job, which has ended already
-                log.exception("job %s: a listener of job ends failed", job.job_id)
+            state.learn((job.finished_at - job.started_at) / 1000, job.loads_model)

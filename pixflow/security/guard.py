@@ -17,11 +17,11 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
-from pixflow.config import Settings
 from pixflow.errors import ConfigError
 from pixflow.security.exposure import check_exposure
 from pixflow.security.keys import KeyRing, folder_signature, load_keyring, read_keypair
 from pixflow.security.roles import LOCAL_ADMIN, Caller
+from pixflow.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pixflow.config import Settings
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.jobs.store import JobStore
+from pixflow.settings import Settings
 
 
 def check_owner_quota(settings: Settings, store: JobStore, owner: str | None) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pixflow.config import Settings
 from pixflow.groups.book import GroupBook
 from pixflow.jobs.store import JobStore
 from pixflow.protocol import reply
 from pixflow.scheduling.scheduler import Scheduler
 from pixflow.security.roles import Caller
 from pixflow.serving.rules import RuleCache
+from pixflow.settings import Settings
 from pixflow.workflows import Workflow
 
 

@@ -17,7 +17,6 @@ import zmq
 
 from pixflow import __version__
 from pixflow.comfy.messages import LoopMessage
-from pixflow.config import Settings
 from pixflow.errors import ConfigError, ErrorCode, RequestError, SettingError
 from pixflow.groups.book import GroupBook, SheetWritten
 from pixflow.jobs.store import JobStore
@@ -26,12 +25,13 @@ from pixflow.loop.outbox import Outbox
 from pixflow.loop.watcher import Watcher
 from pixflow.ops.operations import Operations
 from pixflow.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, decode_request, error_reply, now_ms, pack
-from pixflow.publisher import Publisher
 from pixflow.scheduling.scheduler import Scheduler
 from pixflow.security.guard import Security
 from pixflow.security.roles import Caller
 from pixflow.serving import requests
+from pixflow.serving.publisher import Publisher
 from pixflow.serving.rules import RuleCache
+from pixflow.settings import Settings
 from pixflow.vocabulary import TERMINAL, TOPIC_STATS, JobState
 from pixflow.workflows import load_workflows
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from pixflow.comfy.capabilities import Capabilities, InputSpec
+from pixflow.comfy.capabilities import CHOICE_KINDS, Capabilities, InputSpec, Kind, kind_named
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.workflows import Target, Workflow
 from pixflow.workflows.params import (
@@ -62,6 +63,13 @@ FIELD_DEFAULTS: dict[str, Any] = {
 }
 
 
+class Source(StrEnum):
+    """Where a client sets a parameter."""
+
+    FIELD = "field"  # a generate field of its own (`steps`, `size`, ...)
+    PARAMS = "params"  # in generate's `params` map (a workflow's custom parameter)
+
+
 def _invalid(message: str) -> RequestError:
     return RequestError(ErrorCode.INVALID_PARAMS, message)
 
@@ -69,8 +77,8 @@ def _invalid(message: str) -> RequestError:
 @dataclass(frozen=True)
 class ParamSchema:
     name: str
-    source: str  # "field": a generate field of its own; "params": in generate's `params` map
-    kind: str  # INT, FLOAT, BOOLEAN, STRING, COMBO; SIZE for `size` ([width, height], each INT)
+    source: Source
+    kind: Kind | str  # a Kind (SIZE for `size`: [width, height], each INT), or another kind as ComfyUI names it
     default: Any
     description: str
     minimum: float | None = None
@@ -82,8 +90,8 @@ class ParamSchema:
     def to_wire(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "source": self.source,
-            "kind": self.kind,
+            "source": self.source.value,
+            "kind": str(self.kind),
             "default": self.default,
             "description": self.description,
             "min": self.minimum,
@@ -107,39 +115,39 @@ def _choices_text(choices: Sequence[Any]) -> str:
 def check_value(
     label: str,
     value: Any,
-    kind: str,
+    kind: Kind | str,
     minimum: float | None = None,
     maximum: float | None = None,
     step: float | None = None,
     choices: Sequence[Any] | None = None,
 ) -> Any:
     """The value as it goes into the graph (an int given for a FLOAT becomes a float), or invalid_params."""
-    if kind == "INT" and (isinstance(value, bool) or not isinstance(value, int)):
+    if kind == Kind.INT and (isinstance(value, bool) or not isinstance(value, int)):
         raise _invalid(f"{label} must be an integer, got {value!r}")
-    if kind == "FLOAT":
+    if kind == Kind.FLOAT:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _invalid(f"{label} must be a number, got {value!r}")
         value = float(value)
         if not math.isfinite(value):  # NaN and infinities: no JSON for ComfyUI carries them
             raise _invalid(f"{label} must be a finite number, got {value!r}")
-    if kind == "BOOLEAN" and not isinstance(value, bool):
+    if kind == Kind.BOOLEAN and not isinstance(value, bool):
         raise _invalid(f"{label} must be true or false, got {value!r}")
-    if kind in ("STRING", "COMBO", "IMAGE_UPLOAD") and not isinstance(value, str):
+    if (kind == Kind.STRING or kind in CHOICE_KINDS) and not isinstance(value, str):
         raise _invalid(f"{label} must be a string, got {value!r}")
-    if kind == "STRING" and len(value) > MAX_PROMPT_CHARS:
+    if kind == Kind.STRING and len(value) > MAX_PROMPT_CHARS:
         raise _invalid(f"{label} is {len(value)} characters; the limit is {MAX_PROMPT_CHARS}")
-    if kind in ("COMBO", "IMAGE_UPLOAD") and choices is not None and not choices:
+    if kind in CHOICE_KINDS and choices is not None and not choices:
         raise _invalid(f"{label}: no backend offers any choice for it (its list is empty)")
     if choices is not None and value not in choices:
         raise _invalid(f"{label} must be one of: {_choices_text(choices)}; got {value!r}")
-    if kind in ("INT", "FLOAT"):
+    if kind in (Kind.INT, Kind.FLOAT):
         if minimum is not None and maximum is not None and not minimum <= value <= maximum:
             raise _invalid(f"{label} must be between {limit_text(minimum)} and {limit_text(maximum)}, got {value}")
         if minimum is not None and value < minimum:
             raise _invalid(f"{label} must be at least {limit_text(minimum)}, got {value}")
         if maximum is not None and value > maximum:
             raise _invalid(f"{label} must be at most {limit_text(maximum)}, got {value}")
-        if kind == "INT" and step and step > 1 and (value - (minimum or 0)) % step:
+        if kind == Kind.INT and step and step > 1 and (value - (minimum or 0)) % step:
             base = limit_text(minimum or 0)
             raise _invalid(f"{label} must be {base} plus a multiple of {limit_text(step)}, got {value}")
     return value
@@ -163,7 +171,7 @@ def _targets_spec(workflow: Workflow, targets: Sequence[Target], caps: Sequence[
         return None
     lows = [s.minimum for s in found if s.minimum is not None]
     highs = [s.maximum for s in found if s.maximum is not None]
-    options = [set(s.options) for s in found if s.kind in ("COMBO", "IMAGE_UPLOAD")]
+    options = [set(s.options) for s in found if s.kind in CHOICE_KINDS]
     common = tuple(o for o in found[0].options if all(o in other for other in options))
     return InputSpec(found[0].kind, max(lows, default=None), min(highs, default=None), found[0].step, common)
 
@@ -174,28 +182,30 @@ def _narrow(low: float | None, high: float | None, yaml_low: float | None, yaml_
     return max(lows, default=None), min(highs, default=None)
 
 
-def _kind_of(value: Any) -> str:
+def _kind_of(value: Any) -> Kind:
     if isinstance(value, bool):
-        return "BOOLEAN"
-    return "INT" if isinstance(value, int) else "FLOAT" if isinstance(value, float) else "STRING"
+        return Kind.BOOLEAN
+    return Kind.INT if isinstance(value, int) else Kind.FLOAT if isinstance(value, float) else Kind.STRING
 
 
 def custom_schemas(workflow: Workflow, caps: Sequence[Capabilities]) -> list[ParamSchema]:
     found = []
     for param in workflow.custom.values():
         spec = _targets_spec(workflow, param.targets, caps)
-        kind = spec.kind if spec is not None else (param.kind or _kind_of(param.default))
-        kind = "COMBO" if kind == "IMAGE_UPLOAD" else kind
+        kind = spec.kind if spec is not None else (kind_named(param.kind) if param.kind else _kind_of(param.default))
+        kind = Kind.COMBO if kind == Kind.IMAGE_UPLOAD else kind
         low, high = _narrow(
             spec.minimum if spec else None, spec.maximum if spec else None, param.minimum, param.maximum
         )
-        choices: tuple[Any, ...] | None = spec.options if spec is not None and kind == "COMBO" else None
+        choices: tuple[Any, ...] | None = spec.options if spec is not None and kind == Kind.COMBO else None
         if param.choices is not None:
             choices = tuple(c for c in param.choices if choices is None or c in choices)
         step = param.step if param.step is not None else (spec.step if spec is not None else None)
         targets = tuple(str(t) for t in param.targets)
         found.append(
-            ParamSchema(param.name, "params", kind, param.default, param.description, low, high, step, choices, targets)
+            ParamSchema(
+                param.name, Source.PARAMS, kind, param.default, param.description, low, high, step, choices, targets
+            )
         )
     return found
 
@@ -210,14 +220,14 @@ def field_schemas(workflow: Workflow, caps: Sequence[Capabilities]) -> list[Para
         spec = _targets_spec(workflow, targets, caps)
         graph_value = workflow.graph[targets[0].node_id]["inputs"].get(targets[0].input_name)
         default = graph_value if wire == "model" else FIELD_DEFAULTS.get(wire)
-        kind = "SIZE" if wire == "size" else (spec.kind if spec is not None else _kind_of(graph_value))
-        choices = spec.options if spec is not None and spec.kind == "COMBO" else None
+        kind = Kind.SIZE if wire == "size" else (spec.kind if spec is not None else _kind_of(graph_value))
+        choices = spec.options if spec is not None and spec.kind == Kind.COMBO else None
         own_low, own_high, own_step = FIELD_LIMITS.get(wire, (None, None, None))
         low, high = _narrow(spec.minimum if spec else None, spec.maximum if spec else None, own_low, own_high)
         step = own_step if own_step is not None else (spec.step if spec is not None else None)
         targets_text = tuple(str(t) for n, ts in workflow.params.items() if FIELD_OF.get(n, n) == wire for t in ts)
         found[wire] = ParamSchema(
-            wire, "field", kind, default, FIELD_TEXT.get(wire, ""), low, high, step, choices, targets_text
+            wire, Source.FIELD, kind, default, FIELD_TEXT.get(wire, ""), low, high, step, choices, targets_text
         )
     return list(found.values())
 
@@ -275,7 +285,7 @@ def check_fields(
         if value is None:
             continue
         spec = rule.spec
-        choices = spec.options if spec.kind == "COMBO" else None
+        choices = spec.options if spec.kind == Kind.COMBO else None
         check_value(rule.label, value, spec.kind, spec.minimum, spec.maximum, None, choices)
 
 
@@ -293,4 +303,4 @@ def check_loras(workflow: Workflow, loras: list[dict[str, Any]] | None, caps: Se
             available = ", ".join(offered) if offered else "none"
             raise _invalid(f"'loras[{index}].name': no backend has the LoRA {lora['name']!r}; available: {available}")
         low, high = (strength.minimum, strength.maximum) if strength is not None else (None, None)
-        check_value(f"'loras[{index}].strength'", lora["strength"], "FLOAT", low, high)
+        check_value(f"'loras[{index}].strength'", lora["strength"], Kind.FLOAT, low, high)

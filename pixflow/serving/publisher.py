@@ -1,4 +1,5 @@
-"""Events on the PUB socket: two frames, [topic, msgpack map]."""
+"""Events on the PUB socket: two frames, [topic, msgpack map]. The loop's parts see it as an EventSink
+(loop/sink.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 
 import zmq
 
-from pixflow.jobs.job import Job
 from pixflow.loop.outbox import Outbox
+from pixflow.loop.sink import Sequenced
 from pixflow.protocol import now_ms, pack
 
 
@@ -26,5 +27,5 @@ class Publisher:
         for observe in self.observers:
             observe(topic, message)
 
-    def job_event(self, prefix: str, job: Job, fields: dict[str, Any]) -> None:
+    def job_event(self, prefix: str, job: Sequenced, fields: dict[str, Any]) -> None:
         self.publish(f"{prefix}{job.job_id}", {"job_id": job.job_id, "seq": job.next_seq(), **fields})

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from pixflow import config_rules, resources
+import pixflow.settings.rules as config_rules
+from pixflow import resources
 from pixflow.errors import ConfigError
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR
 
@@ -87,7 +88,7 @@ _SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 def _coerce(name: str, value: Any, source: str = "") -> Any:
     if name == "backends":
         return _backends(value, source)
-    return config_rules.convert(name, value, source)  # one rule per setting: pixflow/config_rules.py
+    return config_rules.convert(name, value, source)  # one rule per setting: pixflow/settings/rules.py
 
 
 def _backends(value: Any, source: str = "") -> tuple[BackendSettings, ...]:
@@ -127,7 +128,7 @@ def load_settings(
 ) -> Settings:
     """Defaults, then the file, then PIXFLOW_* variables, then `overrides` (flags; None: not given).
 
-    Every value is checked (config_rules.py); the first refused one raises. `sources`, if given, is filled with
+    Every value is checked (rules.py); the first refused one raises. `sources`, if given, is filled with
     where each setting that is not a default came from: `file PATH`, `environment PIXFLOW_NAME` or `flag`
     (`pixflow config show`)."""
     settings, problems = check_settings(config_file, overrides, environ, sources)
