@@ -83,3 +83,19 @@ class RecordingTimeout(RecordingError):
     """The recorded prompt did not finish within the recording's timeout."""
 
     code = "recording_timeout"
+
+
+class SpriteError(PixflowError):
+    """A sprite step that cannot run as asked: bad parameters, a palette that cannot be read, a sprite too big.
+
+    Codes: invalid_step, invalid_param, invalid_palette, not_an_image, does_not_fit (pixflow/sprites); on a worker
+    also steps_crashed and steps_timeout (the process running the steps died, or took too long)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[SpriteError], tuple[str, str]]:
+        # The steps run in other processes (comfy/threads.py): the error comes back pickled, code and all.
+        return SpriteError, (self.code, self.message)

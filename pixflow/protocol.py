@@ -31,6 +31,8 @@ REQUEST_TYPES = (
     "resume",
     "compare",
     "group",
+    "sheet",
+    "retry",
     "fetch_output",
     "fetch_preview",
     "drain",

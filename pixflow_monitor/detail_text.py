@@ -44,6 +44,7 @@ def params_text(job: JobView) -> Text:
     size_text = f"{size[0]}x{size[1]}" if isinstance(size, list | tuple) and len(size) == 2 else str(size)
     workflow = params.pop("workflow", None) or job.workflow
     previews = params.pop("previews", None)
+    sheet = params.pop("sheet", None)
     lines = (
         (("size", size_text), ("steps", params.pop("steps", None)), ("cfg", params.pop("cfg_scale", None))),
         (("seed", params.pop("seed", None)), ("batch", params.pop("batch_size", None))),
@@ -60,7 +61,45 @@ def params_text(job: JobView) -> Text:
             text.append(str(value))
         if shown:
             text.append("\n")
+    if isinstance(sheet, dict):
+        text.append_text(sheet_text(sheet))
+    text.append_text(sprite_text(job))
     text.rstrip()
+    return text
+
+
+def sheet_text(sheet: dict[str, Any]) -> Text:
+    """Where a sheet's frame sits: its row and frame among the sheet's, the cell, the locked palette if given."""
+    text = Text()
+    rows, cell = sheet.get("rows") or [], sheet.get("cell") or ["?", "?"]
+    text.append("sheet ", "dim")
+    text.append(f"row {sheet.get('row')} ({int(sheet.get('row_index') or 0) + 1}/{len(rows)})")
+    text.append(f"  frame {int(sheet.get('frame') or 0) + 1}/{sheet.get('frames')}  cell {cell[0]}x{cell[1]}")
+    palette = sheet.get("palette")
+    if palette:
+        shown = palette if "\n" not in palette and len(palette) <= 40 else "a palette file"
+        text.append(f"  palette {shown}")
+    text.append("\n")
+    return text
+
+
+def sprite_text(job: JobView) -> Text:
+    """The sprite steps' result of each output: its size, the raw generation's, and the palette as swatches."""
+    text = Text()
+    for output in job.outputs:
+        palette = output.get("palette")
+        if palette is None:
+            continue
+        grid = next((r.get("found") or {} for r in output.get("post") or [] if r.get("step") == "grid"), {})
+        text.append(f"sprite {output.get('index', 0)} ", "dim")
+        text.append(f"{output.get('width')}x{output.get('height')}")
+        if grid.get("size"):
+            source = "found" if grid.get("detected") else "given"
+            text.append(f"  grid {grid['size'][0]}x{grid['size'][1]} ({source})", "dim")
+        text.append(f"  palette ({len(palette)}) ", "dim")
+        for colour in palette[:32]:
+            text.append("  ", f"on {colour}")
+        text.append("\n")
     return text
 
 

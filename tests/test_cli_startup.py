@@ -32,12 +32,14 @@ ALLOWED = {
     "pixflow.cli.jobs_cmd",  # jobs, retry, pause, resume, drain, disable, enable: client calls only
     "pixflow.cli.status_view",  # plain text for `status` and `jobs`
     "pixflow.cli.compare",
+    "pixflow.cli.sheet_cmd",  # sheet, reroll: a parser module, client calls only
     "pixflow.cli.config_cmd",
     "pixflow.cli.health",
     "pixflow.cli.keys",
     "pixflow.cli.logs",
     "pixflow.cli.workflow_args",  # a parser module: argparse, json and the client
     "pixflow.client",
+    "pixflow.client.calls",
     "pixflow.client.connection",
     "pixflow.client.keys",
     "pixflow.client.tracker",

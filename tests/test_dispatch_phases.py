@@ -97,7 +97,7 @@ def test_after_a_reconnect_the_outputs_come_from_history_not_from_before_the_dro
     assert backend.named("reconcile") == [(job.job_id, job.prompt_id)]
     entry = {"outputs": {"9": IMAGE_A, "12": IMAGE_B}, "status": {"status_str": "success", "completed": True}}
     scheduler.on_message(m.PromptFinished(job.job_id, entry))
-    [(job_id, _prompt_id, _, _, node_outputs)] = backend.named("fetch_outputs")
+    [(job_id, _prompt_id, _, _, node_outputs, _post)] = backend.named("fetch_outputs")
     assert job.phase == Phase.FETCHING and job_id == job.job_id
     assert node_outputs == entry["outputs"]
 
@@ -110,7 +110,7 @@ def test_a_prompt_ending_live_after_missed_events_reads_its_outputs_from_history
     scheduler.on_message(m.BackendUp("local", "client-2"))  # a reconnect: events may have been missed
     scheduler.on_message(_event(ce.ExecutionSuccess(job.prompt_id)))  # ... and they flow again
     scheduler.on_message(_event(ce.Executing(job.prompt_id, None)))
-    [(*_, node_outputs)] = backend.named("fetch_outputs")
+    [(*_, node_outputs, _post)] = backend.named("fetch_outputs")
     assert node_outputs is None  # the download thread reads /history first
 
 
@@ -121,7 +121,7 @@ def test_outputs_seen_live_spare_the_history_read(loop: Any) -> None:
     scheduler.on_message(_event(ce.ExecutionSuccess(job.prompt_id)))
     assert job.phase == Phase.SUCCEEDED
     scheduler.on_message(_event(ce.Executing(job.prompt_id, None)))
-    [(*_, node_outputs)] = backend.named("fetch_outputs")
+    [(*_, node_outputs, _post)] = backend.named("fetch_outputs")
     assert node_outputs == {"9": IMAGE_A}
     assert scheduler.book.inflight("local") == 0  # ComfyUI is done with it: its slot is free for the next
 

@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
         "pixflow.errors",
         "pixflow.loop",
         "pixflow.resources",
+        "pixflow.sprites",
     ),
     ("pixflow.comfy",),
     ("pixflow.workflows",),

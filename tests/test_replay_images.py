@@ -21,10 +21,24 @@ from pixflow.testing import ThreadWorker
 from tests.helpers import FIXTURES, REPO, run_job, states_of
 
 WORKFLOWS = REPO / "workflows"
+EXACT = {"grid_mode": "override", "background": "none"}  # the sprite steps give the given grid, every cell kept
 
 
 def _graph(name: str) -> dict[str, Any]:
     graph: dict[str, Any] = json.loads((WORKFLOWS / f"{name}.json").read_text())
+    return graph
+
+
+def _scaled_sprite() -> dict[str, Any]:
+    """The sprite graph with ComfyUI's own pixel steps after decoding (ImageScale nearest-exact to 32x32, then
+    ImageQuantize), as graphs built in ComfyUI have them: the plan follows both."""
+    graph = _graph("sprite")
+    graph["10"] = {
+        "class_type": "ImageScale",
+        "inputs": {"image": ["8", 0], "upscale_method": "nearest-exact", "width": 32, "height": 32, "crop": "disabled"},
+    }
+    graph["11"] = {"class_type": "ImageQuantize", "inputs": {"image": ["10", 0], "colors": 16, "dither": "none"}}
+    graph["9"]["inputs"]["images"] = ["11", 0]
     return graph
 
 
@@ -40,15 +54,16 @@ def _colours(picture: Image.Image) -> int:
 
 @pytest.mark.parametrize(
     ("workflow", "size"),
-    [("txt2img", (64, 64)), ("txt2img_2pass", (128, 128)), ("sprite", (32, 32)), ("sprite_img2img", (32, 32))],
+    [("txt2img", (64, 64)), ("txt2img_2pass", (128, 128)), ("sprite", (512, 512)), ("sprite_img2img", (512, 512))],
 )
 def test_the_plan_of_each_shipped_workflow_has_the_size_of_its_graph(workflow: str, size: tuple[int, int]) -> None:
     plans = output_plans(_graph(workflow))
-    assert list(plans) == ["9"] and plans["9"].size == size
+    assert list(plans) == ["9"] and plans["9"].size == size  # sprites are saved at the generation's size
+    assert output_plans(_scaled_sprite())["9"].size == (32, 32)
 
 
 def test_the_plan_follows_zero_sides_batches_and_unreadable_links() -> None:
-    graph = _graph("sprite")
+    graph = _scaled_sprite()
     graph["5"]["inputs"].update(width=256, height=128, batch_size=3)
     graph["10"]["inputs"].update(width=64, height=0)  # 0: keep the aspect ratio, as ComfyUI does
     plan = output_plans(graph)["9"]
@@ -68,7 +83,7 @@ def test_the_plan_follows_zero_sides_batches_and_unreadable_links() -> None:
     ],
 )
 def test_odd_values_in_a_graph_give_a_bounded_plan_or_none(node: str, inputs: dict[str, Any]) -> None:
-    graph = _graph("sprite")
+    graph = _scaled_sprite()
     graph[node]["inputs"].update(inputs)
     for plan in output_plans(graph).values():
         width, height = plan.size
@@ -87,7 +102,7 @@ def _run_through_worker(client: Any, job_id: str, workflow: str, seed: int, **fi
     [
         ("txt2img", {"size": [96, 64]}, (96, 64)),
         ("txt2img_2pass", {"size": [64, 64]}, (128, 128)),
-        ("sprite", {"size": [64, 64], "params": {"grid": 32, "colors": 12}}, (32, 32)),
+        ("sprite", {"size": [64, 64], "params": {"grid": 32, "colors": 12, **EXACT}}, (32, 32)),
     ],
 )
 def test_a_job_saves_an_image_of_the_workflow_size_drawn_from_its_seed(
@@ -102,7 +117,7 @@ def test_a_job_saves_an_image_of_the_workflow_size_drawn_from_its_seed(
     assert first.tobytes() == again.tobytes()
     assert first.tobytes() != other.tobytes()
     if workflow == "sprite":
-        assert _colours(first) <= 12  # ImageQuantize to `colors`, no dithering
+        assert _colours(first) <= 12  # the palette step: an adaptive palette of `colors`, no dithering
 
 
 class _Comfy:
@@ -176,7 +191,7 @@ def test_each_image_of_a_batch_is_a_file_of_its_own_named_as_save_image_does(rep
 
 def test_a_cached_output_keeps_the_recorded_name_with_this_prompts_picture(replay, comfy) -> None:
     replay.call(lambda state: state.playlist.append("cached_all"))
-    graph = _graph("sprite")
+    graph = _scaled_sprite()
     events, _ = comfy.run(graph, "cached-1")
     assert [event["type"] for event in events] == _recorded_types(replay, "cached_all")
     (image,) = comfy.outputs("cached-1")

@@ -3,6 +3,7 @@ and workflows checked against each backend before any job is sent (docs/workflow
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from pixflow.client import ClientError
 from pixflow.errors import WorkflowError
@@ -19,6 +21,7 @@ from pixflow.workflows import load_workflow
 from tests.helpers import REPO
 from tests.workflow_helpers import TINY_LORA, UploadingReplay, by_name, sent_graph, sidecar, wait_done
 
+GRID_TEXT = "Side of the sprite in cells when the image shows no clear pixel grid (grid_mode override forces it)"
 KSAMPLER_SAMPLERS = "euler, euler_cfg_pp, euler_ancestral"  # the start of the fixture's KSampler list
 SPRITE = {"prompt": "pixel art knight", "size": [64, 64], "steps": 8, "workflow": "sprite"}
 
@@ -53,21 +56,23 @@ def test_list_workflows_types_every_parameter_from_object_info(worker: ThreadWor
     workflows = by_name(worker.client().call("list_workflows")["workflows"])
     sprite = workflows["sprite"]
     params = by_name(sprite["parameters"])
-    # Custom: the YAML narrows ImageScale's 0..16384 to 8..256; ImageQuantize's max of 256 stays.
+    # A parameter of a sprite step: typed by the step, the YAML's `type: INT` and range over its "WxH" string.
     assert params["grid"] == {
         "name": "grid",
         "source": "params",
         "kind": "INT",
         "default": 32,
-        "description": "Side of the saved sprite in pixels (the generated image is scaled down to it, nearest-exact)",
+        "description": GRID_TEXT,
         "min": 8,
         "max": 256,
-        "step": 1,
+        "step": None,
         "choices": None,
-        "targets": ["10.width", "10.height"],
+        "targets": [],
+        "post": "grid.size",
     }
     assert (params["colors"]["min"], params["colors"]["max"], params["colors"]["default"]) == (2, 256, 16)
-    assert params["dither"]["kind"] == "COMBO" and params["dither"]["choices"][:2] == ["none", "floyd-steinberg"]
+    assert params["dither"]["kind"] == "COMBO" and params["dither"]["choices"] == ["none", "ordered"]
+    assert [step["step"] for step in sprite["post"]] == ["grid", "alpha", "palette", "outline", "cell"]
     # Generate fields, typed the same way and narrowed by pixflow's own limits.
     assert params["sampler"]["source"] == "field" and params["sampler"]["choices"][:3] == KSAMPLER_SAMPLERS.split(", ")
     assert (params["size"]["kind"], params["size"]["min"], params["size"]["max"], params["size"]["step"]) == (
@@ -90,7 +95,15 @@ def test_list_workflows_types_every_parameter_from_object_info(worker: ThreadWor
             "target": "12.image",
         }
     ]
-    assert by_name(img2img["parameters"])["denoise"]["min"] == 0.0 and workflows["txt2img"]["max_loras"] == 0
+    denoise = by_name(img2img["parameters"])["denoise"]  # a node input's: KSampler's 0..1 from /object_info
+    assert (denoise["kind"], denoise["min"], denoise["max"], denoise["targets"], denoise["post"]) == (
+        "FLOAT",
+        0.0,
+        1.0,
+        ["3.denoise"],
+        None,
+    )
+    assert workflows["txt2img"]["max_loras"] == 0 and workflows["txt2img"]["post"] == []
     # The replay offers the stand-in's LoRAs (pixflow/replay/models.py), the slot's default among them.
     lora = workflows["sprite_lora"]
     assert lora["backends"] == ["local"] and lora["missing"] == {}
@@ -99,23 +112,46 @@ def test_list_workflows_types_every_parameter_from_object_info(worker: ThreadWor
 
 def test_a_custom_parameter_reaches_its_nodes_the_prompt_and_the_sidecar(worker: ThreadWorker, replay) -> None:
     client = worker.client()
-    client.call("generate", id="grid-1", **SPRITE, params={"grid": 16, "colors": 4})
-    job = wait_done(client, "grid-1")
-    assert job["state"] == "done" and job["params"]["params"] == {"grid": 16, "colors": 4}
+    fields = {**SPRITE, "workflow": "sprite_img2img", "images": {"reference": _png()}}
+    client.call("generate", id="denoise-1", **fields, params={"denoise": 0.45})
+    job = wait_done(client, "denoise-1")
+    assert job["state"] == "done" and job["params"]["params"] == {"denoise": 0.45}
     graph = sent_graph(replay, job["prompt_id"])
-    assert graph["10"]["inputs"]["width"] == graph["10"]["inputs"]["height"] == 16
-    assert graph["11"]["inputs"] == {"image": ["10", 0], "colors": 4, "dither": "none"}
+    assert graph["3"]["inputs"]["denoise"] == 0.45
+    written = sidecar(worker.output_dir, "denoise-1")
+    assert written["graph"] == graph and written["request"]["params"] == {"denoise": 0.45}
+
+
+def test_a_step_parameter_reaches_the_sprite_steps_and_the_sidecar(worker: ThreadWorker, replay) -> None:
+    client = worker.client()
+    params = {"grid": 16, "colors": 4, "grid_mode": "override", "background": "none"}
+    client.call("generate", id="grid-1", **SPRITE, params=params)
+    job = wait_done(client, "grid-1")
+    assert job["state"] == "done" and job["params"]["params"] == params
+    (output,) = job["outputs"]
+    assert (output["width"], output["height"]) == (16, 16) and len(output["palette"]) <= 4
+    with Image.open(output["path"]) as sprite, Image.open(output["raw_path"]) as raw:
+        assert sprite.size == (16, 16) and len(sprite.getcolors() or []) <= 4 and raw.size == (64, 64)
     written = sidecar(worker.output_dir, "grid-1")
-    assert written["graph"] == graph and written["request"]["params"] == {"grid": 16, "colors": 4}
+    steps = {record["step"]: record for record in written["outputs"][0]["post"]}
+    assert steps["grid"]["params"]["size"] == "16x16" and steps["grid"]["found"]["size"] == [16, 16]
+    assert steps["palette"]["params"]["colors"] == 4 and steps["alpha"]["params"]["mode"] == "none"
+    assert "10" not in sent_graph(replay, job["prompt_id"])  # no scaling in ComfyUI: the steps do it
 
 
 def test_defaults_fill_parameters_a_job_leaves_out(worker: ThreadWorker, replay) -> None:
     client = worker.client()
     client.call("generate", id="grid-default", **SPRITE)
     job = wait_done(client, "grid-default")
-    graph = sent_graph(replay, job["prompt_id"])
-    assert graph["10"]["inputs"]["width"] == 32 and graph["11"]["inputs"]["colors"] == 16
+    steps = {record["step"]: record for record in sidecar(worker.output_dir, "grid-default")["outputs"][0]["post"]}
+    assert steps["grid"]["params"]["size"] == "32x32" and steps["palette"]["params"]["colors"] == 16
     assert "params" not in job["params"]  # nothing given: the snapshot's params are as before
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 40), (30, 90, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -126,8 +162,13 @@ def test_defaults_fill_parameters_a_job_leaves_out(worker: ThreadWorker, replay)
         ({"grid": "big"}, "'params.grid' must be an integer, got 'big'"),
         ({"grid": True}, "'params.grid' must be an integer, got True"),
         ({"colors": 1}, "'params.colors' must be between 2 and 256, got 1"),
-        ({"dither": "lots"}, "'params.dither' must be one of: none, floyd-steinberg, bayer-2"),
-        ({"denoise": 0.5}, "workflow 'sprite' has no parameter 'denoise' in 'params'; its parameters: colors, dither"),
+        ({"dither": "lots"}, "'params.dither' must be one of: none, ordered; got 'lots'"),
+        ({"palette": "no-such"}, "'params.palette': "),
+        ({"cell": "4by4"}, "'params.cell': "),
+        (
+            {"denoise": 0.5},
+            "workflow 'sprite' has no parameter 'denoise' in 'params'; its parameters: anchor, background",
+        ),
     ],
 )
 def test_a_bad_custom_parameter_is_refused_with_what_is_allowed(worker, params, expected) -> None:
@@ -155,8 +196,8 @@ def test_loras_are_chained_after_the_checkpoint_loader(lora_replay, start_worker
     assert job["state"] == "done" and job["params"]["loras"] == [{"name": TINY_LORA, "strength": 0.5}]
     graph = sent_graph(lora_replay, job["prompt_id"])
     added = [node_id for node_id, node in graph.items() if node["class_type"] == "LoraLoader"]
-    assert added == ["12"]  # the next free numeric id
-    lora = graph["12"]["inputs"]
+    assert added == ["10"]  # the next free numeric id
+    lora = graph["10"]["inputs"]
     assert lora == {
         "lora_name": TINY_LORA,
         "strength_model": 0.5,
@@ -164,8 +205,8 @@ def test_loras_are_chained_after_the_checkpoint_loader(lora_replay, start_worker
         "model": ["4", 0],
         "clip": ["4", 1],
     }
-    assert graph["3"]["inputs"]["model"] == ["12", 0]  # the sampler now takes the patched model
-    assert graph["6"]["inputs"]["clip"] == graph["7"]["inputs"]["clip"] == ["12", 1]
+    assert graph["3"]["inputs"]["model"] == ["10", 0]  # the sampler now takes the patched model
+    assert graph["6"]["inputs"]["clip"] == graph["7"]["inputs"]["clip"] == ["10", 1]
     assert graph["8"]["inputs"]["vae"] == ["4", 2]  # the VAE still comes from the checkpoint
 
 
@@ -229,7 +270,7 @@ def test_pixflow_workflows_check_says_what_each_backend_lacks(replay, start_work
     out = capsys.readouterr().out
     assert code == 1, out
     assert "alien: an unknown node [runs on: no backend]" in out and "  local lacks: node type AlienDecode" in out
-    assert "  --param grid=32  INT 8..256  Side of the saved sprite" in out
+    assert "  --param grid=32  INT 8..256  Side of the sprite in cells" in out
     assert "  --image reference=PATH  The picture or sketch" in out
     assert out.rstrip().endswith("no backend can run: alien")
 
@@ -240,10 +281,10 @@ def test_submit_passes_params_and_loras(lora_replay, start_worker, capsys) -> No
     running = start_worker(lora_replay.url)
     client = _ready(running)
     args = ["submit", "knight", "--id", "cli-1", "--workflow", "sprite", "--size", "64x64", "--steps", "8"]
-    args += ["--param", "grid=24", "--param", "dither=bayer-2", "--lora", f"{TINY_LORA}:0.25"]
+    args += ["--param", "grid=24", "--param", "dither=ordered", "--lora", f"{TINY_LORA}:0.25"]
     assert main([*args, "--req-addr", running.req, "--pub-addr", running.pub]) == 0
     job = wait_done(client, "cli-1")
-    assert job["params"]["params"] == {"grid": 24, "dither": "bayer-2"}
+    assert job["params"]["params"] == {"grid": 24, "dither": "ordered"}
     assert job["params"]["loras"] == [{"name": TINY_LORA, "strength": 0.25}]
 
 
@@ -258,9 +299,16 @@ def _write(directory: Path, custom: str) -> Path:
     [
         ("custom: {steps: {targets: ['3.steps']}}", "names are a-z, 0-9, _ and not a generate field"),
         ("custom: {grid: {targets: ['3.model']}}", "is a link to another node, not a value"),
-        ("custom: {grid: {targets: ['10.nope']}}", "has no input 'nope'"),
-        ("custom: {grid: {targets: ['10.width'], minimum: 3}}", "unknown keys ['minimum']"),
-        ("custom: {grid: {targets: ['10.width'], type: INTEGER}}", "type 'INTEGER' is not one of"),
+        ("custom: {grid: {targets: ['5.nope']}}", "has no input 'nope'"),
+        ("custom: {grid: {targets: ['5.width'], minimum: 3}}", "unknown keys ['minimum']"),
+        ("custom: {grid: {targets: ['5.width'], type: INTEGER}}", "type 'INTEGER' is not one of"),
+        ("post: [{blur: {}}]", "post: "),
+        ("post: [grid, grid]", "post: "),
+        ("post: [{palette: {colors: 1}}]", "post: "),
+        ("post: [grid]\ncustom: {c: {post: palette.colors}}", "the workflow's post: has no such step"),
+        ("post: [grid]\ncustom: {c: {post: grid.nope}}", "is no step parameter"),
+        ("post: [grid]\ncustom: {c: {post: grid.size, targets: ['5.width']}}", "unknown keys ['targets'] beside post"),
+        ("post: [grid]\ncustom: {c: {post: grid.size, default: huge}}", "default: "),
         ("loras: {loader: '99'}", "loras: node '99' is not in the graph"),
         ("loras: {max: 0}", "max must be a whole number from 1 to 8"),
         ("images: {ref: {target: '77.image'}}", "node '77' is not in the graph"),

@@ -11,6 +11,8 @@ from bench.scenarios.events import event_latency, idle_gap
 from bench.scenarios.history import long_history
 from bench.scenarios.pool import pool_placement
 from bench.scenarios.soak import soak
+from bench.scenarios.sprite_load import sprite_loop_load, sprites
+from bench.scenarios.sprites import sprite_quality_and_cost
 from bench.scenarios.startup import status_startup
 from bench.scenarios.threads import worker_threads
 from bench.scenarios.throughput import throughput_and_memory
@@ -23,6 +25,9 @@ __all__ = [
     "long_history",
     "pool_placement",
     "soak",
+    "sprite_loop_load",
+    "sprite_quality_and_cost",
+    "sprites",
     "status_startup",
     "throughput_and_memory",
     "worker_threads",

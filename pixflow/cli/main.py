@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pixflow import __version__
-from pixflow.cli import config_cmd, health, jobs_cmd, keys, workflow_args
+from pixflow.cli import config_cmd, health, jobs_cmd, keys, sheet_cmd, workflow_args
 from pixflow.cli.client_args import add_client_args, client_of
 from pixflow.cli.compare import add_compare_parser
 from pixflow.cli.status_view import job_lines, worker_lines
@@ -166,6 +166,31 @@ def build_parser() -> argparse.ArgumentParser:
     record.set_defaults(run=f"{COMMANDS}:cmd_record")
 
     add_compare_parser(commands, add_client_args, _size)
+    sprite = commands.add_parser("sprite", help="turn fake pixel art into a sprite (grid, palette, alpha, outline)")
+    sprite.add_argument("input", nargs="?", type=Path, metavar="IN", help="the generated image (PNG, JPEG, WebP)")
+    sprite.add_argument("output", nargs="?", type=Path, metavar="OUT", help="the sprite to write (PNG)")
+    sprite.add_argument("--grid", default="auto", metavar="auto|WxH", help="the sprite's size in cells (default auto)")
+    sprite.add_argument("--cell-px", type=float, default=0.0, metavar="N", help="a cell's size in source pixels")
+    sprite.add_argument("--given", default="fallback", metavar="fallback|override")
+    sprite.add_argument("--method", default="majority", metavar="majority|k-centroid|median")
+    palette_help = "a shipped palette (--list-palettes), adaptive, none, a .hex/.gpl/.pal file or an image file"
+    sprite.add_argument("--palette", default="adaptive", metavar="NAME|adaptive|none|FILE", help=palette_help)
+    sprite.add_argument("--colors", type=int, default=16, metavar="N", help="colours of an adaptive palette")
+    sprite.add_argument("--dither", default="none", metavar="none|ordered")
+    sprite.add_argument("--alpha", default="border", metavar="none|border|key")
+    sprite.add_argument("--tolerance", type=float, default=8.0, metavar="X", help="OKLab x 100 (default 8)")
+    sprite.add_argument("--key", default="auto", metavar="auto|#rrggbb", help="the background colour")
+    sprite.add_argument("--outline", action="store_true", help="draw a one-pixel outline")
+    sprite.add_argument("--outline-colour", default="darkest", metavar="darkest|#rrggbb")
+    sprite.add_argument("--cell", default="auto", metavar="auto|WxH", help="place the sprite in a cell of this size")
+    sprite.add_argument("--no-trim", action="store_true", help="keep the grid's whole canvas")
+    sprite.add_argument("--anchor", default="center", metavar="center|bottom")
+    sprite.add_argument("--record", type=Path, metavar="FILE", help="write the steps' records and palette as JSON")
+    sprite.add_argument("--scale", type=int, default=0, metavar="N", help="also write OUT scaled up N times (x N)")
+    sprite.add_argument("--list-palettes", action="store_true", help="the shipped palettes, then exit")
+    sprite.set_defaults(run="pixflow.cli.sprite_cmd:cmd_sprite")  # steps and Pillow load only when it runs
+
+    sheet_cmd.add_parsers(commands, add_client_args, _size)  # sheet, reroll
 
     demo = commands.add_parser("demo", help="replay server + worker + a few jobs with live progress")
     demo.add_argument("--output-dir", type=Path, default=Path("output/demo"))

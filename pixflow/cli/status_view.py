@@ -85,6 +85,9 @@ def job_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"error:    {error.get('message', '')} ({error.get('code', '?')})")
     for output in job.get("outputs") or []:
         lines.append(f"output:   {output.get('path')}  ({output.get('width')}x{output.get('height')})")
+        if output.get("raw_path"):  # a sprite: its generation and palette (docs/sprites.md)
+            palette = output.get("palette") or []
+            lines.append(f"raw:      {output['raw_path']}  palette ({len(palette)}): {' '.join(palette[:16])}")
     return lines
 
 

@@ -11,18 +11,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zmq
 
+from pixflow.client.calls import Calls, ClientError, new_job_id
 from pixflow.client.keys import apply_keys, client_keys
 from pixflow.client.tracker import Event, JobFollower, WorkerIdentity
-from pixflow.errors import PixflowError
 from pixflow.protocol import DEFAULT_PUB_ADDR, DEFAULT_REQ_ADDR, PROTOCOL_VERSION, job_topic, pack, unpack
 from pixflow.vocabulary import JOB_TOPIC_PREFIXES, TOPIC_STATS
 
@@ -30,30 +28,7 @@ EventFilter = Callable[[str, dict[str, Any]], bool]
 MAX_PENDING = 10_000  # events read while waiting for others; beyond this the oldest go (followers resync by seq)
 
 
-class ClientError(PixflowError):
-    """The worker answered `error`, or did not answer in time (code `timeout`)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """The worker's answer to `generate`: `existing` when it already had a job with this id (a retry)."""
-
-    job_id: str
-    existing: bool
-    state: str
-    attempts: int = 1  # sends it took; `existing` after a retry is this request's own first arrival
-
-
-def new_job_id() -> str:
-    return uuid.uuid4().hex
-
-
-class Client:
+class Client(Calls):
     """`timeout` bounds every request (sending included) and is the default for waits on events.
 
     `on_restart(started_at)` is called when the worker's `started_at` changes (seen in a `pong`, a `worker`
@@ -110,9 +85,9 @@ class Client:
     def call(self, kind: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
         """Send a request and return the reply; raise ClientError on an `error` reply or a timeout.
 
-        A `generate` without an `id` (a `compare` without a `group_id`) gets one here, so that no job exists whose id
-        the caller cannot know."""
-        id_field = {"generate": "id", "compare": "group_id"}.get(kind)
+        A `generate` without an `id` (a `compare` or `sheet` without a `group_id`) gets one here, so that no job
+        exists whose id the caller cannot know."""
+        id_field = {"generate": "id", "compare": "group_id", "sheet": "group_id"}.get(kind)
         if id_field is not None and fields.get(id_field) is None:
             fields[id_field] = new_job_id()
         reply = self.request({"type": kind, "v": PROTOCOL_VERSION, **fields}, timeout)
@@ -155,51 +130,6 @@ class Client:
                 return reply
         self._reset_dealer()
         raise ClientError("timeout", f"no reply from the worker at {self.req_addr} within {timeout:g}s")
-
-    def ping(self) -> dict[str, Any]:
-        return self.call("ping")
-
-    def submit(self, prompt: str, *, id: str | None = None, retries: int = 0, **params: Any) -> Accepted:
-        """`generate` under `id` (a new uuid when None), sent again up to `retries` times after a timeout.
-
-        Retrying is safe because the id is the same: the worker answers `existing: true` for a job it already
-        has (the first attempt arrived, only its answer was late) and never makes a second one."""
-        job_id = id or new_job_id()
-        for attempt in range(retries + 1):
-            try:
-                reply = self.call("generate", id=job_id, prompt=prompt, **params)
-            except ClientError as e:
-                if e.code != "timeout" or attempt == retries:
-                    raise
-                continue
-            return Accepted(str(reply["job_id"]), bool(reply.get("existing")), str(reply.get("state")), attempt + 1)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def generate(self, prompt: str, *, id: str | None = None, retries: int = 0, **params: Any) -> str:
-        """`submit` and return the job's id."""
-        return self.submit(prompt, id=id, retries=retries, **params).job_id
-
-    def compare(self, prompt: str, *, group_id: str | None = None, retries: int = 0, **params: Any) -> dict[str, Any]:
-        """`compare` (`models` and/or `seeds` in params) under `group_id`, sent again up to `retries` times after a
-        timeout; the `group` reply. Safe to retry like `submit`: a known group id answers that group."""
-        group_id = group_id or new_job_id()
-        for attempt in range(retries + 1):
-            try:
-                return self.call("compare", group_id=group_id, prompt=prompt, **params)
-            except ClientError as e:
-                if e.code != "timeout" or attempt == retries:
-                    raise
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def status(self, job_id: str | None = None, timeout: float | None = None) -> dict[str, Any]:
-        return self.call("status", timeout, **({"job_id": job_id} if job_id else {}))
-
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        return self.call("cancel", job_id=job_id)
-
-    def fetch_output(self, job_id: str, index: int = 0, **fields: Any) -> dict[str, Any]:
-        """One image of a job as bytes (`image`), with format, width, height, sha256 (max_side: a thumbnail)."""
-        return self.call("fetch_output", job_id=job_id, index=index, **fields)
 
     # Events.
     def subscribe(self, *topics: str | bytes) -> None:

@@ -10,6 +10,8 @@ what that means.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import ssl
@@ -37,6 +39,7 @@ from pixflow.comfy.messages import (
     LoopMessage,
 )
 from pixflow.comfy.opener import Opening
+from pixflow.comfy.outputs import PostProcess
 from pixflow.comfy.threads import BackendThreads
 from pixflow.comfy.ws_upgrade import Upgrade, first_frame
 from pixflow.loop.outbox import Outbox
@@ -191,10 +194,11 @@ class Backend:
         job_dir: Path,
         sidecar: dict[str, Any],
         node_outputs: dict[str, Any] | None = None,
+        post: PostProcess | None = None,
     ) -> None:
         """Download the prompt's images on the loop (asking /history first when node_outputs is None), then write
-        them with the sidecar on a file writer."""
-        command = commands.FetchOutputs(job_id, prompt_id, job_dir, sidecar, node_outputs)
+        them with the sidecar on a file writer (which runs `post`, the sprite steps, on each)."""
+        command = commands.FetchOutputs(job_id, prompt_id, job_dir, sidecar, node_outputs, post)
         self._outbox.send(self._fetch, command)
 
     def _fetch(self, command: commands.FetchOutputs) -> None:
@@ -291,7 +295,9 @@ class Backend:
         self._post(ControlDone(self.name, result, self))
 
     def _write(self, command: commands.WriteOutputs) -> None:
-        """On the loop, from the fetch: the files go to a file writer."""
+        """On the loop, from the fetch: the files go to a file writer (and the sprite steps to a step process)."""
+        if command.post is not None:
+            command = dataclasses.replace(command, post=functools.partial(self._threads.run_steps, command.post))
         self._threads.write(lambda: self._post(self._written(command)))
 
     def _written(self, command: commands.WriteOutputs) -> JobResult:

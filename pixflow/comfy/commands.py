@@ -30,8 +30,8 @@ from pixflow.comfy.messages import (
     Submitted,
     Withdrawn,
 )
-from pixflow.comfy.outputs import write_outputs
-from pixflow.errors import BackendError
+from pixflow.comfy.outputs import PostProcess, write_outputs
+from pixflow.errors import BackendError, SpriteError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class FetchOutputs:
     sidecar: dict[str, Any] = field(repr=False)
     # Output node -> its `executed` output, when the job's events were followed live: saves a GET /history.
     node_outputs: dict[str, Any] | None = field(default=None, repr=False)
+    post: PostProcess | None = field(default=None, repr=False)  # the workflow's sprite steps, bound to the job
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class WriteOutputs:
     sidecar: dict[str, Any] = field(repr=False)
     images: list[dict[str, Any]] = field(repr=False)
     datas: list[bytes] = field(repr=False)
+    post: PostProcess | None = field(default=None, repr=False)
 
 
 PoolCommand = Cancel | Withdraw | Discard | RefreshInfo | Reconcile | InterruptAll  # run on the control pool
@@ -147,9 +149,13 @@ def run(backend: str, command: PoolCommand, client: ComfyClient) -> JobResult | 
 
 
 def write(command: WriteOutputs) -> JobResult:
-    """On a file writer: the images the loop downloaded, then their sidecar."""
+    """On a file writer: the images the loop downloaded (and the sprites their steps make), then their sidecar."""
     try:
-        outputs = write_outputs(command.images, command.datas, command.job_dir, command.job_id, command.sidecar)
+        outputs = write_outputs(
+            command.images, command.datas, command.job_dir, command.job_id, command.sidecar, command.post
+        )
+    except SpriteError as e:  # the generation is kept (<job>_<i>_raw.<ext>); the step says why it gave no sprite
+        return OutputsFailed(command.job_id, f"sprite steps: {e.code}: {e.message}")
     except (OSError, ValueError) as e:  # ValueError: a file name ComfyUI gave that no file may have (a NUL byte)
         return OutputsFailed(command.job_id, str(e))
     return OutputsSaved(command.job_id, outputs)

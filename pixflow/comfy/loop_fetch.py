@@ -77,7 +77,7 @@ class LoopFetch:
             image = images[len(datas)]
             self._http.get(self._client.view_url(image), lambda outcome: self._got(command, images, datas, outcome))
             return
-        self._write(WriteOutputs(command.job_id, command.job_dir, command.sidecar, images, datas))
+        self._write(WriteOutputs(command.job_id, command.job_dir, command.sidecar, images, datas, command.post))
 
     def _got(
         self, command: FetchOutputs, images: list[dict[str, Any]], datas: list[bytes], outcome: Answer | str

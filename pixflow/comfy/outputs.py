@@ -1,14 +1,24 @@
-"""Saving a finished prompt's images, each with the job's JSON sidecar, under the output folder."""
+"""Saving a finished prompt's images, each with the job's JSON sidecar, under the output folder.
+
+A workflow with sprite steps (`post:`) has each image saved twice: the generation as ComfyUI made it
+(`<job>_<i>_raw.<ext>`, written first, so a step that fails loses nothing) and the sprite the steps made of it
+(`<job>_<i>.png`); the sidecar's output entry names both, with every step's parameters and findings and the
+palette used. The steps run here, on a file writer, never on the loop.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pixflow.comfy.history import images_of
+from pixflow.sprites import Result
+
+PostProcess = Callable[[bytes], Result]  # an output's bytes -> its sprite (a workflow's steps, bound to the job)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -43,26 +53,38 @@ def sidecar_json(document: dict[str, Any]) -> bytes:
 
 
 def write_outputs(
-    images: list[dict[str, Any]], datas: list[bytes], job_dir: Path, job_id: str, sidecar: dict[str, Any]
+    images: list[dict[str, Any]],
+    datas: list[bytes],
+    job_dir: Path,
+    job_id: str,
+    sidecar: dict[str, Any],
+    post: PostProcess | None = None,
 ) -> list[dict[str, Any]]:
-    """Write downloaded images (as images_in_history names them) into job_dir, then the sidecar naming them."""
+    """Write downloaded images (as images_in_history names them) into job_dir, then the sidecar naming them; with
+    `post`, each image's sprite beside it (a SpriteError from a step propagates, the raw images already written)."""
     directory = os.path.abspath(job_dir)
     os.makedirs(directory, exist_ok=True)
     outputs = []
     for index, (image, data) in enumerate(zip(images, datas, strict=True)):
         suffix = os.path.splitext(image["filename"])[1] or ".png"
-        path = _write_atomically(directory, f"{job_id}_{index:02d}{suffix}", data)
-        size = png_size(data)
-        outputs.append(
-            {
-                "index": index,
-                "path": path,
-                "node": image["node"],
-                "comfy_filename": image["filename"],
-                "width": size[0] if size else None,
-                "height": size[1] if size else None,
-                "bytes": len(data),
-            }
-        )
+        if post is None:
+            path, written = _write_atomically(directory, f"{job_id}_{index:02d}{suffix}", data), data
+        else:
+            raw = _write_atomically(directory, f"{job_id}_{index:02d}_raw{suffix}", data)
+            sprite = post(data)
+            path, written = _write_atomically(directory, f"{job_id}_{index:02d}.png", sprite.png), sprite.png
+        size = png_size(written)
+        entry: dict[str, Any] = {
+            "index": index,
+            "path": path,
+            "node": image["node"],
+            "comfy_filename": image["filename"],
+            "width": size[0] if size else None,
+            "height": size[1] if size else None,
+            "bytes": len(written),
+        }
+        if post is not None:
+            entry.update(raw_path=raw, raw_bytes=len(data), palette=list(sprite.palette), post=list(sprite.records))
+        outputs.append(entry)
     _write_atomically(directory, f"{job_id}.json", sidecar_json({**sidecar, "outputs": outputs}))
     return outputs

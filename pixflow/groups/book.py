@@ -1,7 +1,8 @@
-"""Groups on the worker loop: when a group has ended, and its contact sheet.
+"""Groups on the worker loop: when a group has ended, its contact sheet, and a `sheet` group's sprite sheet.
 
-Runs on the loop's thread, but for the sheet itself, which a thread of its own draws and writes; that thread posts
-`SheetWritten` back through the loop's inbox and the loop publishes `group.done.<group_id>`. A job gets its group
+Runs on the loop's thread, but for the sheets themselves, which a thread of its own draws and writes; that thread
+posts `SheetWritten` back through the loop's inbox and the loop publishes `group.done.<group_id>`. A sprite sheet is
+drawn again each time its group ends again (a re-rolled frame). A job gets its group
 when it is created (`Scheduler.create_job`); the scheduler calls `on_job_end` after each job's final state.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pixflow.groups.sheet import SHEET_NAME, Cell, render_sheet
+from pixflow.groups.sprite_sheet import Frame, SheetLayout, frames_of, layout_of, write_sprite_sheet
 from pixflow.jobs.job import Job
 from pixflow.jobs.store import JobStore
 from pixflow.loop.sink import EventSink
@@ -34,6 +36,7 @@ class SheetWritten:
     job_ids: tuple[str, ...]
     path: str | None
     error: str | None
+    sprite_sheet: dict[str, Any] | None = None  # a `sheet` group's files (groups/sprite_sheet.py)
 
 
 def cell_of(job: Job) -> Cell:
@@ -49,6 +52,7 @@ class GroupBook:
         self._publisher: EventSink | None = None
         self._find: Callable[[str], Job | None] = lambda job_id: None
         self._drawing: set[str] = set()  # groups whose sheet the thread is drawing
+        self._sprite_sheets: dict[str, dict[str, Any]] = {}  # group id -> its sprite sheet's files, once drawn
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="contact-sheet")
 
     def bind(self, publisher: EventSink, find: Callable[[str], Job | None]) -> None:
@@ -70,13 +74,16 @@ class GroupBook:
         jobs = [job for job_id in job_ids if (job := self._find(job_id)) is not None]
         finished = bool(jobs) and all(job.finished for job in jobs)
         sheet = self.sheet_path(group_id)
-        if finished and not sheet.exists():
+        if finished and (not sheet.exists() or (layout_of(jobs) is not None and group_id not in self._sprite_sheets)):
             self._draw(group_id, jobs)  # ended while the worker was down, or the file was removed: draw it again
-        return {
+        reply = {
             "jobs": [job.snapshot() for job in jobs],
             "finished": finished,
             "contact_sheet": str(sheet) if sheet.exists() else None,
         }
+        if layout_of(jobs) is not None:
+            reply["sprite_sheet"] = self._sprite_sheets.get(group_id) if finished else None
+        return reply
 
     # The end of a group.
     def on_job_end(self, job: Job) -> None:
@@ -92,23 +99,37 @@ class GroupBook:
         self._drawing.add(group_id)
         cells = [cell_of(job) for job in jobs]
         job_ids = tuple(job.job_id for job in jobs)
-        self._thread.submit(self._render, group_id, job_ids, cells, self.sheet_path(group_id))
+        layout = layout_of(jobs)
+        sprite = (layout, frames_of(jobs)) if layout is not None else None
+        self._thread.submit(self._render, group_id, job_ids, cells, self.sheet_path(group_id), sprite)
 
-    def _render(self, group_id: str, job_ids: tuple[str, ...], cells: list[Cell], path: Path) -> None:
+    def _render(
+        self,
+        group_id: str,
+        job_ids: tuple[str, ...],
+        cells: list[Cell],
+        path: Path,
+        sprite: tuple[SheetLayout, list[Frame]] | None,
+    ) -> None:
         """On the sheet thread."""
         try:
-            written = SheetWritten(group_id, job_ids, str(render_sheet(cells, path)), None)
-        except Exception as e:  # a full disk, a bug: the group still ends, without a sheet
-            log.exception("group %s: the contact sheet could not be written", group_id)
+            files = write_sprite_sheet(*sprite, path.parent) if sprite is not None else None
+            written = SheetWritten(group_id, job_ids, str(render_sheet(cells, path)), None, files)
+        except Exception as e:  # a full disk, a frame of another size, a bug: the group still ends, without a sheet
+            log.exception("group %s: the sheet could not be written", group_id)
             written = SheetWritten(group_id, job_ids, None, f"{type(e).__name__}: {e}")
         self._post(written)
 
     def on_sheet(self, message: SheetWritten) -> None:
         """On the loop: publish the group's end."""
         self._drawing.discard(message.group_id)
+        if message.sprite_sheet is not None:
+            self._sprite_sheets[message.group_id] = message.sprite_sheet
         jobs = [job for job_id in message.job_ids if (job := self._find(job_id)) is not None]
         counts = {state: sum(1 for job in jobs if job.state == state) for state in sorted(TERMINAL_STATES)}
         fields = {"group_id": message.group_id, "job_ids": list(message.job_ids), **counts}
         fields |= {"contact_sheet": message.path, "error": message.error}
+        if message.sprite_sheet is not None:
+            fields["sprite_sheet"] = message.sprite_sheet
         if self._publisher is not None:
             self._publisher.publish(f"{TOPIC_GROUP_DONE}{message.group_id}", fields)

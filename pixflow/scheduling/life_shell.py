@@ -43,6 +43,7 @@ from pixflow.vocabulary import (
     JobState,
     now_ms,
 )
+from pixflow.workflows.post import job_steps
 
 log = logging.getLogger(__name__)
 
@@ -336,4 +337,5 @@ class JobLife:
         state = self._on(job, backend)
         job_dir = self._settings.output_dir / job.job_id
         sidecar = sidecar_for(job, state.backend.url)
-        state.backend.fetch_outputs(job.job_id, job.prompt_id, job_dir, sidecar, node_outputs or None)
+        post = job_steps(job.workflow, job.params)
+        state.backend.fetch_outputs(job.job_id, job.prompt_id, job_dir, sidecar, node_outputs or None, post)

@@ -15,8 +15,13 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from pixflow.errors import ErrorCode, RequestError
+from pixflow.groups.sheet_plan import ROW_NAME
 from pixflow.jobs.job import Job
 from pixflow.serving.fields import MAX_OUTPUT_INDEX, MAX_THUMB_SIDE, MIN_THUMB_SIDE, parse_int
+
+# What fetch_output can fetch of an output: the sprite (or the image as saved when there are no steps), or the
+# generation the sprite steps started from.
+VARIANTS = ("final", "raw")
 
 
 def output_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
@@ -25,7 +30,18 @@ def output_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str,
     if index >= len(job.outputs):
         saved = len(job.outputs)
         raise RequestError(ErrorCode.NOT_FOUND, f"job {job.job_id} ({job.state}) has {saved} images; no index {index}")
-    path = Path(str(job.outputs[index].get("path", "")))
+    variant = message.get("variant", "final")
+    if variant not in VARIANTS:
+        raise RequestError(
+            ErrorCode.INVALID_PARAMS, f"'variant' must be one of: {', '.join(VARIANTS)}; got {variant!r}"
+        )
+    output = job.outputs[index]
+    if variant == "raw" and "raw_path" not in output:
+        raise RequestError(
+            ErrorCode.NOT_FOUND,
+            f"image {index} of job {job.job_id} has no raw variant: its workflow has no sprite steps",
+        )
+    path = Path(str(output.get("raw_path" if variant == "raw" else "path", "")))
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -37,7 +53,7 @@ def output_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str,
         data = path.read_bytes()
     except OSError as e:
         raise RequestError(ErrorCode.NOT_FOUND, f"image {index} of job {job.job_id} cannot be read: {e}") from e
-    return {"job_id": job.job_id, "index": index, **_image_fields(data, max_side, max_bytes)}
+    return {"job_id": job.job_id, "index": index, "variant": variant, **_image_fields(data, max_side, max_bytes)}
 
 
 def preview_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
@@ -49,6 +65,43 @@ def preview_image(job: Job, message: dict[str, Any], max_bytes: int) -> dict[str
         )
     fields = _image_fields(data, max_side, max_bytes)
     return {"job_id": job.job_id, "seq": job.last_preview.get("seq"), "step": job.last_preview.get("step"), **fields}
+
+
+# A sheet's files (groups/sprite_sheet.py), by `variant`; `preview` takes the `row` too.
+GROUP_VARIANTS = {"sheet": "sheet.png", "atlas": "sheet.json", "aseprite": "sheet.aseprite", "preview": None}
+GROUP_FORMATS = {".png": "png", ".json": "json", ".aseprite": "aseprite", ".gif": "gif"}
+
+
+def group_file(group_id: str, folder: Path, message: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """One of a sheet's files, as bytes: the sheet PNG, its atlas (Aseprite's JSON), its .aseprite, a row's GIF."""
+    variant = message.get("variant", "sheet")
+    if variant not in GROUP_VARIANTS:
+        choices = ", ".join(GROUP_VARIANTS)
+        raise RequestError(ErrorCode.INVALID_PARAMS, f"a group's 'variant' must be one of: {choices}; got {variant!r}")
+    name = GROUP_VARIANTS[variant]
+    if name is None:
+        row = message.get("row")
+        if not isinstance(row, str) or not ROW_NAME.match(row):
+            raise RequestError(ErrorCode.INVALID_PARAMS, "variant 'preview' needs 'row': a row's name of the sheet")
+        name = f"{row}.gif"
+    path = folder / name
+    try:
+        size = path.stat().st_size
+        _check_size(size, max_bytes, f"{name} of group {group_id}")
+        data = path.read_bytes()
+    except OSError as e:
+        raise RequestError(
+            ErrorCode.NOT_FOUND, f"group {group_id} has no {name} (not a sheet, not finished, or no such row): {e}"
+        ) from e
+    return {
+        "group_id": group_id,
+        "variant": variant,
+        "name": name,
+        "format": GROUP_FORMATS[path.suffix],
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "image": data,
+    }
 
 
 def _check_size(size: int, limit: int, what: str) -> None:

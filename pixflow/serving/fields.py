@@ -13,7 +13,7 @@ from typing import Any
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.groups.plan import parse_group_id
 from pixflow.vocabulary import JobState
-from pixflow.workflows.params import parse_job_id
+from pixflow.workflows.params import MAX_SEED, parse_job_id
 
 MAX_OFFSET = 2**62  # SQLite integers are 64-bit signed; anything near that is no real offset anyway
 MAX_LIST_LIMIT = 1000  # jobs in one `list_jobs` page: a larger `limit` is served as this many (follow `next`)
@@ -91,6 +91,22 @@ class JobRef:
 
 
 @dataclass(frozen=True)
+class Retry:
+    job_id: str
+    new_id: str | None  # `id`: the new job's, when the client chooses it
+    seed: int | None  # None: the old job's seed
+    new_seed: bool  # a fresh random seed (a re-roll)
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """fetch_output: one job's image, or one of a sheet's files (`group_id`)."""
+
+    job_id: str | None
+    group_id: str | None
+
+
+@dataclass(frozen=True)
 class StatusOf:
     job_id: str | None  # None: the worker's status
 
@@ -135,6 +151,21 @@ def _required_job_id(message: dict[str, Any]) -> str:
 
 def job_ref(message: dict[str, Any]) -> JobRef:
     return JobRef(_required_job_id(message))
+
+
+def retry_of(message: dict[str, Any]) -> Retry:
+    seed = parse_int(message, "seed", None, 0, MAX_SEED)
+    new_seed = parse_flag(message, "new_seed")
+    if seed is not None and new_seed:
+        raise _invalid("give 'seed' or 'new_seed', not both")
+    return Retry(_required_job_id(message), parse_job_id(message, "id"), seed, new_seed)
+
+
+def output_ref(message: dict[str, Any]) -> OutputRef:
+    job_id, group_id = parse_job_id(message, "job_id"), parse_group_id(message)
+    if (job_id is None) == (group_id is None):
+        raise _invalid("give 'job_id' (a job's image) or 'group_id' (a sheet's files), one of them")
+    return OutputRef(job_id, group_id)
 
 
 def status_of(message: dict[str, Any]) -> StatusOf:

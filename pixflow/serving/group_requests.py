@@ -1,12 +1,15 @@
-"""The `compare` and `group` requests (docs/protocol.md): a group of jobs, one per model and seed, and its state."""
+"""The `compare`, `sheet` and `group` requests (docs/protocol.md): a group of jobs (one per model and seed, or one
+per cell of a sprite sheet) and its state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from pixflow.errors import ErrorCode, RequestError
 from pixflow.groups.plan import GroupPlan, parse_compare
+from pixflow.groups.sheet_plan import SheetPlan, parse_sheet
 from pixflow.security.quota import check_owner_quota
 from pixflow.serving import workflow_requests
 from pixflow.serving.context import Request, Serving
@@ -19,14 +22,53 @@ def _invalid(message: str) -> RequestError:
 
 
 def compare(worker: Serving, request: Request, fields: NewGroup) -> dict[str, Any]:
-    group_id, message = fields.group_id, request.message
+    return _answer(worker, request, fields, _compare_plan)
+
+
+def sheet(worker: Serving, request: Request, fields: NewGroup) -> dict[str, Any]:
+    """A sprite sheet: one job per cell, each with its row's prompt, its column's seed and the sheet's cell size."""
+    return _answer(worker, request, fields, _sheet_plan)
+
+
+def _answer(
+    worker: Serving, request: Request, fields: NewGroup, plan_of: Callable[[Serving, dict[str, Any]], GroupPlan]
+) -> dict[str, Any]:
     # Like `generate`'s id: a known group is answered as it is, whatever the other fields say (a retry).
-    if group_id is not None and (job_ids := worker.groups.job_ids(group_id)):
-        return _group_reply(worker, request, group_id, job_ids, existing=True)
+    if fields.group_id is not None and (job_ids := worker.groups.job_ids(fields.group_id)):
+        return _group_reply(worker, request, fields.group_id, job_ids, existing=True)
     if worker.draining:
         raise RequestError(ErrorCode.SHUTTING_DOWN, "the worker is stopping and takes no new jobs; retry later")
+    return _create(worker, request, plan_of(worker, request.message), request.message)
+
+
+def _compare_plan(worker: Serving, message: dict[str, Any]) -> GroupPlan:
     _check_lengths(message, worker.settings.max_group_jobs)
-    plan = parse_compare(message, worker.settings.max_group_jobs)
+    return parse_compare(message, worker.settings.max_group_jobs)
+
+
+def _sheet_plan(worker: Serving, message: dict[str, Any]) -> GroupPlan:
+    plan = parse_sheet(message, worker.settings.max_group_jobs)
+    _check_sheet_workflow(worker, plan)
+    return GroupPlan(plan.group_id, plan.jobs)
+
+
+def _check_sheet_workflow(worker: Serving, plan: SheetPlan) -> None:
+    workflow = worker.workflows.get(plan.workflow)
+    if workflow is None:
+        return  # _check names the known ones
+    if workflow.post is None or not any(step.name == "cell" for step in workflow.post.steps):
+        with_cells = sorted(
+            name
+            for name, other in worker.workflows.items()
+            if other.post is not None and any(step.name == "cell" for step in other.post.steps)
+        )
+        raise _invalid(
+            f"workflow {plan.workflow!r} has no sprite cell step (post: ... cell), which a sheet needs; "
+            f"workflows with one: {', '.join(with_cells) or 'none'}"
+        )
+
+
+def _create(worker: Serving, request: Request, plan: GroupPlan, message: dict[str, Any]) -> dict[str, Any]:
     _check(worker, plan)
     owner = request.caller.name  # the key's name, never the request's
     check_owner_quota(worker.settings, worker.store, owner)

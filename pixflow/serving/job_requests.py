@@ -14,7 +14,7 @@ from pixflow.protocol import PROTOCOL_VERSION
 from pixflow.security.quota import check_owner_quota
 from pixflow.serving import fetch, workflow_requests
 from pixflow.serving.context import Request, Serving
-from pixflow.serving.fields import JobPage, JobRef, NewJob, NoFields, StatusOf
+from pixflow.serving.fields import JobPage, JobRef, NewJob, NoFields, OutputRef, StatusOf
 from pixflow.workflows.params import parse_generate
 
 
@@ -93,8 +93,19 @@ def list_workflows(serving: Serving, request: Request, _: NoFields) -> dict[str,
     return request.reply("workflows", workflows=workflows, default=serving.settings.default_workflow)
 
 
-def fetch_output(serving: Serving, request: Request, ref: JobRef) -> dict[str, Any]:
-    """The job first (not_found, forbidden), then which image and its size (serving/fetch.py)."""
+def fetch_output(serving: Serving, request: Request, ref: OutputRef) -> dict[str, Any]:
+    """The job first (not_found, forbidden), then which image and its size (serving/fetch.py); or a sheet's file,
+    whose owner is its jobs'."""
+    if ref.group_id is not None:
+        job_ids = serving.groups.job_ids(ref.group_id)
+        first = serving.scheduler.find(job_ids[0]) if job_ids else None
+        if first is None:
+            raise RequestError(ErrorCode.NOT_FOUND, f"no group {ref.group_id!r}")
+        request.caller.check_owner("fetch_output", first.job_id, first.params.owner)
+        folder = serving.settings.output_dir / ref.group_id
+        max_bytes = serving.settings.max_fetch_bytes
+        return request.reply("image", **fetch.group_file(ref.group_id, folder, request.message, max_bytes))
+    assert ref.job_id is not None
     job = find_job(serving, ref.job_id)
     request.caller.check_owner("fetch_output", job.job_id, job.params.owner)
     return request.reply("image", **fetch.output_image(job, request.message, serving.settings.max_fetch_bytes))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixflow.security.roles import Caller, Role
-from pixflow.serving import control_requests, fields, group_requests, job_requests
+from pixflow.serving import control_requests, fields, group_requests, job_requests, retry_requests
 from pixflow.serving.context import Request, Serving
 
 SEE_BELOW = "see below"  # the fields of `generate` and `compare` have sections of their own in docs/protocol.md
@@ -41,8 +41,10 @@ _JOB_PAGE = (
 )
 _OUTPUT = (
     "`job_id`, `index` (default 0, 0 to 2^32-1; past the job's images `not_found`), `max_side` (optional, 16-4096: a "
-    "PNG thumbnail)"
+    "PNG thumbnail), `variant` (`final` or `raw`); or `group_id` and `variant` (`sheet`, `atlas`, `aseprite`, "
+    "`preview` with `row`): a sheet's files"
 )
+_RETRY = "`job_id` (an ended job), `id` (optional: the new job's), `seed` or `new_seed` (optional)"
 
 _PREVIEW = "`job_id`, `max_side` (optional)"
 
@@ -59,7 +61,9 @@ TABLE: tuple[RequestType, ...] = (
     RequestType("compare", _S, fields.new_group, group_requests.compare, ("group",), SEE_BELOW),
     # Reading a group is reading its jobs' snapshots, which `status` shows any viewer.
     RequestType("group", _V, fields.group_ref, group_requests.group, ("group",), "`group_id`"),
-    RequestType("fetch_output", _S, fields.job_ref, job_requests.fetch_output, ("image",), _OUTPUT),  # own jobs
+    RequestType("sheet", _S, fields.new_group, group_requests.sheet, ("group",), SEE_BELOW),
+    RequestType("retry", _S, fields.retry_of, retry_requests.retry, ("accepted",), _RETRY),  # own jobs, unless admin
+    RequestType("fetch_output", _S, fields.output_ref, job_requests.fetch_output, ("image",), _OUTPUT),  # own jobs
     RequestType("fetch_preview", _S, fields.job_ref, job_requests.fetch_preview, ("image",), _PREVIEW),  # own jobs
     RequestType("drain", _A, fields.backend_ref, control_requests.drain, ("backend",), "`backend` (name)"),
     RequestType("disable", _A, fields.backend_ref, control_requests.disable, ("backend",), "`backend`"),

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from pixflow.comfy.capabilities import Capabilities
-from pixflow.errors import ErrorCode, RequestError
+from pixflow.errors import ErrorCode, RequestError, SpriteError
 from pixflow.serving.context import Serving
 from pixflow.serving.rules import known
 from pixflow.workflows import Workflow
 from pixflow.workflows.checks import fitness
 from pixflow.workflows.images import ImageLimits, check_images, keep
 from pixflow.workflows.params import GenerateParams, parse_custom_values, parse_loras
+from pixflow.workflows.post import images_named
 from pixflow.workflows.schema import check_custom, check_fields, check_loras, custom_schemas, field_schemas
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,24 @@ def prepare(
     loras = parse_loras(message)
     check_loras(workflow, loras, caps)
     checked = check_images(workflow, message.get("images"), limits(worker))
+    check_post(workflow, custom, params.sheet, set(checked or ()))
     kept = keep(worker.settings.output_dir / job_id, job_id, checked) if checked else None
     return replace(params, custom=custom, loras=loras, images=kept)
+
+
+def check_post(
+    workflow: Workflow, custom: dict[str, Any] | None, sheet: dict[str, Any] | None, images: set[str]
+) -> None:
+    """The job's sprite steps as they will run: its values together, and a palette from an image it sends."""
+    try:
+        pipeline = workflow.pipeline_for(custom, sheet)
+    except SpriteError as e:
+        raise RequestError(ErrorCode.INVALID_PARAMS, f"'params': {e.message}") from e
+    for name in sorted(images_named(pipeline)) if pipeline is not None else ():
+        if name not in images:
+            sent = ", ".join(sorted(images)) or "none"
+            message = f"'params': the palette is taken from image {name!r}, which the job does not send ({sent})"
+            raise RequestError(ErrorCode.INVALID_PARAMS, message)
 
 
 def discard(params: GenerateParams) -> None:

@@ -10,8 +10,8 @@ workflows/NAME.yaml names its graph file and maps parameters to node inputs:
     stages:                       # extends states.DEFAULT_STAGE_OF_NODE for this workflow
       MyCustomSampler: sampling
 
-Its own typed parameters (`custom:`), input images (`images:`) and LoRAs (`loras:`): see spec.py and
-docs/workflows.md.
+Its own typed parameters (`custom:`), input images (`images:`), LoRAs (`loras:`) and the sprite steps run on each
+output (`post:`, pixflow/sprites): see spec.py, docs/workflows.md and docs/sprites.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from pixflow.errors import WorkflowError
+from pixflow.errors import SpriteError, WorkflowError
+from pixflow.sprites import Pipeline, parse_pipeline
 from pixflow.vocabulary import STAGES, JobState
 from pixflow.workflows.graph import insert_loras
 from pixflow.workflows.params import GENERATE_FIELDS, GenerateParams
@@ -76,6 +77,24 @@ class Workflow:
     custom: dict[str, CustomParam] = field(default_factory=dict)  # its own parameters (generate's `params`)
     images: dict[str, ImageSlot] = field(default_factory=dict)  # images sent with a job (generate's `images`)
     loras: LoraSlot | None = None  # where generate's `loras` are chained in; None: it takes none
+    post: Pipeline | None = None  # the sprite steps run on each output after it is downloaded; None: saved as is
+
+    def pipeline_for(self, custom: dict[str, Any] | None, sheet: dict[str, Any] | None = None) -> Pipeline | None:
+        """The workflow's steps with the job's values of the parameters that set them, and a sheet frame's cell and
+        locked palette over those (SpriteError if refused)."""
+        if self.post is None:
+            return None
+        values = {
+            param.post: (custom or {}).get(name, param.default)
+            for name, param in self.custom.items()
+            if param.post is not None
+        }
+        if sheet is not None:
+            width, height = sheet["cell"]
+            values["cell.size"] = f"{width}x{height}"
+            if sheet.get("palette") is not None and any(step.name == "palette" for step in self.post.steps):
+                values["palette.palette"] = sheet["palette"]
+        return self.post.with_values(values) if values else self.post
 
     @functools.cached_property
     def _graph_text(self) -> str:
@@ -111,7 +130,14 @@ class Workflow:
         for name, targets in self.params.items():
             first = targets[0]
             defaults[name] = self.graph[first.node_id]["inputs"].get(first.input_name)
-        return {"name": self.name, "description": self.description, "params": sorted(self.params), "defaults": defaults}
+        steps = self.post.describe() if self.post is not None else []
+        return {
+            "name": self.name,
+            "description": self.description,
+            "params": sorted(self.params),
+            "defaults": defaults,
+            "post": steps,
+        }
 
 
 def load_workflow(spec_path: Path) -> Workflow:
@@ -136,10 +162,15 @@ def load_workflow(spec_path: Path) -> Workflow:
         if stage not in stage_names:
             raise WorkflowError(f"workflow {name!r}: stage {stage!r} for {class_type} is not one of {stage_names}")
         stages[class_type] = JobState(stage)
-    custom = parse_custom(name, spec.get("custom"), graph, set(GENERATE_FIELDS))
+    try:
+        post = parse_pipeline(spec["post"]) if spec.get("post") is not None else None
+    except SpriteError as e:
+        raise WorkflowError(f"workflow {name!r}: post: {e.message}") from e
+    custom = parse_custom(name, spec.get("custom"), graph, set(GENERATE_FIELDS), post)
     images = parse_images(name, spec.get("images"), graph, set(custom))
     loras = parse_loras(name, spec.get("loras"), graph)
-    return Workflow(name, str(spec.get("description", "")), graph, params, stages, custom, images, loras)
+    description = str(spec.get("description", ""))
+    return Workflow(name, description, graph, params, stages, custom, images, loras, post)
 
 
 def load_workflows(directory: Path) -> dict[str, Workflow]:

@@ -66,6 +66,8 @@ class GenerateParams:
     # Input images: name -> sha256, format, width, height, bytes, file (where pixflow keeps it), comfy_name.
     images: dict[str, dict[str, Any]] | None = None
     loras: list[dict[str, Any]] | None = None  # [{name, strength}], chained after the checkpoint loader
+    # A frame of a `sheet` (groups/sheet_plan.py): its row and frame, and the sheet's rows, cell, palette, timing.
+    sheet: dict[str, Any] | None = None
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> GenerateParams:
@@ -85,7 +87,7 @@ class GenerateParams:
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: the values are never changed
         data["size"] = [data.pop("width"), data.pop("height")]
         data["params"] = data.pop("custom")
-        for key in ("params", "images", "loras"):  # only where a job has them: older messages stay as they were
+        for key in ("params", "images", "loras", "sheet"):  # only where a job has them: older messages stay the same
             if data[key] is None:
                 del data[key]
         return data

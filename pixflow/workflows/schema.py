@@ -13,7 +13,9 @@ from enum import StrEnum
 from typing import Any
 
 from pixflow.comfy.capabilities import CHOICE_KINDS, Capabilities, InputSpec, Kind, kind_named
-from pixflow.errors import ErrorCode, RequestError
+from pixflow.errors import ErrorCode, RequestError, SpriteError
+from pixflow.sprites import STEPS
+from pixflow.sprites import check_value as check_step_value
 from pixflow.workflows import Target, Workflow
 from pixflow.workflows.params import (
     MAX_BATCH,
@@ -86,6 +88,7 @@ class ParamSchema:
     step: float | None = None
     choices: tuple[Any, ...] | None = None
     targets: tuple[str, ...] = ()
+    post: str | None = None  # the sprite step parameter it sets ("palette.colors"), instead of node inputs
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -99,6 +102,7 @@ class ParamSchema:
             "step": self.step,
             "choices": list(self.choices) if self.choices is not None else None,
             "targets": list(self.targets),
+            "post": self.post,
         }
 
     def check(self, value: Any, label: str | None = None) -> Any:
@@ -204,7 +208,17 @@ def custom_schemas(workflow: Workflow, caps: Sequence[Capabilities]) -> list[Par
         targets = tuple(str(t) for t in param.targets)
         found.append(
             ParamSchema(
-                param.name, Source.PARAMS, kind, param.default, param.description, low, high, step, choices, targets
+                param.name,
+                Source.PARAMS,
+                kind,
+                param.default,
+                param.description,
+                low,
+                high,
+                step,
+                choices,
+                targets,
+                param.post,
             )
         )
     return found
@@ -249,8 +263,25 @@ def check_custom(
         if schema is None:
             takes = f"its parameters: {', '.join(sorted(schemas))}" if schemas else "it takes none"
             raise _invalid(f"workflow {workflow.name!r} has no parameter {name!r} in 'params'; {takes}")
-        checked[name] = schema.check(value, f"'params.{name}'")
+        label = f"'params.{name}'"
+        if schema.post is None:
+            checked[name] = schema.check(value, label)
+            continue
+        if schema.kind != Kind.STRING:  # strings (a palette file's text) are the step's to bound
+            value = schema.check(value, label)
+        checked[name] = _step_value(schema.post, value, label)
     return checked
+
+
+def _step_value(key: str, value: Any, label: str) -> Any:
+    """A value for a sprite step's parameter, checked as the step takes it (a palette's text, a WxH); kept as the
+    client sent it (the step normalises it when the job's steps are bound)."""
+    step_param = next(p for params in STEPS.values() for p in params if p.key == key)
+    try:
+        check_step_value(step_param, value)
+        return value
+    except SpriteError as e:
+        raise _invalid(f"{label}: {e.message}") from e
 
 
 @dataclass(frozen=True)

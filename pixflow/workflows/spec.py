@@ -11,6 +11,11 @@ images and whether it takes LoRAs (docs/workflows.md).
     images:                       # images sent with the job (generate's `images`), each into a LoadImage input
       reference: {target: "12.image", description: The picture to start from}
     loras: {loader: "4", max: 4}  # LoraLoader nodes chained after this checkpoint loader (`loras: true`: the only one)
+    post:                         # pixflow's sprite steps on each output (pixflow/sprites, docs/sprites.md)
+      - grid: {size: 32}
+      - palette: {palette: pico-8}
+    custom:
+      palette: {post: palette.palette}   # a parameter that sets a step's parameter instead of a node input
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pixflow.errors import WorkflowError
+from pixflow.errors import SpriteError, WorkflowError
+from pixflow.sprites import STEPS, Pipeline, check_value
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DECLARED_KINDS = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
 MAX_LORAS = 8
 CUSTOM_KEYS = frozenset({"target", "targets", "description", "default", "type", "min", "max", "step", "choices"})
+POST_KEYS = frozenset({"post", "description", "default", "type", "min", "max", "choices"})
+STEP_PARAMS = {param.key: param for params in STEPS.values() for param in params}  # "palette.colors" -> its spec
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class CustomParam:
     maximum: float | None = None
     step: float | None = None
     choices: tuple[Any, ...] | None = None
+    post: str | None = None  # "step.param": it sets a sprite step's parameter (no targets in the graph)
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,9 @@ def _number(workflow: str, name: str, key: str, value: Any) -> float | None:
     return value
 
 
-def parse_custom(workflow: str, spec: Any, graph: dict[str, Any], taken: set[str]) -> dict[str, CustomParam]:
+def parse_custom(
+    workflow: str, spec: Any, graph: dict[str, Any], taken: set[str], post: Pipeline | None = None
+) -> dict[str, CustomParam]:
     if spec is None:
         return {}
     if not isinstance(spec, dict):
@@ -99,6 +110,9 @@ def parse_custom(workflow: str, spec: Any, graph: dict[str, Any], taken: set[str
         if not isinstance(name, str) or not NAME_PATTERN.match(name) or name in taken:
             raise WorkflowError(f"{workflow}: custom param {name!r}: names are a-z, 0-9, _ and not a generate field")
         entry = entry if isinstance(entry, dict) else {"targets": entry}
+        if "post" in entry:
+            found[name] = _post_param(workflow, name, entry, post)
+            continue
         unknown = set(entry) - CUSTOM_KEYS
         if unknown:
             raise WorkflowError(f"{workflow}: custom param {name!r}: unknown keys {sorted(unknown)}")
@@ -125,6 +139,47 @@ def parse_custom(workflow: str, spec: Any, graph: dict[str, Any], taken: set[str
             tuple(choices) if choices is not None else None,
         )
     return found
+
+
+def _post_param(workflow: str, name: str, entry: dict[str, Any], post: Pipeline | None) -> CustomParam:
+    """A parameter that sets one of the workflow's sprite steps: typed by the step, narrowed by the YAML."""
+    unknown = set(entry) - POST_KEYS
+    if unknown:
+        raise WorkflowError(f"{workflow}: custom param {name!r}: unknown keys {sorted(unknown)} beside post")
+    key = entry["post"]
+    step_param = STEP_PARAMS.get(key) if isinstance(key, str) else None
+    if step_param is None:
+        raise WorkflowError(f"{workflow}: custom param {name!r}: post {key!r} is no step parameter (docs/sprites.md)")
+    if post is None or step_param.step not in {step.name for step in post.steps}:
+        raise WorkflowError(f"{workflow}: custom param {name!r}: post {key!r}: the workflow's post: has no such step")
+    kind = entry.get("type", step_param.kind)
+    if kind not in DECLARED_KINDS:
+        raise WorkflowError(f"{workflow}: custom param {name!r}: type {kind!r} is not one of {DECLARED_KINDS}")
+    declared = next(step for step in post.steps if step.name == step_param.step).params[step_param.name]
+    choices = entry.get("choices", step_param.choices)
+    if choices is not None and (not isinstance(choices, list | tuple) or not choices):
+        raise WorkflowError(f"{workflow}: custom param {name!r}: choices must be a non-empty list")
+    low = _number(workflow, name, "min", entry.get("min"))
+    high = _number(workflow, name, "max", entry.get("max"))
+    default = entry.get("default", declared)
+    try:
+        check_value(step_param, default)
+    except SpriteError as e:
+        raise WorkflowError(f"{workflow}: custom param {name!r}: default: {e.message}") from e
+    lows = [v for v in (low, step_param.minimum) if v is not None]
+    highs = [v for v in (high, step_param.maximum) if v is not None]
+    return CustomParam(
+        name,
+        (),
+        str(entry.get("description", step_param.description)),
+        default,
+        kind,  # a YAML `type: INT` for a "WxH" parameter: grid.size takes 32 for 32x32
+        max(lows, default=None),
+        min(highs, default=None),
+        None,
+        tuple(choices) if choices is not None else None,
+        key,
+    )
 
 
 def parse_images(workflow: str, spec: Any, graph: dict[str, Any], taken: set[str]) -> dict[str, ImageSlot]:

@@ -1,4 +1,4 @@
-"""The shipped workflows on a real ComfyUI: typed parameters, an uploaded image, LoRAs, the sprite pipeline.
+"""The shipped workflows on a real ComfyUI: typed parameters, an uploaded image, LoRAs, the sprite steps.
 
 The session's ComfyUI has the tiny checkpoint and a tiny LoRA made for it (e2e/make_lora.py).
 """
@@ -39,19 +39,28 @@ def _by_name(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in entries}
 
 
+# The tiny model's images show no pixel grid: the sprite's size is the given one (override, to be sure of it), and
+# with the background kept every cell is there.
+EXACT = {"grid_mode": "override", "background": "none"}
+
+
 def test_the_sprite_workflow_saves_the_grid_size_with_at_most_colors_colours(e2e_worker):
     client = e2e_worker().client()
-    params = {"grid": 16, "colors": 4}
+    params = {"grid": 16, "colors": 4, **EXACT}
     events = run_job(client, "sprite-1", workflow="sprite", prompt=unique_prompt("sprite"), params=params, **BASE)
     done = _done(events)
     assert len(done["outputs"]) == 1
-    image = _image(done["outputs"][0])
-    assert image.size == (16, 16) and (done["outputs"][0]["width"], done["outputs"][0]["height"]) == (16, 16)
-    assert 1 <= _colours(image) <= 4
-    sidecar = sidecar_of(done["outputs"][0], "sprite-1")
+    output = done["outputs"][0]
+    image = _image(output)
+    assert image.size == (16, 16) and (output["width"], output["height"]) == (16, 16)
+    assert 1 <= _colours(image) <= 4 and len(output["palette"]) <= 4
+    with Image.open(output["raw_path"]) as raw:
+        assert raw.size == (64, 64)  # the generation as ComfyUI made it, kept beside the sprite
+    sidecar = sidecar_of(output, "sprite-1")
     assert sidecar["request"]["params"] == params
-    assert sidecar["graph"]["10"]["inputs"]["width"] == sidecar["graph"]["10"]["inputs"]["height"] == 16
-    assert sidecar["graph"]["11"]["inputs"]["colors"] == 4 and sidecar["graph"]["11"]["inputs"]["dither"] == "none"
+    (entry,) = sidecar["outputs"]
+    assert [record["step"] for record in entry["post"]] == ["grid", "alpha", "palette", "outline", "cell"]
+    assert entry["post"][0]["found"]["size"] == [16, 16] and entry["post"][2]["params"]["colors"] == 4
 
 
 def test_parameters_are_typed_from_the_real_object_info_and_a_bad_one_is_refused(e2e_worker):
@@ -59,7 +68,8 @@ def test_parameters_are_typed_from_the_real_object_info_and_a_bad_one_is_refused
     workflows = _by_name(client.call("list_workflows")["workflows"])
     sprite = _by_name(workflows["sprite"]["parameters"])
     assert (sprite["colors"]["kind"], sprite["colors"]["min"], sprite["colors"]["max"]) == ("INT", 2, 256)
-    assert "floyd-steinberg" in sprite["dither"]["choices"] and "euler" in sprite["sampler"]["choices"]
+    assert sprite["dither"]["choices"] == ["none", "ordered"] and "euler" in sprite["sampler"]["choices"]
+    assert sprite["colors"]["post"] == "palette.colors" and sprite["colors"]["targets"] == []
     assert _by_name(workflows["sprite_lora"]["parameters"])["lora"]["choices"] == [TINY_LORA]
     for name in ("sprite", "sprite_img2img", "sprite_lora", "txt2img"):
         assert workflows[name]["missing"] == {} and workflows[name]["backends"] == ["local"], workflows[name]
@@ -80,7 +90,7 @@ def test_img2img_runs_on_an_uploaded_image_and_the_sidecar_holds_its_hash(e2e_wo
         workflow="sprite_img2img",
         prompt=unique_prompt("img2img"),
         images={"reference": reference},
-        params={"denoise": 0.5, "grid": 24, "colors": 8},
+        params={"denoise": 0.5, "grid": 24, "colors": 8, **EXACT},
         **BASE,
     )
     done = _done(events)
@@ -114,7 +124,7 @@ def test_a_lora_job_runs_with_the_tiny_lora_and_a_missing_lora_is_refused(e2e_wo
 
 def test_the_lora_example_workflow_runs_its_declared_slot(e2e_worker):
     client = e2e_worker().client()
-    params = {"lora": TINY_LORA, "lora_strength": 1.5, "grid": 8}
+    params = {"lora": TINY_LORA, "lora_strength": 1.5, "grid": 8, **EXACT}
     events = run_job(client, "lora-slot", workflow="sprite_lora", prompt=unique_prompt("slot"), params=params, **BASE)
     done = _done(events)
     assert _image(done["outputs"][0]).size == (8, 8)

@@ -24,7 +24,7 @@ def test_w_shows_every_workflow_with_its_typed_parameters(worker):
         text = content.plain if isinstance(content, Text) else str(content)
         assert "sprite  Pixel-art sprite" in text and "runs on: local" in text
         assert "params.grid  INT 8..256  default 32" in text
-        assert "params.dither  COMBO one of none, floyd-steinberg" in text
+        assert "params.dither  COMBO one of none, ordered" in text
         assert "images.reference  image (required)" in text and "loras  up to 4 LoRAs" in text
         assert "sampler  COMBO one of euler, euler_cfg_pp" in text and "size  SIZE 16..2048 step 8" in text
         await pilot.press("escape")

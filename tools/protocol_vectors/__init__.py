@@ -11,9 +11,10 @@ from .pool import POOL
 from .requests_replies import REQUESTS_AND_REPLIES
 from .security import SECURITY
 from .shared import Vector
+from .sprites import SPRITES
 from .workflows import WORKFLOWS
 
 # New vectors go at the end: older ones keep their place.
-VECTORS: list[Vector] = REQUESTS_AND_REPLIES + EVENTS + GROUPS + SECURITY + POOL + WORKFLOWS
+VECTORS: list[Vector] = REQUESTS_AND_REPLIES + EVENTS + GROUPS + SECURITY + POOL + WORKFLOWS + SPRITES
 
 __all__ = ["VECTORS", "Vector"]

@@ -28,6 +28,7 @@ def _param(name: str, source: str, kind: str, default: Any, description: str, **
         "step": rest.get("step"),
         "choices": rest.get("choices"),
         "targets": rest["targets"],
+        "post": rest.get("post"),
     }
 
 
@@ -36,6 +37,10 @@ SPRITE_IMG2IMG: dict[str, Any] = {
     "description": "Pixel-art sprite from a reference image or sketch (img2img)",
     "params": ["prompt", "sampler", "width", "height"],
     "defaults": {"prompt": "pixel art knight", "sampler": "euler", "width": 512, "height": 512},
+    "post": [
+        {"step": "grid", "size": "32x32", "cell_px": 0.0, "given": "fallback", "method": "majority"},
+        {"step": "palette", "palette": "adaptive", "colors": 16, "dither": "none"},
+    ],
     "parameters": [
         _param("prompt", "field", "STRING", None, "what to draw", targets=["6.text"]),
         _param(
@@ -74,20 +79,21 @@ SPRITE_IMG2IMG: dict[str, Any] = {
             "params",
             "INT",
             32,
-            "Side of the saved sprite in pixels",
+            "Side of the sprite in cells when the image shows no clear pixel grid",
             min=8,
             max=256,
-            step=1,
-            targets=["10.width", "10.height"],
+            targets=[],
+            post="grid.size",
         ),
         _param(
             "dither",
             "params",
             "COMBO",
             "none",
-            "Dithering while quantizing",
-            choices=["none", "floyd-steinberg"],
-            targets=["11.dither"],
+            "Dithering while mapping to the palette",
+            choices=["none", "ordered"],
+            targets=[],
+            post="palette.dither",
         ),
     ],
     "images": [
@@ -100,7 +106,7 @@ SPRITE_IMG2IMG: dict[str, Any] = {
     ],
     "max_loras": 4,
     "backends": ["box1-gpu0"],
-    "missing": {"box2-gpu0": ["node type ImageQuantize", "default checkpoint tiny-sd15.safetensors"]},
+    "missing": {"box2-gpu0": ["node type LoadImage", "default checkpoint tiny-sd15.safetensors"]},
 }
 
 WORKFLOWS: list[Vector] = [

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use crate::epoch::{Restart, WorkerEpoch};
 use crate::error::{Error, Result};
 use crate::protocol::{
-    job_topic, BackendInfo, Event, GenerateParams, JobSnapshot, Reply, Request, StateFilter, JOB_TOPIC_PREFIXES,
-    TOPIC_STATS,
+    job_topic, BackendInfo, Event, GenerateParams, JobSnapshot, OutputVariant, Reply, Request, RetryParams, SheetFile,
+    SheetSpec, StateFilter, JOB_TOPIC_PREFIXES, TOPIC_STATS,
 };
-use crate::replies::{self, Accepted, Group, JobList, Models, Pong, WorkerStatus, Workflows};
+use crate::replies::{self, Accepted, Group, Image, JobList, Models, Pong, WorkerStatus, Workflows};
 use crate::transport::{EventSocket, RequestSocket};
 
 pub struct Client {
@@ -76,7 +76,16 @@ impl Client {
     /// instead of creating a second one.
     pub fn generate(&mut self, params: &mut GenerateParams) -> Result<Accepted> {
         params.ensure_id();
-        replies::accepted(self.request(Request::generate(params.clone()))?)
+        replies::accepted("generate", self.request(Request::generate(params.clone()))?)
+    }
+
+    /// An ended job's request made again as a new job (same fields, workflow and group: a sheet's
+    /// frame stays in its cell), its seed unless `params` says otherwise. The new job's id is chosen
+    /// first when `params` has none (a new UUID), so calling this again with the same params after a
+    /// timeout answers the same job (`existing: true`). `retry_of` is the old job's id.
+    pub fn retry(&mut self, params: &mut RetryParams) -> Result<Accepted> {
+        params.ensure_id();
+        replies::accepted("retry", self.request(Request::retry(params.clone()))?)
     }
 
     /// One prompt over several models and/or seeds, as the group `group_id` (choose it, e.g. with
@@ -93,9 +102,52 @@ impl Client {
         replies::group("compare", self.request(request)?)
     }
 
-    /// A group's jobs and its contact sheet.
+    /// A character's sprite sheet as the group `group_id` (choose it before the first attempt, as
+    /// for [`compare`](Self::compare)): `sheet.rows` × `sheet.frames` jobs `<group_id>-1`, `-2`, …
+    /// (rows outer, frames inner), through a workflow with sprite steps (`params.workflow`, default
+    /// `sprite`). Once every frame has ended, [`group`](Self::group) and the `group.done` event carry
+    /// the files in `sprite_sheet`.
+    pub fn sheet(&mut self, group_id: &str, sheet: SheetSpec, params: GenerateParams) -> Result<Group> {
+        let request = Request::sheet(group_id, sheet, params);
+        replies::group("sheet", self.request(request)?)
+    }
+
+    /// A group's jobs and its contact sheet (and a sheet's files).
     pub fn group(&mut self, group_id: &str) -> Result<Group> {
         replies::group("group", self.request(Request::group(group_id))?)
+    }
+
+    /// One saved image of a job as bytes (`max_side`: a PNG thumbnail); for a workflow with sprite
+    /// steps, the sprite.
+    pub fn fetch_output(&mut self, job_id: &str, index: u32, max_side: Option<u32>) -> Result<Image> {
+        replies::image(
+            "fetch_output",
+            self.request(Request::fetch_output(job_id, index, max_side))?,
+        )
+    }
+
+    /// Like [`fetch_output`](Self::fetch_output), naming the variant: [`OutputVariant::Raw`] is the
+    /// generation a sprite was made from (`not_found` for a workflow without sprite steps).
+    pub fn fetch_output_variant(
+        &mut self,
+        job_id: &str,
+        index: u32,
+        max_side: Option<u32>,
+        variant: OutputVariant,
+    ) -> Result<Image> {
+        let request = Request::fetch_output_variant(job_id, index, max_side, variant);
+        replies::image("fetch_output", self.request(request)?)
+    }
+
+    /// One of a sheet's files as bytes (`name` says which file); `not_found` until the sheet is
+    /// written, or for a group that is no sheet.
+    pub fn fetch_sheet_file(&mut self, group_id: &str, file: &SheetFile) -> Result<Image> {
+        replies::image("fetch_output", self.request(Request::fetch_sheet_file(group_id, file))?)
+    }
+
+    /// The last preview of a job sent with `previews: true`.
+    pub fn fetch_preview(&mut self, job_id: &str, max_side: Option<u32>) -> Result<Image> {
+        replies::image("fetch_preview", self.request(Request::fetch_preview(job_id, max_side))?)
     }
 
     /// A job as it is now.

@@ -16,8 +16,8 @@ use crate::client::Client;
 use crate::epoch::Restart;
 use crate::error::{Error, Result};
 use crate::protocol::{
-    BackendInfo, Event, GenerateParams, JobPreviewEvent, JobSnapshot, Reply, Request, WorkerStatsEvent, TOPIC_BACKEND,
-    TOPIC_STATS,
+    BackendInfo, Event, GenerateParams, JobPreviewEvent, JobSnapshot, Reply, Request, RetryParams, WorkerStatsEvent,
+    TOPIC_BACKEND, TOPIC_STATS,
 };
 use crate::tracker::{Applied, JobTracker};
 
@@ -168,6 +168,14 @@ impl Handle {
         let ticket = self.ticket();
         self.send(Command::Generate { ticket, params })?;
         Ok((ticket, job_id))
+    }
+
+    /// Queue a `retry` of an ended job (re-rolling a sheet's frame, say); returns its ticket and the
+    /// new job's id (chosen now when the params have none). It is sent once: after a timeout, send it
+    /// again with that id as `params.id`, which answers the same job.
+    pub fn retry(&self, mut params: RetryParams) -> Result<(Ticket, String)> {
+        let job_id = params.ensure_id().to_owned();
+        Ok((self.request(Request::retry(params))?, job_id))
     }
 
     pub fn cancel(&self, job_id: &str) -> Result<Ticket> {

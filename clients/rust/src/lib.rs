@@ -39,6 +39,6 @@ pub use follow::{Follow, FollowItem};
 pub use handle::{Connection, Handle, HandleOptions, Ticket, Update};
 pub use ids::new_job_id;
 pub use protocol::*;
-pub use replies::{Accepted, Group, JobList, Models, Pong, WorkerStatus, Workflows};
+pub use replies::{Accepted, Group, Image, JobList, Models, Pong, WorkerStatus, Workflows};
 pub use tracker::{Applied, JobTracker};
 pub use value::{OrderedMap, Value};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pixflow_client::protocol::*;
 use pixflow_client::testing::vectors;
-use pixflow_client::{Client, Error, FollowItem};
+use pixflow_client::{new_job_id, Client, Error, FollowItem};
 use serde::Serialize;
 
 const USAGE: &str = "\
@@ -21,6 +21,16 @@ commands:
            [--cfg-scale X] [--negative-prompt TEXT] [--seed N] [--sampler NAME]
            [--scheduler NAME] [--batch-size N] [--workflow NAME] [--priority N] [--previews]
            [--follow [--follow-timeout SECS]]
+  sheet [PROMPT] --row NAME[:PROMPT] [--row ...] [--frames N] [--cell WxH] [--palette P]
+           [--duration-ms N] [--group-id ID] [the generate options but --id, --follow]
+                          a character's sprite sheet, one job per cell (docs/protocol.md, sheet)
+  group GROUP             a group's jobs, contact sheet and sprite sheet
+  retry JOB [--id ID] [--seed N | --new-seed]
+                          an ended job again as a new job (a sheet's frame: in its cell)
+  fetch-output JOB [--index N] [--max-side N] [--raw] [--out FILE]
+                          one saved image (--raw: the generation a sprite was made from)
+  fetch-sheet GROUP sheet|atlas|aseprite|preview [ROW] [--out FILE]
+                          one of a sheet's files (preview: ROW's GIF)
   cancel JOB
   status [JOB]
   list-jobs [--state STATE[,STATE...]] [--limit N] [--offset N]
@@ -40,6 +50,10 @@ options:
                      (default $PIXFLOW_SERVER_KEY); with --client-key: CURVE (docs/security.md)
   --client-key FILE  this client's NAME.key_secret (default $PIXFLOW_CLIENT_KEY)
 
+sheet and retry choose the group's or the new job's id when none is given (a new UUID), as every
+request that makes jobs does. An `image` reply prints without its bytes (`image_len`); --out FILE
+writes them.
+
 generate --follow subscribes to the job's events before sending it, then prints every event of the
 job until its final state. Exit status: 0 success (job done), 1 the worker answered `error` or the
 job failed or was cancelled, 2 usage, transport, timeout or decode errors.";
@@ -50,7 +64,7 @@ struct Args {
 }
 
 /// Flags that take no value.
-const SWITCHES: [&str; 4] = ["--follow", "--previews", "--help", "--strict"];
+const SWITCHES: [&str; 6] = ["--follow", "--previews", "--help", "--strict", "--new-seed", "--raw"];
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -109,11 +123,12 @@ fn seconds(name: &str, value: Option<f64>, default: f64) -> Result<Duration, Str
     Ok(Duration::from_secs_f64(s))
 }
 
-fn parse_size(value: &str) -> Result<[u32; 2], String> {
+/// `WxH` of the option `name` (`--size`, `--cell`).
+fn parse_size(name: &str, value: &str) -> Result<[u32; 2], String> {
     let (w, h) = value
         .split_once(['x', 'X'])
-        .ok_or_else(|| format!("--size {value:?}: expected WxH"))?;
-    let side = |s: &str| s.trim().parse::<u32>().map_err(|e| format!("--size {value:?}: {e}"));
+        .ok_or_else(|| format!("{name} {value:?}: expected WxH"))?;
+    let side = |s: &str| s.trim().parse::<u32>().map_err(|e| format!("{name} {value:?}: {e}"));
     Ok([side(w)?, side(h)?])
 }
 
@@ -207,18 +222,95 @@ fn print_reply(reply: &Reply) -> Result<(), Failure> {
     }
 }
 
-fn generate_params(args: &mut Args) -> Result<GenerateParams, String> {
+/// Print an `image` reply without its bytes (their length as `image_len`, as for a preview event),
+/// writing them to `out` first; any other reply as [`print_reply`] does.
+fn print_image_reply(reply: &Reply, out: Option<&str>) -> Result<(), Failure> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        v: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        req_id: &'a Option<ReqId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        job_id: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        group_id: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        index: &'a Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: &'a Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: &'a Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        variant: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: &'a Option<String>,
+        format: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        width: &'a Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        height: &'a Option<u32>,
+        bytes: u64,
+        sha256: &'a str,
+        image_len: usize,
+    }
+    let Reply::Image {
+        v,
+        req_id,
+        job_id,
+        group_id,
+        index,
+        seq,
+        step,
+        variant,
+        name,
+        format,
+        width,
+        height,
+        bytes,
+        sha256,
+        image,
+    } = reply
+    else {
+        return print_reply(reply);
+    };
+    if let Some(path) = out {
+        std::fs::write(path, image).map_err(|e| format!("--out {path}: {e}"))?;
+    }
+    print_json(&Line {
+        kind: reply.type_name(),
+        v: *v,
+        req_id,
+        job_id,
+        group_id,
+        index,
+        seq,
+        step,
+        variant,
+        name,
+        format,
+        width,
+        height,
+        bytes: *bytes,
+        sha256,
+        image_len: image.len(),
+    });
+    Ok(())
+}
+
+fn generate_params(command: &str, args: &mut Args) -> Result<GenerateParams, String> {
     let prompt = match args.take("--prompt") {
         Some(p) => p,
         None if !args.positional.is_empty() => args.positional.remove(0),
-        None => return Err("generate needs a prompt (PROMPT or --prompt TEXT)".into()),
+        None => return Err(format!("{command} needs a prompt (PROMPT or --prompt TEXT)")),
     };
     Ok(GenerateParams {
         id: args.take("--id"),
         prompt,
         negative_prompt: args.take("--negative-prompt"),
         model: args.take("--model"),
-        size: args.take("--size").map(|s| parse_size(&s)).transpose()?,
+        size: args.take("--size").map(|s| parse_size("--size", &s)).transpose()?,
         steps: args.parsed("--steps")?,
         cfg_scale: args.parsed("--cfg-scale")?,
         seed: args.parsed("--seed")?,
@@ -231,6 +323,30 @@ fn generate_params(args: &mut Args) -> Result<GenerateParams, String> {
         params: None,
         images: None,
         loras: None,
+    })
+}
+
+/// `sheet`'s own options: every `--row NAME[:PROMPT]` in order, and the layout.
+fn sheet_spec(args: &mut Args) -> Result<SheetSpec, String> {
+    let mut rows = Vec::new();
+    while let Some(row) = args.take("--row") {
+        rows.push(match row.split_once(':') {
+            Some((name, prompt)) => SheetRow::new(name, prompt),
+            None => SheetRow {
+                name: row,
+                prompt: None,
+            },
+        });
+    }
+    if rows.is_empty() {
+        return Err("sheet needs at least one --row NAME[:PROMPT]".into());
+    }
+    Ok(SheetSpec {
+        rows,
+        frames: args.parsed("--frames")?,
+        cell: args.take("--cell").map(|s| parse_size("--cell", &s)).transpose()?,
+        palette: args.take("--palette"),
+        duration_ms: args.parsed("--duration-ms")?,
     })
 }
 
@@ -379,7 +495,7 @@ fn run() -> Result<(), Failure> {
     let request = match command.as_str() {
         "ping" => Request::ping(),
         "generate" => {
-            let params = generate_params(&mut args)?;
+            let params = generate_params("generate", &mut args)?;
             let follow_on = args.flag("--follow");
             let follow_timeout = seconds("--follow-timeout", args.parsed("--follow-timeout")?, 600.0)?;
             args.done()?;
@@ -387,6 +503,59 @@ fn run() -> Result<(), Failure> {
                 return follow(&mut client, params, follow_timeout);
             }
             Request::generate(params)
+        }
+        "sheet" => {
+            let sheet = sheet_spec(&mut args)?;
+            let group_id = args.take("--group-id").unwrap_or_else(new_job_id);
+            let params = generate_params("sheet", &mut args)?;
+            if params.id.is_some() {
+                return Err("sheet takes --group-id (its jobs are <group_id>-<n>), not --id".into());
+            }
+            Request::sheet(group_id, sheet, params)
+        }
+        "group" => Request::group(args.positional.first().cloned().ok_or("group needs a GROUP")?),
+        "retry" => {
+            let job_id = args.positional.first().cloned().ok_or("retry needs a JOB")?;
+            let mut params = RetryParams::new(job_id);
+            params.id = args.take("--id");
+            params.seed = args.parsed("--seed")?;
+            if args.flag("--new-seed") {
+                if params.seed.is_some() {
+                    return Err("retry takes --seed N or --new-seed, not both".into());
+                }
+                params = params.new_seed();
+            }
+            params.ensure_id();
+            Request::retry(params)
+        }
+        "fetch-output" => {
+            let job_id = args.positional.first().cloned().ok_or("fetch-output needs a JOB")?;
+            let index = args.parsed("--index")?.unwrap_or(0);
+            let max_side = args.parsed("--max-side")?;
+            let request = match args.flag("--raw") {
+                true => Request::fetch_output_variant(job_id, index, max_side, OutputVariant::Raw),
+                false => Request::fetch_output(job_id, index, max_side),
+            };
+            let out = args.take("--out");
+            args.done()?;
+            return print_image_reply(&client.request(request)?, out.as_deref());
+        }
+        "fetch-sheet" => {
+            let group_id = args.positional.first().cloned().ok_or("fetch-sheet needs a GROUP")?;
+            let file = match (args.positional.get(1).map(String::as_str), args.positional.get(2)) {
+                (Some("sheet"), None) => SheetFile::Sheet,
+                (Some("atlas"), None) => SheetFile::Atlas,
+                (Some("aseprite"), None) => SheetFile::Aseprite,
+                (Some("preview"), Some(row)) => SheetFile::Preview(row.clone()),
+                (Some("preview"), None) => return Err("fetch-sheet GROUP preview needs a ROW".into()),
+                _ => return Err("fetch-sheet needs GROUP and sheet, atlas, aseprite or preview ROW".into()),
+            };
+            let out = args.take("--out");
+            args.done()?;
+            return print_image_reply(
+                &client.request(Request::fetch_sheet_file(group_id, &file))?,
+                out.as_deref(),
+            );
         }
         "cancel" => Request::cancel(args.positional.first().cloned().ok_or("cancel needs a JOB")?),
         "status" => Request::status(args.positional.first().cloned()),

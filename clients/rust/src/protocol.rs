@@ -21,7 +21,8 @@ pub const TOPIC_PREVIEW: &str = "job.preview.";
 pub const TOPIC_OUTPUT: &str = "job.output.";
 pub const TOPIC_BACKEND: &str = "backend.";
 pub const TOPIC_STATS: &str = "worker.stats";
-/// `group.done.<group_id>`: a `compare` group ended and its contact sheet was written.
+/// `group.done.<group_id>`: a `compare` or `sheet` group ended and its contact sheet (and a sheet's
+/// files) were written.
 pub const TOPIC_GROUP_DONE: &str = "group.done.";
 /// The four topics of one job are these prefixes followed by the job id.
 pub const JOB_TOPIC_PREFIXES: [&str; 4] = [TOPIC_STATE, TOPIC_PROGRESS, TOPIC_PREVIEW, TOPIC_OUTPUT];
@@ -113,6 +114,18 @@ pub struct OutputInfo {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub bytes: u64,
+    /// A workflow with sprite steps: `path` is the sprite, this the generation it was made from
+    /// (`fetch_output` with `variant: raw`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_bytes: Option<u64>,
+    /// The sprite's colours, `#rrggbb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub palette: Option<Vec<String>>,
+    /// Each sprite step's record: `step`, `params`, `found`, `ms` (docs/sprites.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post: Option<Vec<OrderedMap<Value>>>,
 }
 
 /// `error` of a failed job. The other fields depend on the code.
@@ -206,6 +219,33 @@ pub struct JobParams {
     pub priority: i32,
     pub previews: bool,
     pub size: [u32; 2],
+    /// A `sheet`'s frame: which cell it is, and the sheet's layout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<SheetCell>,
+    /// The name of the CURVE key that submitted it; nil without CURVE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// `params.sheet` of a `sheet`'s job: its row and frame, and the whole sheet's layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SheetCell {
+    /// The row's name.
+    pub row: String,
+    pub row_index: u32,
+    /// From 0; its seed is the sheet's `seed + frame`.
+    pub frame: u32,
+    /// Every row's name, in order.
+    #[serde(default, deserialize_with = "nil_default")]
+    pub rows: Vec<String>,
+    /// Frames per row.
+    pub frames: u32,
+    /// [width, height] of every cell.
+    pub cell: [u32; 2],
+    /// The palette the request locked (nil: the first finished frame's).
+    #[serde(default)]
+    pub palette: Option<String>,
+    pub duration_ms: u32,
 }
 
 impl Default for JobParams {
@@ -224,6 +264,8 @@ impl Default for JobParams {
             priority: 0,
             previews: false,
             size: [512, 512],
+            sheet: None,
+            owner: None,
         }
     }
 }
@@ -232,7 +274,7 @@ impl Default for JobParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSnapshot {
     pub job_id: String,
-    /// The `compare` group the job belongs to.
+    /// The `compare` or `sheet` group the job belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
     pub state: JobState,
@@ -275,6 +317,9 @@ pub struct JobSnapshot {
     /// overall, eta, stage_progress, step_rate (see "Progress and ETA").
     #[serde(flatten)]
     pub figures: ProgressFigures,
+    /// The name of the CURVE key that submitted it (docs/security.md); nil without CURVE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The progress figures of snapshots, `job.state` and `job.progress` events.
@@ -374,6 +419,10 @@ pub struct WorkflowInfo {
     pub params: Vec<String>,
     #[serde(default, deserialize_with = "nil_default")]
     pub defaults: OrderedMap<Value>,
+    /// Its sprite steps in order, each `{step, ...its parameters}` (docs/sprites.md); empty for none
+    /// (absent from older workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post: Option<Vec<OrderedMap<Value>>>,
     /// Every parameter, typed from the backends' /object_info: what a form needs (absent from older workers).
     #[serde(default, deserialize_with = "nil_default", skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<ParamSpec>,
@@ -415,6 +464,9 @@ pub struct ParamSpec {
     /// The node inputs it fills, `node_id.input`.
     #[serde(default, deserialize_with = "nil_default")]
     pub targets: Vec<String>,
+    /// The sprite step parameter it sets, `step.param`, instead of node inputs (nil for the others).
+    #[serde(default)]
+    pub post: Option<String>,
 }
 
 /// An input image a workflow takes.
@@ -436,6 +488,207 @@ pub struct ImageSlot {
 pub enum StateFilter {
     One(String),
     Many(Vec<String>),
+}
+
+/// A row of a `sheet`: its name (the atlas's tag, the preview's file name) and what its frames add to
+/// the subject's prompt (`"<subject>, <prompt>"`). Decodes from a bare name too, as the worker takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SheetRowForm")]
+pub struct SheetRow {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+}
+
+impl SheetRow {
+    pub fn new(name: impl Into<String>, prompt: impl Into<String>) -> Self {
+        SheetRow {
+            name: name.into(),
+            prompt: Some(prompt.into()),
+        }
+    }
+}
+
+/// The two forms of a row on the wire.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SheetRowForm {
+    Name(String),
+    Row {
+        name: String,
+        #[serde(default)]
+        prompt: Option<String>,
+    },
+}
+
+impl From<SheetRowForm> for SheetRow {
+    fn from(form: SheetRowForm) -> Self {
+        match form {
+            SheetRowForm::Name(name) => SheetRow { name, prompt: None },
+            SheetRowForm::Row { name, prompt } => SheetRow { name, prompt },
+        }
+    }
+}
+
+/// The fields of `sheet` besides `group_id` and the `generate` fields: the rows, and the layout every
+/// frame shares. All optional but `rows`; the worker fills in defaults (4 frames, 64x64 cells, the
+/// first finished frame's palette, 100 ms a frame).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SheetSpec {
+    pub rows: Vec<SheetRow>,
+    /// Frames per row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
+    /// [width, height] of every frame's cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<[u32; 2]>,
+    /// Locked for the whole sheet: a shipped palette's name, `#rrggbb` colours, or a palette file's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub palette: Option<String>,
+    /// Each frame's duration in the atlas and the previews.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u32>,
+}
+
+/// The fields of `retry`: the ended job, the new job's id, and its seed (the old job's unless `seed`
+/// or `new_seed` says otherwise).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RetryParams {
+    /// The ended job to make again.
+    pub job_id: String,
+    /// The new job's id; choose it (see [`RetryParams::ensure_id`]) so that sending the retry again
+    /// answers the same job. Without it the worker names it (the group's next `<group_id>-<n>`, or a
+    /// new uuid), and a retry sent twice makes two jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// `true`: a fresh random seed (re-rolling a sheet's frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_seed: Option<bool>,
+}
+
+impl RetryParams {
+    /// The ended job `job_id` again, with its seed.
+    pub fn new(job_id: impl Into<String>) -> Self {
+        RetryParams {
+            job_id: job_id.into(),
+            ..Default::default()
+        }
+    }
+    /// With a fresh random seed.
+    pub fn new_seed(mut self) -> Self {
+        self.new_seed = Some(true);
+        self.seed = None;
+        self
+    }
+    /// With this seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self.new_seed = None;
+        self
+    }
+}
+
+/// Which image of a job `fetch_output` sends (`variant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputVariant {
+    /// The sprite of a workflow with sprite steps, else the image as saved (the default).
+    Final,
+    /// The generation the sprite was made from (`not_found` for a workflow without steps).
+    Raw,
+}
+
+impl OutputVariant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputVariant::Final => "final",
+            OutputVariant::Raw => "raw",
+        }
+    }
+}
+
+/// One of a sheet's files, for `fetch_output` with a `group_id` (`variant`, and `row` for a preview).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SheetFile {
+    /// `sheet.png`.
+    Sheet,
+    /// `sheet.json`, Aseprite's JSON atlas.
+    Atlas,
+    /// `sheet.aseprite` (not written yet: docs/sprites.md).
+    Aseprite,
+    /// A row's looping GIF, `<row>.gif`.
+    Preview(String),
+}
+
+impl SheetFile {
+    /// Its `variant` on the wire.
+    pub fn variant(&self) -> &'static str {
+        match self {
+            SheetFile::Sheet => "sheet",
+            SheetFile::Atlas => "atlas",
+            SheetFile::Aseprite => "aseprite",
+            SheetFile::Preview(_) => "preview",
+        }
+    }
+    /// Its `row`: a preview's.
+    pub fn row(&self) -> Option<&str> {
+        match self {
+            SheetFile::Preview(row) => Some(row),
+            _ => None,
+        }
+    }
+}
+
+/// `sprite_sheet` of a `sheet` group's `group` reply and `group.done` event: the files written into
+/// `<output_dir>/<group_id>/`, and what the sheet is made of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpriteSheet {
+    /// `sheet.png`'s absolute path.
+    #[serde(default)]
+    pub sheet: Option<String>,
+    /// `sheet.json`'s (the atlas, in Aseprite's JSON export format).
+    #[serde(default)]
+    pub atlas: Option<String>,
+    /// Row name → its GIF's path.
+    #[serde(default, deserialize_with = "nil_default")]
+    pub previews: OrderedMap<String>,
+    /// `sheet.aseprite`'s path; nil for now (docs/sprites.md).
+    #[serde(default)]
+    pub aseprite: Option<String>,
+    /// [width, height] of every cell.
+    pub cell: [u32; 2],
+    /// The sheet's colours, `#rrggbb`.
+    #[serde(default, deserialize_with = "nil_default")]
+    pub palette: Vec<String>,
+    /// The cells without an image (transparent in the sheet).
+    #[serde(default, deserialize_with = "nil_default")]
+    pub missing: Vec<MissingFrame>,
+}
+
+/// An entry of `sprite_sheet.missing`: a cell whose job has no image, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissingFrame {
+    pub row: String,
+    pub frame: u32,
+    /// The cell's newest job (nil when it has none).
+    #[serde(default)]
+    pub job_id: Option<String>,
+    #[serde(default)]
+    pub state: Option<JobState>,
+}
+
+/// `security` of the `worker` reply (docs/security.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityInfo {
+    /// CURVE is on: only allowed client keys are served.
+    pub curve: bool,
+    /// With CURVE: how many client keys are allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<u64>,
+    /// With CURVE: handshakes refused for an unknown key since the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,7 +730,7 @@ pub enum Request {
         req_id: Option<ReqId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         state: Option<StateFilter>,
-        /// Only the jobs of this `compare` group.
+        /// Only the jobs of this `compare` or `sheet` group.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -526,6 +779,30 @@ pub enum Request {
         #[serde(flatten)]
         params: GenerateParams,
     },
+    /// A character's sprite sheet: rows of frames, one job `<group_id>-<n>` per cell, through a
+    /// workflow with sprite steps (answered `group`).
+    Sheet {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        /// Client-chosen; the same id again answers the existing group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<String>,
+        /// rows, frames, cell, palette, duration_ms.
+        #[serde(flatten)]
+        sheet: SheetSpec,
+        /// The `generate` fields but `id` (`prompt`: the subject, the same in every frame).
+        #[serde(flatten)]
+        params: GenerateParams,
+    },
+    /// An ended job's request made again as a new job, in the same group and cell (answered `accepted`).
+    Retry {
+        v: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        #[serde(flatten)]
+        params: RetryParams,
+    },
     /// A group's jobs and contact sheet (answered `group`).
     Group {
         v: u32,
@@ -533,16 +810,28 @@ pub enum Request {
         req_id: Option<ReqId>,
         group_id: String,
     },
-    /// One saved image of a job, as bytes (answered `image`); `max_side`: a thumbnail.
+    /// One saved image of a job (`job_id`), or one of a sheet's files (`group_id`), as bytes
+    /// (answered `image`); `max_side`: a thumbnail.
     FetchOutput {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
-        job_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_id: Option<String>,
+        /// Instead of `job_id`: a sheet's file, by `variant` (and `row`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         index: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_side: Option<u32>,
+        /// A job's: `final` (the default) or `raw` ([`OutputVariant`]); a group's: `sheet`, `atlas`,
+        /// `aseprite` or `preview` ([`SheetFile`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        variant: Option<String>,
+        /// The row of a sheet's `preview`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        row: Option<String>,
     },
     /// The last preview of a running job, as bytes (answered `image`).
     FetchPreview {
@@ -663,12 +952,68 @@ impl Request {
             params,
         }
     }
+    /// A character's sprite sheet as the group `group_id` (choose it before the first attempt, as
+    /// for `compare`); `params`: the `generate` fields but `id`.
+    pub fn sheet(group_id: impl Into<String>, sheet: SheetSpec, params: GenerateParams) -> Self {
+        Request::Sheet {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            group_id: Some(group_id.into()),
+            sheet,
+            params,
+        }
+    }
+    pub fn retry(params: RetryParams) -> Self {
+        Request::Retry {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            params,
+        }
+    }
     pub fn fetch_output(job_id: impl Into<String>, index: u32, max_side: Option<u32>) -> Self {
         Request::FetchOutput {
             v: PROTOCOL_VERSION,
             req_id: None,
-            job_id: job_id.into(),
+            job_id: Some(job_id.into()),
+            group_id: None,
             index: Some(index),
+            max_side,
+            variant: None,
+            row: None,
+        }
+    }
+    /// Like [`fetch_output`](Self::fetch_output), naming the variant: the sprite or the generation
+    /// it was made from.
+    pub fn fetch_output_variant(
+        job_id: impl Into<String>,
+        index: u32,
+        max_side: Option<u32>,
+        variant: OutputVariant,
+    ) -> Self {
+        let mut request = Request::fetch_output(job_id, index, max_side);
+        if let Request::FetchOutput { variant: slot, .. } = &mut request {
+            *slot = Some(variant.as_str().to_owned());
+        }
+        request
+    }
+    /// One of a sheet's files (`fetch_output` with `group_id`): `not_found` until it is written.
+    pub fn fetch_sheet_file(group_id: impl Into<String>, file: &SheetFile) -> Self {
+        Request::FetchOutput {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            job_id: None,
+            group_id: Some(group_id.into()),
+            index: None,
+            max_side: None,
+            variant: Some(file.variant().to_owned()),
+            row: file.row().map(str::to_owned),
+        }
+    }
+    pub fn fetch_preview(job_id: impl Into<String>, max_side: Option<u32>) -> Self {
+        Request::FetchPreview {
+            v: PROTOCOL_VERSION,
+            req_id: None,
+            job_id: job_id.into(),
             max_side,
         }
     }
@@ -713,6 +1058,8 @@ impl Request {
             Request::Pause { .. } => "pause",
             Request::Resume { .. } => "resume",
             Request::Compare { .. } => "compare",
+            Request::Sheet { .. } => "sheet",
+            Request::Retry { .. } => "retry",
             Request::Group { .. } => "group",
             Request::FetchOutput { .. } => "fetch_output",
             Request::FetchPreview { .. } => "fetch_preview",
@@ -734,6 +1081,8 @@ impl Request {
             | Request::Pause { req_id, .. }
             | Request::Resume { req_id, .. }
             | Request::Compare { req_id, .. }
+            | Request::Sheet { req_id, .. }
+            | Request::Retry { req_id, .. }
             | Request::Group { req_id, .. }
             | Request::FetchOutput { req_id, .. }
             | Request::FetchPreview { req_id, .. }
@@ -770,6 +1119,9 @@ pub enum Reply {
         #[serde(default, deserialize_with = "nil_default")]
         existing: bool,
         state: JobState,
+        /// The answer to `retry`: the old job's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_of: Option<String>,
     },
     Job {
         v: u32,
@@ -803,6 +1155,15 @@ pub enum Reply {
         /// Not handing jobs to ComfyUI (`pause`).
         #[serde(default, deserialize_with = "nil_default")]
         paused: bool,
+        /// The worker got SIGTERM and is finishing the jobs ComfyUI has.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shutting_down: Option<bool>,
+        /// Jobs waiting in pixflow's own queue, not yet handed to a backend.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queued: Option<u64>,
+        /// The limit past which `generate` answers `queue_full`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_queued: Option<u64>,
         /// State name → how many jobs the worker holds in it.
         #[serde(default, deserialize_with = "nil_default")]
         jobs: OrderedMap<u64>,
@@ -810,6 +1171,8 @@ pub enum Reply {
         backends: Vec<BackendInfo>,
         #[serde(default, deserialize_with = "nil_default")]
         workflows: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        security: Option<SecurityInfo>,
     },
     Models {
         v: u32,
@@ -830,7 +1193,7 @@ pub enum Reply {
         workflows: Vec<WorkflowInfo>,
         default: String,
     },
-    /// The answer to `compare` and `group`.
+    /// The answer to `compare`, `sheet` and `group`.
     Group {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -851,23 +1214,41 @@ pub enum Reply {
         /// The contact sheet's path, once written.
         #[serde(default)]
         contact_sheet: Option<String>,
+        /// A `sheet`'s files once it has ended (nil while a frame is still running; absent for `compare`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sprite_sheet: Option<SpriteSheet>,
     },
-    /// The answer to `fetch_output` (`index`) and `fetch_preview` (`seq`, `step`).
+    /// The answer to `fetch_output` (`index`, `variant`; a sheet's file: `group_id`, `variant`,
+    /// `name`) and `fetch_preview` (`seq`, `step`).
     Image {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
-        job_id: String,
+        /// A job's image; absent for a sheet's file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_id: Option<String>,
+        /// A sheet's file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         index: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<u64>,
-        /// `png`, `jpeg`, ...
+        /// `final` or `raw` (a job's), `sheet`, `atlas`, `aseprite` or `preview` (a sheet's file).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        variant: Option<String>,
+        /// A sheet file's name (`sheet.json`, `walk.gif`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// `png`, `jpeg`, ...; a sheet's file: `png`, `json`, `gif`, `aseprite`.
         format: String,
-        width: u32,
-        height: u32,
+        /// Of the bytes sent; absent for a sheet's file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        width: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        height: Option<u32>,
         bytes: u64,
         /// Hex SHA-256 of `image`.
         sha256: String,
@@ -963,7 +1344,7 @@ pub struct JobStateEvent {
     pub params: Option<JobParams>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
-    /// On creation: the `compare` group the job belongs to (nil when none).
+    /// On creation: the `compare` or `sheet` group the job belongs to (nil when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
     /// overall, eta, stage_progress, step_rate (see "Progress and ETA").
@@ -1045,7 +1426,8 @@ pub struct WorkerStatsEvent {
     pub started_at: Option<u64>,
 }
 
-/// `group.done.<group_id>`: a `compare` group's last job ended and its contact sheet was written.
+/// `group.done.<group_id>`: a `compare` or `sheet` group's last job ended and its contact sheet (and
+/// a sheet's files) were written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupDoneEvent {
     pub ts: u64,
@@ -1063,6 +1445,9 @@ pub struct GroupDoneEvent {
     pub contact_sheet: Option<String>,
     #[serde(default)]
     pub error: Option<String>,
+    /// A `sheet`'s files (absent for `compare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sprite_sheet: Option<SpriteSheet>,
 }
 
 /// An event, by its topic family.

@@ -2,7 +2,7 @@
 //! `req_id` (which only matter on the wire).
 
 use crate::error::{Error, Result};
-use crate::protocol::{BackendInfo, JobSnapshot, JobState, Reply, WorkflowInfo};
+use crate::protocol::{BackendInfo, JobSnapshot, JobState, Reply, SecurityInfo, SpriteSheet, WorkflowInfo};
 use crate::value::OrderedMap;
 
 /// `pong`.
@@ -21,9 +21,11 @@ pub struct Accepted {
     /// The id was known: this is the existing job (a retry, or an id sent twice).
     pub existing: bool,
     pub state: JobState,
+    /// The answer to `retry`: the old job's id.
+    pub retry_of: Option<String>,
 }
 
-/// `group` (the answer to `compare` and `group`).
+/// `group` (the answer to `compare`, `sheet` and `group`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     pub group_id: String,
@@ -36,6 +38,36 @@ pub struct Group {
     pub finished: bool,
     /// The contact sheet's path, once written.
     pub contact_sheet: Option<String>,
+    /// A `sheet`'s files, once it has ended.
+    pub sprite_sheet: Option<SpriteSheet>,
+}
+
+/// `image` (the answer to `fetch_output` and `fetch_preview`): one image, or one of a sheet's files,
+/// as bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// A job's image; none for a sheet's file.
+    pub job_id: Option<String>,
+    /// A sheet's file.
+    pub group_id: Option<String>,
+    /// `fetch_output` of a job.
+    pub index: Option<u32>,
+    /// `fetch_preview`.
+    pub seq: Option<u64>,
+    pub step: Option<u64>,
+    /// `final` or `raw` (a job's), `sheet`, `atlas`, `aseprite` or `preview` (a sheet's file).
+    pub variant: Option<String>,
+    /// A sheet file's name (`sheet.json`, `walk.gif`, ...).
+    pub name: Option<String>,
+    /// `png`, `jpeg`, ...; a sheet's file: `png`, `json`, `gif`, `aseprite`.
+    pub format: String,
+    /// Of the bytes sent; none for a sheet's file.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub bytes: u64,
+    /// Hex SHA-256 of `image`.
+    pub sha256: String,
+    pub image: Vec<u8>,
 }
 
 /// `worker` (the answer to `status` without a job, `pause` and `resume`).
@@ -45,10 +77,16 @@ pub struct WorkerStatus {
     pub protocol: u32,
     pub started_at: u64,
     pub paused: bool,
+    /// The worker got SIGTERM and is finishing the jobs ComfyUI has (none from older workers).
+    pub shutting_down: Option<bool>,
+    /// Jobs waiting in pixflow's own queue, and the limit past which `generate` answers `queue_full`.
+    pub queued: Option<u64>,
+    pub max_queued: Option<u64>,
     /// State name → how many jobs the worker holds in it.
     pub jobs: OrderedMap<u64>,
     pub backends: Vec<BackendInfo>,
     pub workflows: Vec<String>,
+    pub security: Option<SecurityInfo>,
 }
 
 /// `jobs`.
@@ -108,19 +146,21 @@ pub(crate) fn pong(reply: Reply) -> Result<Pong> {
     }
 }
 
-pub(crate) fn accepted(reply: Reply) -> Result<Accepted> {
+pub(crate) fn accepted(request: &'static str, reply: Reply) -> Result<Accepted> {
     match ok_or_worker_error(reply)? {
         Reply::Accepted {
             job_id,
             existing,
             state,
+            retry_of,
             ..
         } => Ok(Accepted {
             job_id,
             existing,
             state,
+            retry_of,
         }),
-        other => Err(unexpected("generate", &other)),
+        other => Err(unexpected(request, &other)),
     }
 }
 
@@ -138,18 +178,26 @@ pub(crate) fn worker(request: &'static str, reply: Reply) -> Result<WorkerStatus
             protocol,
             started_at,
             paused,
+            shutting_down,
+            queued,
+            max_queued,
             jobs,
             backends,
             workflows,
+            security,
             ..
         } => Ok(WorkerStatus {
             version,
             protocol,
             started_at,
             paused,
+            shutting_down,
+            queued,
+            max_queued,
             jobs,
             backends,
             workflows,
+            security,
         }),
         other => Err(unexpected(request, &other)),
     }
@@ -204,6 +252,7 @@ pub(crate) fn group(request: &'static str, reply: Reply) -> Result<Group> {
             jobs,
             finished,
             contact_sheet,
+            sprite_sheet,
             ..
         } => Ok(Group {
             group_id,
@@ -212,6 +261,43 @@ pub(crate) fn group(request: &'static str, reply: Reply) -> Result<Group> {
             jobs,
             finished,
             contact_sheet,
+            sprite_sheet,
+        }),
+        other => Err(unexpected(request, &other)),
+    }
+}
+
+pub(crate) fn image(request: &'static str, reply: Reply) -> Result<Image> {
+    match ok_or_worker_error(reply)? {
+        Reply::Image {
+            job_id,
+            group_id,
+            index,
+            seq,
+            step,
+            variant,
+            name,
+            format,
+            width,
+            height,
+            bytes,
+            sha256,
+            image,
+            ..
+        } => Ok(Image {
+            job_id,
+            group_id,
+            index,
+            seq,
+            step,
+            variant,
+            name,
+            format,
+            width,
+            height,
+            bytes,
+            sha256,
+            image,
         }),
         other => Err(unexpected(request, &other)),
     }

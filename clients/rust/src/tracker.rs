@@ -119,6 +119,7 @@ impl JobTracker {
 /// A snapshot from a job's creation event (`from` nil, `to` queued, with `params` and `workflow`).
 fn created(e: &JobStateEvent) -> JobSnapshot {
     let params = e.params.clone().unwrap_or_default();
+    let owner = params.owner.clone();
     let mut state_times = OrderedMap::new();
     state_times.insert(JobState::Queued.as_str(), e.ts);
     JobSnapshot {
@@ -145,6 +146,7 @@ fn created(e: &JobStateEvent) -> JobSnapshot {
         state_times,
         last_preview: None,
         figures: e.figures.clone(),
+        owner,
     }
 }
 

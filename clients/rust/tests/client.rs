@@ -325,3 +325,60 @@ fn drain_disable_enable_answer_the_backends_figures_and_the_handle_passes_them_o
     });
     assert!(matches!(reply.unwrap(), Reply::Backend { backend, .. } if backend.mode == Some(BackendMode::Active)));
 }
+
+#[test]
+fn a_sheet_its_files_and_a_retry_whose_id_is_chosen_first() {
+    let worker = FakeWorker::start(7);
+    let mut client = Client::connect(&worker.req, &worker.pub_, TIMEOUT).unwrap();
+    let sheet = SheetSpec {
+        rows: vec![SheetRow::new("idle", "standing"), SheetRow::new("walk", "walking")],
+        frames: Some(2),
+        cell: Some([48, 48]),
+        ..Default::default()
+    };
+    let group = client.sheet("knight", sheet, params()).unwrap();
+    assert_eq!(group.job_ids, ["knight-1", "knight-2", "knight-3", "knight-4"]);
+    assert_eq!((group.finished, group.sprite_sheet), (false, None));
+    let sent = worker.state().requests.last().cloned();
+    assert!(
+        matches!(&sent, Some(Request::Sheet { group_id: Some(g), sheet, .. }) if g == "knight" && sheet.rows.len() == 2),
+        "{sent:?}"
+    );
+
+    let atlas = client.fetch_sheet_file("knight", &SheetFile::Atlas).unwrap();
+    assert_eq!((atlas.group_id.as_deref(), atlas.job_id), (Some("knight"), None));
+    assert_eq!(
+        (atlas.name.as_deref(), atlas.image.as_slice()),
+        (Some("sheet.json"), &b"{}"[..])
+    );
+    let raw = client
+        .fetch_output_variant("knight-1", 0, None, OutputVariant::Raw)
+        .unwrap();
+    assert_eq!(
+        (raw.job_id.as_deref(), raw.variant.as_deref()),
+        (Some("knight-1"), Some("raw"))
+    );
+
+    // A retry of a running job is refused; of an ended one it makes one job, however often it is sent.
+    let mut retry = RetryParams::new("knight-4").new_seed();
+    match client.retry(&mut retry) {
+        Err(Error::Worker { code, .. }) => assert_eq!(code, ErrorCode::InvalidParams),
+        other => panic!("{other:?}"),
+    }
+    let new_id = retry.id.clone().expect("the client chose the new job's id");
+    worker
+        .state()
+        .jobs
+        .insert("knight-4".into(), snapshot("knight-4", JobState::Failed, 9));
+    let accepted = client.retry(&mut retry).unwrap();
+    assert_eq!(
+        (
+            accepted.job_id.as_str(),
+            accepted.existing,
+            accepted.retry_of.as_deref()
+        ),
+        (new_id.as_str(), false, Some("knight-4"))
+    );
+    assert!(client.retry(&mut retry).unwrap().existing, "sent again: the same job");
+    assert_eq!(worker.state().created, 1, "exactly one job");
+}

@@ -148,3 +148,129 @@ fn a_queued_job_says_why_it_waits_and_drain_encodes_as_its_vector() {
     *request.req_id_mut() = Some(ReqId::Int(40));
     assert_eq!(encode(&request).unwrap(), vector_bytes("drain request"));
 }
+
+#[test]
+fn the_sheet_vectors_decode_typed_and_the_constructors_encode_as_their_vectors() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/protocol-vectors.json");
+    let results = vectors::check_file(&path, true).unwrap();
+    for name in [
+        "retry request, a re-roll",
+        "accepted reply, a retry",
+        "fetch_output request, the raw generation",
+        "fetch_output request, a sheet's preview",
+        "image reply, a sheet's atlas",
+        "workflows reply, typed parameters and the backends that can run each",
+    ] {
+        let result = results.iter().find(|r| r.name == name).unwrap();
+        assert!(result.ok && result.byte_exact, "{result:#?}");
+    }
+
+    let with_req_id = |mut request: Request, id: i64| {
+        *request.req_id_mut() = Some(ReqId::Int(id));
+        encode(&request).unwrap()
+    };
+    let retry = Request::retry(RetryParams::new("knight-4").new_seed());
+    assert_eq!(with_req_id(retry, 62), vector_bytes("retry request, a re-roll"));
+    let raw = Request::fetch_output_variant("knight-1", 0, None, OutputVariant::Raw);
+    assert_eq!(
+        with_req_id(raw, 63),
+        vector_bytes("fetch_output request, the raw generation")
+    );
+    let preview = Request::fetch_sheet_file("knight", &SheetFile::Preview("walk".into()));
+    assert_eq!(
+        with_req_id(preview, 64),
+        vector_bytes("fetch_output request, a sheet's preview")
+    );
+    // The older constructor still encodes as the older vector.
+    let thumbnail = Request::fetch_output("sprite-001", 0, Some(256));
+    assert_eq!(with_req_id(thumbnail, 30), vector_bytes("fetch_output request"));
+
+    let Request::Sheet {
+        group_id,
+        sheet,
+        params,
+        ..
+    } = decode_request(&vector_bytes("sheet request")).unwrap()
+    else {
+        panic!("not a sheet request")
+    };
+    assert_eq!(group_id.as_deref(), Some("knight"));
+    assert_eq!(
+        sheet.rows,
+        [SheetRow::new("idle", "standing"), SheetRow::new("walk", "walking")]
+    );
+    assert_eq!(
+        (sheet.frames, sheet.cell, sheet.palette.as_deref(), sheet.duration_ms),
+        (Some(2), Some([48, 48]), Some("pico-8"), Some(120))
+    );
+    assert_eq!((params.prompt.as_str(), params.seed), ("pixel art knight", Some(7)));
+    // Rows may be bare names too.
+    let bare = pack(&serde_json::json!({"type": "sheet", "v": 1, "prompt": "p", "rows": ["idle"]}));
+    let Request::Sheet { sheet, .. } = decode_request(&bare).unwrap() else {
+        panic!("not a sheet request")
+    };
+    assert_eq!(
+        sheet.rows,
+        [SheetRow {
+            name: "idle".into(),
+            prompt: None
+        }]
+    );
+
+    let Reply::Group { jobs, sprite_sheet, .. } = decode_reply(&vector_bytes("group reply, an ended sheet")).unwrap()
+    else {
+        panic!("not a group reply")
+    };
+    let cell = jobs[0].params.sheet.as_ref().expect("a sheet's job");
+    assert_eq!((cell.row.as_str(), cell.row_index, cell.frame), ("walk", 1, 1));
+    assert_eq!((cell.frames, cell.cell, cell.duration_ms), (2, [48, 48], 120));
+    let files = sprite_sheet.expect("an ended sheet's files");
+    assert_eq!(files.sheet.as_deref(), Some("/srv/pixflow/output/knight/sheet.png"));
+    assert_eq!(
+        files.previews.get("walk").map(String::as_str),
+        Some("/srv/pixflow/output/knight/walk.gif")
+    );
+    assert_eq!((files.aseprite, files.cell, files.palette.len()), (None, [48, 48], 4));
+    assert_eq!(
+        files.missing,
+        [MissingFrame {
+            row: "walk".into(),
+            frame: 1,
+            job_id: Some("knight-4".into()),
+            state: Some(JobState::Failed)
+        }]
+    );
+
+    let Event::GroupDone(done) =
+        Event::decode("group.done.knight", &vector_bytes("group.done event, a sheet")).unwrap()
+    else {
+        panic!("not a group.done event")
+    };
+    assert_eq!(done.sprite_sheet.map(|s| s.missing.len()), Some(1));
+    let Event::GroupDone(compare) = Event::decode("group.done.cmp", &vector_bytes("group.done event")).unwrap() else {
+        panic!("not a group.done event")
+    };
+    assert_eq!(compare.sprite_sheet, None, "a compare group has no sprite sheet");
+
+    let Reply::Accepted { retry_of, .. } = decode_reply(&vector_bytes("accepted reply, a retry")).unwrap() else {
+        panic!("not an accepted reply")
+    };
+    assert_eq!(retry_of.as_deref(), Some("knight-4"));
+    let Reply::Image {
+        job_id,
+        group_id,
+        variant,
+        name,
+        width,
+        image,
+        ..
+    } = decode_reply(&vector_bytes("image reply, a sheet's atlas")).unwrap()
+    else {
+        panic!("not an image reply")
+    };
+    assert_eq!((job_id, group_id.as_deref(), width), (None, Some("knight"), None));
+    assert_eq!(
+        (variant.as_deref(), name.as_deref(), image),
+        (Some("atlas"), Some("sheet.json"), b"{}".to_vec())
+    );
+}

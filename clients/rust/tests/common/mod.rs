@@ -75,6 +75,7 @@ pub fn snapshot(job_id: &str, state: JobState, seq: u64) -> JobSnapshot {
         state_times: OrderedMap::new(),
         last_preview: None,
         figures: ProgressFigures::default(),
+        owner: None,
     }
 }
 
@@ -348,6 +349,95 @@ fn handle(state: &mut State, request: Request) -> (Option<Reply>, Option<Event>)
                 state: state.jobs[&job_id].state,
                 job_id,
                 existing,
+                retry_of: None,
+            }
+        }
+        // A new job from an ended one, as the worker does: a known id answers that job.
+        Request::Retry { req_id, params, .. } => match state.jobs.get(&params.job_id) {
+            Some(old) if old.state.is_terminal() => {
+                let mut job = old.clone();
+                let job_id = params.id.clone().unwrap_or_else(|| format!("server-{}", state.created));
+                let existing = state.jobs.contains_key(&job_id);
+                if !existing {
+                    state.created += 1;
+                    (job.job_id, job.state, job.seq) = (job_id.clone(), JobState::Queued, 1);
+                    state.jobs.insert(job_id.clone(), job);
+                    created = Some(state_event(&job_id, 1, None, JobState::Queued));
+                }
+                Reply::Accepted {
+                    v: 1,
+                    req_id,
+                    state: state.jobs[&job_id].state,
+                    job_id,
+                    existing,
+                    retry_of: Some(params.job_id),
+                }
+            }
+            found => Reply::Error {
+                v: 1,
+                req_id,
+                code: if found.is_some() {
+                    ErrorCode::InvalidParams
+                } else {
+                    ErrorCode::NotFound
+                },
+                message: format!("job {} cannot be retried", params.job_id),
+            },
+        },
+        // One queued job per cell, `<group_id>-<n>`, rows outer.
+        Request::Sheet {
+            req_id,
+            group_id,
+            sheet,
+            ..
+        } => {
+            let group_id = group_id.unwrap_or_else(|| "server-group".into());
+            let frames = sheet.frames.unwrap_or(4);
+            let count = sheet.rows.len() as u32 * frames;
+            let job_ids: Vec<String> = (1..=count).map(|n| format!("{group_id}-{n}")).collect();
+            for job_id in &job_ids {
+                let mut job = snapshot(job_id, JobState::Queued, 1);
+                job.group_id = Some(group_id.clone());
+                state.jobs.entry(job_id.clone()).or_insert(job);
+            }
+            Reply::Group {
+                v: 1,
+                req_id,
+                jobs: job_ids.iter().map(|id| state.jobs[id].clone()).collect(),
+                group_id,
+                job_ids,
+                existing: false,
+                finished: false,
+                contact_sheet: None,
+                sprite_sheet: None,
+            }
+        }
+        // A sheet's atlas, or a job's image (its raw variant when asked).
+        Request::FetchOutput {
+            req_id,
+            job_id,
+            group_id,
+            index,
+            variant,
+            ..
+        } => {
+            let image = b"{}".to_vec();
+            Reply::Image {
+                v: 1,
+                req_id,
+                index: job_id.is_some().then(|| index.unwrap_or(0)),
+                name: group_id.is_some().then(|| "sheet.json".to_owned()),
+                job_id,
+                group_id,
+                seq: None,
+                step: None,
+                variant,
+                format: "json".into(),
+                width: None,
+                height: None,
+                bytes: image.len() as u64,
+                sha256: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
+                image,
             }
         }
         Request::Status {
@@ -377,9 +467,13 @@ fn handle(state: &mut State, request: Request) -> (Option<Reply>, Option<Event>)
             protocol: 1,
             started_at: state.started_at,
             paused: false,
+            shutting_down: None,
+            queued: None,
+            max_queued: None,
             jobs: OrderedMap::new(),
             backends: state.backends.clone(),
             workflows: vec!["txt2img".into()],
+            security: None,
         },
         Request::Drain { req_id, backend, .. } => {
             let (reply, event) = set_mode(state, req_id, &backend, BackendMode::Draining);
