@@ -72,6 +72,26 @@ def test_a_sheet_makes_a_job_per_cell_and_writes_the_sheet_atlas_and_previews(wo
     assert (first["width"], first["height"]) == (16, 16) and Path(first["raw_path"]).exists()
 
 
+def test_a_sheet_from_a_reference_image_with_one_seed(worker: ThreadWorker) -> None:
+    client = worker.client()
+    reference = io.BytesIO()
+    Image.new("RGB", (48, 48), (30, 90, 200)).save(reference, format="PNG")
+    answer, done = _sheet_done(
+        client,
+        "ref",
+        rows=ROWS,
+        frames=2,
+        cell=[16, 16],
+        seed_step=0,
+        workflow="sprite_img2img",
+        images={"reference": reference.getvalue()},
+        params={**EXACT, "denoise": 0.4},
+    )
+    assert {job["params"]["seed"] for job in answer["jobs"]} == {5}
+    assert all(set(job["params"]["images"]) == {"reference"} for job in answer["jobs"])
+    assert done["done"] == 4 and done["sprite_sheet"]["missing"] == []
+
+
 def test_a_sheets_files_are_fetched_over_the_wire(worker: ThreadWorker) -> None:
     client = worker.client()
     _, done = _sheet_done(client, "wire", rows=ROWS[:1], frames=2, cell=[16, 16], params=EXACT)

@@ -51,7 +51,8 @@ def add_parsers(commands: Any, add_client_args: Any, size: Any) -> None:
     sheet.add_argument("--cell", type=_cell, metavar="WxH", help="each frame's cell in pixels (default 64x64)")
     sheet.add_argument("--palette", type=_palette, help="locked for the sheet: NAME, '#rrggbb ...' or a .hex/.gpl/.pal")
     sheet.add_argument("--duration-ms", type=int, help="each frame's time in the atlas and previews (default 100)")
-    sheet.add_argument("--seed", type=int, help="the first column's seed; frame n uses seed + n (default: drawn)")
+    sheet.add_argument("--seed", type=int, help="the first column's seed (default: drawn)")
+    sheet.add_argument("--seed-step", type=int, help="frame n uses seed + n x STEP (default 1; 0: one seed)")
     sheet.add_argument("--size", type=size, metavar="WxH", help="the generation's size (default 512x512)")
     sheet.add_argument("--steps", type=int)
     sheet.add_argument("--model")
@@ -82,6 +83,7 @@ def cmd_sheet(args: argparse.Namespace) -> int:
         "palette": args.palette,
         "duration_ms": args.duration_ms,
         "seed": args.seed,
+        "seed_step": args.seed_step,
         "size": args.size,
         "steps": args.steps,
         "model": args.model,

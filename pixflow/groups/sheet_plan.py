@@ -3,8 +3,9 @@
 Pure: no worker state. A sheet is rows (a direction or an animation each: a name and a prompt addition) of
 `frames` frames, all in one cell size. Job `<group_id>-<n>` is row `(n-1) // frames`, frame `(n-1) % frames`, so
 a client knows every frame's job before it sends the request. Every frame of a column shares a seed
-(`seed + frame`): the rows differ by their prompt alone, which keeps the character closer to itself than fresh
-noise per cell would; a reference image (img2img) sent with the sheet holds it closer still.
+(`seed + frame * seed_step`): the rows differ by their prompt alone, which keeps the character closer to itself
+than fresh noise per cell would; `seed_step: 0` gives every frame the one seed, and a reference image (img2img,
+`sprite_img2img`) sent with the sheet holds the character closer still.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ MIN_CELL, MAX_CELL = 8, 512
 DEFAULT_CELL = (64, 64)
 DEFAULT_DURATION_MS = 100
 DEFAULT_WORKFLOW = "sprite"
+MAX_SEED_STEP = 1_000_000
 ROW_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")  # an Aseprite tag and a file name (<row>.gif)
 NOT_IN_SHEET = ("id", "models", "seeds")  # a sheet's job ids are derived; one model, seeds per frame
 PALETTE_PARAM = next(param for param in STEPS["palette"] if param.name == "palette")
@@ -117,6 +119,7 @@ def parse_sheet(message: dict[str, Any], max_jobs: int, rng: random.Random | Non
         except SpriteError as e:
             raise _invalid(f"'palette': {e.message}") from e
     duration = _whole(message, "duration_ms", DEFAULT_DURATION_MS, 1, 65_535)
+    seed_step = _whole(message, "seed_step", 1, 0, MAX_SEED_STEP)
     group_id = parse_group_id(message) or uuid.uuid4().hex
     base = parse_generate({**message, "workflow": message.get("workflow") or DEFAULT_WORKFLOW}, rng)
     longest = max(len(frame_prompt(base.prompt, row)) for row in rows)
@@ -129,7 +132,10 @@ def parse_sheet(message: dict[str, Any], max_jobs: int, rng: random.Random | Non
             sheet = {"row": row.name, "row_index": row_index, "frame": frame, "rows": names, "frames": frames}
             sheet |= {"cell": list(cell), "palette": palette, "duration_ms": duration}
             params = replace(
-                base, prompt=frame_prompt(base.prompt, row), seed=(base.seed + frame) % (MAX_SEED + 1), sheet=sheet
+                base,
+                prompt=frame_prompt(base.prompt, row),
+                seed=(base.seed + frame * seed_step) % (MAX_SEED + 1),
+                sheet=sheet,
             )
             jobs.append((group_job_id(group_id, len(jobs) + 1), params))
     return SheetPlan(group_id, rows, frames, cell, palette, duration, tuple(jobs))
