@@ -30,7 +30,7 @@ ON_DEMAND = {
     "soak": scenarios.soak,  # 100,000 jobs, RSS every 10,000 (about 10 minutes)
     "history": scenarios.long_history,  # 1,000,000 finished jobs in the store (about 2 minutes)
     # The sprite steps: cells exact vs nearest-exact and PyPI tools, CPU, the loop at 50 sprites/s (about 3 minutes)
-    "sprites": scenarios.sprites,
+    "sprites": scenarios.sprite_bench,
 }
 
 

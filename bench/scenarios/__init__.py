@@ -11,7 +11,7 @@ from bench.scenarios.events import event_latency, idle_gap
 from bench.scenarios.history import long_history
 from bench.scenarios.pool import pool_placement
 from bench.scenarios.soak import soak
-from bench.scenarios.sprite_load import sprite_loop_load, sprites
+from bench.scenarios.sprite_load import sprite_bench, sprite_loop_load
 from bench.scenarios.sprites import sprite_quality_and_cost
 from bench.scenarios.startup import status_startup
 from bench.scenarios.threads import worker_threads
@@ -25,9 +25,9 @@ __all__ = [
     "long_history",
     "pool_placement",
     "soak",
+    "sprite_bench",
     "sprite_loop_load",
     "sprite_quality_and_cost",
-    "sprites",
     "status_startup",
     "throughput_and_memory",
     "worker_threads",

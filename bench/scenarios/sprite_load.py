@@ -96,7 +96,7 @@ def sprite_loop_load(directory: Path, _: ReplayServer) -> list[Figure]:
     return figures
 
 
-def sprites(directory: Path, replay: ReplayServer) -> list[Figure]:
+def sprite_bench(directory: Path, replay: ReplayServer) -> list[Figure]:
     """`./dev bench sprites`: quality and CPU of the steps (sprites.py), then the loop under sprite load."""
     from bench.scenarios.sprites import sprite_quality_and_cost
 

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 CONTROL_THREADS = 4  # a control command to a backend that does not answer holds one for up to http_timeout
 WRITER_THREADS = 2  # a slow disk is slow for everyone: more writers would only queue in the kernel
-# Each writer waits on one at a time; a CPU is left to the loop (on 2 CPUs one step process keeps up with 50 sprites/s).
+# Each writer waits on one at a time, and a CPU is left to the loop. On the bench's 2 CPUs (which also run the stand-in
+# ComfyUI drawing 512x512 PNGs) one process did 46-47 sprites/s and two 42-49: the CPUs, not the processes, bound it.
 STEP_PROCESSES = max(1, min(WRITER_THREADS, (os.cpu_count() or 2) - 1))
 STEPS_TIMEOUT = 120.0  # seconds for one image's steps (a 4096x4096 one takes about 2 s)
 
