@@ -34,11 +34,12 @@ e2e *ARGS:
 record-fixtures *ARGS:
     python e2e/record_fixtures.py {{ARGS}}
 
-# ruff (lint and format check of every Python file) and mypy (strict for pixflow/, basic for pixflow_monitor/)
+# ruff (lint and format check of every Python file) and mypy (strict for pixflow/ and pixflow_web/, basic for pixflow_monitor/)
 lint:
     ruff check .
     ruff format --check .
     mypy --strict pixflow
+    mypy --strict pixflow_web
     mypy pixflow_monitor
 
 # Benchmarks: each figure next to its baseline from the same run; writes bench-results/latest.json

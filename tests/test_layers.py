@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,22 @@ MONITOR_LAYERS: list[tuple[str, ...]] = [
 MONITOR_MAY_USE = ("pixflow.client", "pixflow.client.tracker", "pixflow.client.keys", "pixflow.protocol")
 MONITOR_MAY_USE += ("pixflow.vocabulary", "pixflow.errors")
 
+# The web server (pixflow web), lowest first: the route table and its schemas; what is made from it and the parts
+# that know no HTTP (tokens, the fan-out, the link to the worker); the streams; the app; its life; the command.
+WEB_LAYERS: list[tuple[str, ...]] = [
+    ("pixflow_web", "pixflow_web.schemas"),
+    ("pixflow_web.routes",),
+    tuple(f"pixflow_web.{n}" for n in ("openapi", "auth", "hub", "link")),
+    ("pixflow_web.streams",),
+    ("pixflow_web.app",),
+    ("pixflow_web.server",),
+    ("pixflow_web.cli",),
+]
+# A client of the wire, like the dashboard: what it may use of pixflow, and of the rest (pyyaml is pixflow's own
+# dependency: the tokens file).
+WEB_MAY_USE = ("pixflow.client", "pixflow.client.keys", "pixflow.protocol", "pixflow.vocabulary", "pixflow.errors")
+WEB_THIRD_PARTY = {"aiohttp", "zmq", "msgpack", "yaml"}
+
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -62,7 +79,8 @@ def _layer_of(module: str, layers: list[tuple[str, ...]] = LAYERS) -> int:
     best, best_length = -1, -1
     for index, names in enumerate(layers):
         for name in names:
-            matches = module == name or (name not in ("pixflow", "pixflow_monitor") and module.startswith(f"{name}."))
+            whole = name in ("pixflow", "pixflow_monitor", "pixflow_web")  # a package's own __init__, not its modules
+            matches = module == name or (not whole and module.startswith(f"{name}."))
             if matches and len(name) > best_length:
                 best, best_length = index, len(name)
     if best < 0:
@@ -83,6 +101,7 @@ def _imports(path: Path) -> set[str]:
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
 MONITOR_MODULES = sorted((REPO / "pixflow_monitor").rglob("*.py"))
+WEB_MODULES = sorted((REPO / "pixflow_web").rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: _module_name(path))
@@ -90,8 +109,8 @@ def test_no_module_imports_a_higher_layer(path: Path) -> None:
     module = _module_name(path)
     own = _layer_of(module)
     for imported in sorted(_imports(path)):
-        if imported.split(".")[0] == "pixflow_monitor":
-            raise AssertionError(f"{module} imports the dashboard ({imported}): the worker must not need its client")
+        if imported.split(".")[0] in ("pixflow_monitor", "pixflow_web"):
+            raise AssertionError(f"{module} imports a client ({imported}): the worker must not need its clients")
         if not imported.startswith("pixflow.") or not _is_module(imported):
             continue  # a name imported from a module (`from pixflow.jobs.job import Job`) is judged by its module
         assert _layer_of(imported) <= own, f"{module} (layer {own}) imports {imported} (layer {_layer_of(imported)})"
@@ -114,11 +133,27 @@ def test_no_dashboard_module_imports_a_higher_layer_or_the_worker(path: Path) ->
             assert imported in MONITOR_MAY_USE, f"{module} imports {imported}: the dashboard is a client of the wire"
 
 
+@pytest.mark.parametrize("path", WEB_MODULES, ids=lambda path: _module_name(path))
+def test_no_web_module_imports_a_higher_layer_or_the_worker(path: Path) -> None:
+    module = _module_name(path)
+    own = _layer_of(module, WEB_LAYERS)
+    for imported in sorted(_modules_imported(path, _project_modules())):
+        if imported.startswith("pixflow_web"):
+            below = _layer_of(imported, WEB_LAYERS)
+            assert below <= own, f"{module} (layer {own}) imports {imported} (layer {below})"
+        else:
+            assert imported in WEB_MAY_USE, f"{module} imports {imported}: the web server is a client of the wire"
+    for imported in _imports(path):
+        top = imported.split(".")[0]
+        if top not in sys.stdlib_module_names and top not in ("pixflow", "pixflow_web", "__future__"):
+            assert top in WEB_THIRD_PARTY, f"{module} imports {top}: the web extra brings aiohttp only"
+
+
 def _project_modules() -> set[str]:
-    return {_module_name(path) for path in [*MODULES, *MONITOR_MODULES]}
+    return {_module_name(path) for path in [*MODULES, *MONITOR_MODULES, *WEB_MODULES]}
 
 
-@pytest.mark.parametrize("path", [*MODULES, *MONITOR_MODULES], ids=lambda path: _module_name(path))
+@pytest.mark.parametrize("path", [*MODULES, *MONITOR_MODULES, *WEB_MODULES], ids=lambda path: _module_name(path))
 def test_no_module_is_over_the_size_limit(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{_module_name(path)} has {lines} lines: split it by responsibility"
@@ -127,7 +162,7 @@ def test_no_module_is_over_the_size_limit(path: Path) -> None:
 def test_no_import_cycles_not_even_for_the_type_checker() -> None:
     """A module that needs another's types imports them as the code would: a cycle hidden behind TYPE_CHECKING is still
     two modules that cannot be read apart (the worker was such a hub)."""
-    modules = {_module_name(path): path for path in [*MODULES, *MONITOR_MODULES]}
+    modules = {_module_name(path): path for path in [*MODULES, *MONITOR_MODULES, *WEB_MODULES]}
     graph = {module: _modules_imported(path, set(modules)) - {module} for module, path in modules.items()}
     try:
         tuple(graphlib.TopologicalSorter(graph).static_order())

@@ -192,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sheet_cmd.add_parsers(commands, add_client_args, _size)  # sheet, reroll
 
+    web = commands.add_parser("web", help="an HTTP API and server-sent events over the worker (docs/web.md)")
+    web.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
+    web.add_argument("--tokens", type=Path, metavar="FILE", help="bearer tokens and their roles (YAML or JSON)")
+    add_client_args(web)
+    web.set_defaults(run="pixflow_web.cli:cmd_web")  # aiohttp loads only when it runs (pip install 'pixflow[web]')
+
     demo = commands.add_parser("demo", help="replay server + worker + a few jobs with live progress")
     demo.add_argument("--output-dir", type=Path, default=Path("output/demo"))
     demo.add_argument("--speed", type=float, default=1.0)

@@ -28,6 +28,7 @@ SOURCES = (
     "constraints.txt",
     "pixflow",
     "pixflow_monitor",
+    "pixflow_web",
     "workflows",
     "fixtures/comfyui-0.3.75",
 )
