@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pixflow.workflows",),
     ("pixflow.jobs",),
     ("pixflow.settings", "pixflow.protocol", "pixflow.security"),
-    ("pixflow.scheduling", "pixflow.groups"),
+    ("pixflow.scheduling", "pixflow.groups", "pixflow.webhooks"),
     ("pixflow.serving", "pixflow.ops"),
     ("pixflow.client",),
     ("pixflow.testing", "pixflow.replay", "pixflow.cli", "pixflow.__main__"),

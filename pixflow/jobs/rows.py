@@ -13,7 +13,9 @@ from pixflow.vocabulary import ACTIVE, TERMINAL, TERMINAL_STATES
 from pixflow.workflows import Workflow
 from pixflow.workflows.params import GenerateParams
 
-SCHEMA_VERSION = 3  # 2: jobs.group_id (compare groups); 3: jobs.owner (client keys); added by _migrate
+# 2: jobs.group_id (compare groups); 3: jobs.owner (client keys); added by _migrate. 4: webhook_deliveries (created
+# by SCHEMA itself: CREATE TABLE IF NOT EXISTS adds it to an older database).
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -44,6 +46,22 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, position);
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS eta_stats (key TEXT PRIMARY KEY, seconds REAL NOT NULL);  -- see progress.EtaBook
+CREATE TABLE IF NOT EXISTS webhook_deliveries (  -- jobs/deliveries.py, pixflow/webhooks/
+    id TEXT PRIMARY KEY,                -- the webhook-id header: the same on every attempt
+    job_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,                 -- the JSON payload, as signed and sent
+    event TEXT NOT NULL,                -- the state the job moved to
+    attempts INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,           -- ms: when the next attempt is due
+    state TEXT NOT NULL,                -- pending, delivered, given_up
+    last_status INTEGER,                -- the last attempt's HTTP status (NULL: no answer)
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_state ON webhook_deliveries (state, created_at);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_job ON webhook_deliveries (job_id);
 """
 MUTABLE = (
     "state",

@@ -221,6 +221,14 @@ class JobStore:
         if after is not None:
             self._counts[after] = self._counts.get(after, 0) + 1
 
+    def write(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """One statement of another table kept with the jobs (jobs/deliveries.py), in the turn's transaction."""
+        with self._transaction():
+            return self._db.execute(sql, args).rowcount
+
+    def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._db.execute(sql, args).fetchall()
+
     def set_meta(self, key: str, value: str) -> None:
         self._join_turn()
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

@@ -107,6 +107,9 @@ class Metrics:
             ["backend"],
             registry=r,
         )
+        self.webhooks = Counter(
+            "pixflow_webhook_deliveries", "Webhook attempts: delivered, retry, given_up", ["outcome"], registry=r
+        )
         self.paused = Gauge("pixflow_worker_paused", "1 while dispatch is paused", registry=r)
         self.shutting_down = Gauge("pixflow_worker_shutting_down", "1 while the worker drains to stop", registry=r)
         self._jobs: dict[str, _Tracked] = {}

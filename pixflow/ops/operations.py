@@ -65,6 +65,10 @@ class Operations:
         backends = {name: (state.up, scheduler.book.inflight(name)) for name, state in scheduler.backends.items()}
         self.metrics.sample(backends, scheduler.paused, self.draining)
 
+    def count(self, webhook_outcome: str) -> None:
+        """A webhook attempt's outcome (pixflow/webhooks/sender.py), counted."""
+        self.metrics.webhooks.labels(webhook_outcome).inc()
+
     def close(self) -> None:
         self.metrics.close()
         self.lock.release()

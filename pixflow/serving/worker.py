@@ -33,6 +33,7 @@ from pixflow.serving.publisher import Publisher
 from pixflow.serving.rules import RuleCache
 from pixflow.settings import Settings
 from pixflow.vocabulary import TERMINAL, TOPIC_STATS, JobState
+from pixflow.webhooks.sender import WebhookSender, load_secret
 from pixflow.workflows import load_workflows
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Worker:
         self.settings = settings
         self._reload_settings = reload_settings  # how SIGHUP reads the settings again (the config file, flags)
         self.workflows = load_workflows(settings.workflows_dir)
+        load_secret(settings)  # webhooks without a secret: refused, like a missing workflow, before anything starts
         self.rule_cache = RuleCache()  # what a `generate` is checked against, per workflow (serving/rules.py)
         if settings.default_workflow not in self.workflows:
             raise ConfigError(f"default workflow {settings.default_workflow!r} is not in {settings.workflows_dir}")
@@ -128,6 +130,10 @@ class Worker:
             watcher=self.watcher,
         )
         self.groups.bind(self.publisher, self.scheduler.find)
+        self.webhooks = WebhookSender(  # docs/webhooks.md: rows written with the state changes they report
+            settings, self.store, self.outbox, self.watcher, self.schedule, self.scheduler.registry.get, self.ops.count
+        )
+        self.publisher.observers.append(self.webhooks.on_publish)
         self.scheduler.recover()
         self.ops.attach(self.publisher, self.store, self.scheduler)
         self._running = False
@@ -141,6 +147,7 @@ class Worker:
         gc.freeze()
         gc.set_threshold(GC_THRESHOLD, 20, 50)
         self.scheduler.start()
+        self.webhooks.start()
         self.watcher.poller.register(self.router, zmq.POLLIN)  # served by the turn itself, not by a watcher reader
         self.watcher.poller.register(self.inbox.wake_fd, zmq.POLLIN)
         self._every(self.settings.stats_interval, self._tick)
@@ -214,6 +221,7 @@ class Worker:
     def _shutdown(self) -> None:
         self.scheduler.stop()
         self.groups.stop()  # its thread posts to the inbox: done before the inbox closes
+        self.webhooks.stop()
         self.store.close()
         self.router.close(0)
         self.pub.close(0)

@@ -15,6 +15,7 @@ from pixflow.comfy.capabilities import Capabilities
 from pixflow.errors import ErrorCode, RequestError, SpriteError
 from pixflow.serving.context import Serving
 from pixflow.serving.rules import known
+from pixflow.webhooks.targets import parse_webhook
 from pixflow.workflows import Workflow
 from pixflow.workflows.checks import fitness
 from pixflow.workflows.images import ImageLimits, check_images, keep
@@ -53,8 +54,14 @@ def prepare(
     check_loras(workflow, loras, caps)
     checked = check_images(workflow, message.get("images"), limits(worker))
     check_post(workflow, custom, params.sheet, set(checked or ()))
+    webhook = parse_webhook(message.get("webhook"), worker.settings.webhook_hosts) or _default_webhook(worker)
     kept = keep(worker.settings.output_dir / job_id, job_id, checked) if checked else None
-    return replace(params, custom=custom, loras=loras, images=kept)
+    return replace(params, custom=custom, loras=loras, images=kept, webhook=webhook)
+
+
+def _default_webhook(worker: Serving) -> dict[str, str] | None:
+    default = worker.settings.webhook_default  # the operator's: not held to webhook_hosts
+    return {"url": default[0], "events": default[1]} if default is not None else None
 
 
 def check_post(

@@ -75,6 +75,13 @@ class Settings:
     shutdown_grace: float = 30.0  # seconds SIGTERM waits for prompts already in ComfyUI to finish and be saved
     metrics_addr: str = "127.0.0.1:9464"  # HOST:PORT of the Prometheus endpoint; empty: no metrics endpoint
     log_format: str = "plain"  # plain, or json: one object a line
+    # Webhooks (docs/webhooks.md): the hosts a job's webhook may name (none: webhooks refused), the signing secret.
+    webhook_hosts: tuple[str, ...] = ()  # host or host:port patterns (fnmatch: *, ?), e.g. hooks.example.com:443
+    webhook_secret_file: Path | None = None  # "whsec_" + base64 (Standard Webhooks), or the raw secret
+    webhook_default: tuple[str, str] | None = None  # (url, events) for jobs that name no webhook
+    webhook_timeout: float = 10.0  # seconds one delivery attempt may take (connecting: at most 5 of them)
+    webhook_backoff: float = 1.0  # seconds before the first retry, doubling (with jitter) up to 300
+    webhook_retry_for: float = 3600.0  # seconds after its event a delivery is retried before it is given up
 
     @property
     def comfyui_url(self) -> str:

@@ -155,6 +155,42 @@ def http_url(key: str, value: Any, source: str = "") -> str:
     return str(value)
 
 
+_HOST_PATTERN = re.compile(r"^(\[[0-9a-fA-F:.*?]+\]|[A-Za-z0-9_.*?-]+)(:(\*|\d{1,5}))?$")
+
+
+def host_patterns() -> Rule:
+    def convert(value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise TypeError(type(value).__name__)
+        patterns = tuple(str(item).strip().lower() for item in items if str(item).strip())
+        if not all(isinstance(item, str) and _HOST_PATTERN.match(item) for item in patterns):
+            raise ValueError("not a host pattern")
+        return patterns
+
+    return Rule("a list of host or host:port patterns (* and ? match), e.g. [hooks.example.com, 127.0.0.1:*]", convert)
+
+
+def webhook_target() -> Rule:
+    def convert(value: Any) -> tuple[str, str] | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):  # PIXFLOW_WEBHOOK_DEFAULT: URL, or URL,states
+            url, _, events = value.strip().partition(",")
+            value = {"url": url.strip(), "events": events.strip() or "final"}
+        if not isinstance(value, dict) or set(value) - {"url", "events"} or "url" not in value:
+            raise ValueError("not a target")
+        events = value.get("events", "final")
+        if events not in ("final", "states"):
+            raise ValueError("events")
+        parts = urlsplit(str(value["url"]))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not a URL")
+        return (str(value["url"]), str(events))
+
+    return Rule("{url: http(s)://..., events: final or states}, or empty for none", convert)
+
+
 RULES: dict[str, Rule] = {
     "req_addr": zmq_address(),
     "pub_addr": zmq_address(),
@@ -192,6 +228,12 @@ RULES: dict[str, Rule] = {
     "shutdown_grace": seconds(inclusive=True),  # 0: stop without waiting for ComfyUI
     "metrics_addr": host_port(),
     "log_format": choice(LOG_FORMATS),
+    "webhook_hosts": host_patterns(),
+    "webhook_secret_file": path(optional=True),
+    "webhook_default": webhook_target(),
+    "webhook_timeout": seconds(),
+    "webhook_backoff": seconds(),
+    "webhook_retry_for": seconds(),
 }
 # `backends` (and `comfyui_url`, its one-backend form) are checked by config.py, entry by entry.
 STRUCTURED = ("backends",)

@@ -41,6 +41,7 @@ GENERATE_FIELDS = (
     "images",
     "loras",
     "owner",
+    "webhook",
 )
 
 
@@ -68,6 +69,8 @@ class GenerateParams:
     loras: list[dict[str, Any]] | None = None  # [{name, strength}], chained after the checkpoint loader
     # A frame of a `sheet` (groups/sheet_plan.py): its row and frame, and the sheet's rows, cell, palette, timing.
     sheet: dict[str, Any] | None = None
+    # Where the job's state changes are delivered: {url, events: final | states} (pixflow/webhooks/, docs/webhooks.md).
+    webhook: dict[str, str] | None = None
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> GenerateParams:
@@ -87,7 +90,8 @@ class GenerateParams:
         data = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: the values are never changed
         data["size"] = [data.pop("width"), data.pop("height")]
         data["params"] = data.pop("custom")
-        for key in ("params", "images", "loras", "sheet"):  # only where a job has them: older messages stay the same
+        # Only where a job has them: older messages stay the same.
+        for key in ("params", "images", "loras", "sheet", "webhook"):
             if data[key] is None:
                 del data[key]
         return data
