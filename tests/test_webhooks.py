@@ -131,7 +131,8 @@ def test_the_terminal_event_arrives_once_signed(replay, start_worker, secret_fil
     client.call("generate", id="hooked", webhook={"url": receiver.url, "events": "final"}, **JOB)
     job = _done(client, "hooked")
     wait_for(lambda: receiver.requests, what="the webhook")
-    time.sleep(0.3)  # not a synchronisation: room for a second, wrong delivery to show up
+    # Deliveries come only from rows: one row, delivered at its first attempt, is one request and no other.
+    wait_for(lambda: [r["state"] for r in _rows(worker.settings.db_path)] == ["delivered"], what="the row delivered")
     assert len(receiver.requests) == 1
     _verify(receiver.requests[0])
     body = json.loads(receiver.requests[0]["body"])
@@ -368,3 +369,24 @@ def test_due_holds_each_host_to_its_limit():
     pending = [delivery(1, "a"), delivery(2, "a"), delivery(3, "a"), delivery(4, "b"), delivery(5, "b", next_at=99)]
     chosen = policy.due(pending, {"m1"}, {"a:80": 1}, 10, 2, host_key)
     assert [d.id for d in chosen] == ["m2", "m4"]  # m1 is out, a has room for one more, m5 is not due
+
+
+def test_pixflow_submit_names_a_webhook(replay, start_worker, secret_file, receiver):
+    from pixflow.cli.main import main
+
+    worker = _worker(start_worker, replay, secret_file)
+    args = ["submit", "knight", "--id", "cli-hook", "--size", "64x64", "--steps", "4"]
+    args += [
+        "--webhook",
+        receiver.url,
+        "--webhook-events",
+        "states",
+        "--req-addr",
+        worker.req,
+        "--pub-addr",
+        worker.pub,
+    ]
+    assert main(args) == 0
+    _done(worker.client(), "cli-hook")
+    wait_for(lambda: any(p["to"] == "done" for p in receiver.delivered()), what="the final state delivered")
+    assert worker.client().status("cli-hook")["params"]["webhook"] == {"url": receiver.url, "events": "states"}

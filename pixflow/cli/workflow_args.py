@@ -1,4 +1,5 @@
-"""The command line's side of workflows: `submit --param/--image/--lora`, and `pixflow workflows [--check]`."""
+"""The command line's side of workflows: `submit --param/--image/--lora` (and `--webhook`), and `pixflow workflows
+[--check]`."""
 
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ def add_submit_args(submit: argparse.ArgumentParser) -> None:
     submit.add_argument(
         "--lora", type=_lora, action="append", default=[], metavar="NAME[:STRENGTH]", help="a LoRA (strength 1.0)"
     )
+    submit.add_argument("--webhook", metavar="URL", help="POST the job's end there, signed (docs/webhooks.md)")
+    submit.add_argument(
+        "--webhook-events", choices=("final", "states"), default="final", help="final (default) or every state"
+    )
 
 
 def submit_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,6 +71,8 @@ def submit_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["images"] = dict(args.image)
     if args.lora:
         fields["loras"] = list(args.lora)
+    if args.webhook:
+        fields["webhook"] = {"url": args.webhook, "events": args.webhook_events}
     return fields
 
 
