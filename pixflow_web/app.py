@@ -24,11 +24,13 @@ from pixflow_web.hub import Hub, to_json
 from pixflow_web.link import WorkerLink
 from pixflow_web.routes import (
     CALL,
+    CONSOLE,
     DOCS,
     EVENTS,
     HEALTH,
     IMAGE,
     JOB_EVENTS,
+    ME,
     OPENAPI,
     STATUSES,
     TABLE,
@@ -187,7 +189,7 @@ def health_of(reply: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 def handler_for(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
-            authorize(request, route)
+            user = authorize(request, route)
             if route.serve == CALL:
                 return json_response(answer_of(await _ask(request, route)))
             if route.serve == IMAGE:
@@ -201,8 +203,10 @@ def handler_for(route: Route) -> Handler:
                 return await streams.one_job(request, request.app[HUB], request.app[LINK], _keepalive(request))
             if route.serve == OPENAPI:
                 return json_response(openapi.document(request.app[SETTINGS].version))
-            assert route.serve == DOCS, route.serve
-            return web.FileResponse(STATIC / "docs.html")
+            if route.serve == ME:
+                return json_response({"name": user.name, "role": user.role})
+            assert route.serve in (DOCS, CONSOLE), route.serve
+            return web.FileResponse(STATIC / f"{route.serve}.html")
         except Refused as e:
             return error_response(e.code, e.message)
 

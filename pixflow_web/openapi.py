@@ -7,13 +7,14 @@ from typing import Any
 from pixflow_web import schemas as s
 from pixflow_web.routes import (
     CALL,
-    DOCS,
     EVENTS,
     HEALTH,
     IMAGE,
     JOB_EVENTS,
     LAST_EVENT_ID,
+    ME,
     OPENAPI,
+    PAGES,
     STATUSES,
     TABLE,
     UNKNOWN_CODE_STATUS,
@@ -44,7 +45,7 @@ def _json(schema: s.Schema) -> dict[str, Any]:
 
 
 def _success(route: Route) -> dict[str, Any]:
-    if route.serve in (CALL, HEALTH, OPENAPI):
+    if route.serve in (CALL, HEALTH, OPENAPI, ME):
         return {"description": route.doc, "content": _json(route.answer)}
     if route.serve == IMAGE:
         content = {kind: {"schema": {"type": "string", "contentMediaType": kind}} for kind in IMAGE_TYPES}
@@ -53,13 +54,13 @@ def _success(route: Route) -> dict[str, Any]:
     if route.serve in (EVENTS, JOB_EVENTS):
         stream = {"type": "string", "description": "`id:`, `event:`, `data:` (JSON) lines; `:` keep-alive comments"}
         return {"description": route.doc, "content": {"text/event-stream": {"schema": stream}}}
-    assert route.serve == DOCS, route.serve
+    assert route.serve in PAGES, route.serve
     return {"description": route.doc, "content": {"text/html": {"schema": route.answer}}}
 
 
 def _responses(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": _success(route)}
-    if route.serve in (OPENAPI, DOCS):
+    if route.serve == OPENAPI or route.serve in PAGES:
         return responses
     codes: dict[int, list[str]] = {}
     for code, status in STATUSES.items():

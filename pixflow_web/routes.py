@@ -20,6 +20,8 @@ ROLES = (VIEWER, SUBMITTER, ADMIN)  # ordered, as the protocol's: each may do wh
 # (or its figures as JSON with ?meta=1); the others are the web server's own.
 CALL, IMAGE, HEALTH = "call", "image", "health"
 EVENTS, JOB_EVENTS, OPENAPI, DOCS = "events", "job_events", "openapi", "docs"
+CONSOLE, ME = "console", "me"
+PAGES = (DOCS, CONSOLE)  # HTML pages of static/, no token needed
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Route:
     @property
     def name(self) -> str:
         """The OpenAPI operationId: the method and the path's words."""
-        words = [part.strip("{}") for part in self.path.split("/") if part and part != "v1"]
+        words = [part.strip("{}") for part in self.path.split("/") if part and part != "v1"] or ["console"]
         return "_".join([self.method.lower(), *words]).replace(".", "_")
 
 
@@ -123,6 +125,8 @@ TABLE: tuple[Route, ...] = (
           query=(Param("row", s.STRING, "the row of a `preview`"), META)),
     Route("GET", "/v1/workflows", "list_workflows", VIEWER, "workflows with their typed parameters", s.WORKFLOWS),
     Route("GET", "/v1/models", "list_models", VIEWER, "checkpoints the backends offer", s.MODELS),
+    Route("GET", "/v1/me", None, VIEWER, "the caller's token: its name and role (what the console shows)", s.ME,
+          ME),
     Route("GET", "/v1/worker", "status", VIEWER, "the worker: dispatch, queue, backends", s.WORKER),
     Route("GET", "/v1/health", "status", None, "ok, degraded (200) or down (503), with each check", s.HEALTH,
           HEALTH),
@@ -135,6 +139,8 @@ TABLE: tuple[Route, ...] = (
     _backend("enable", "a backend takes prompts again"),
     Route("GET", "/v1/openapi.json", None, None, "this API's OpenAPI 3.1 description", s.ANY_OBJECT, OPENAPI),
     Route("GET", "/docs", None, None, "this API's documentation page", {"type": "string"}, DOCS),
+    Route("GET", "/", None, None, "the console: queue, gallery, sheets, submit form, backends", {"type": "string"},
+          CONSOLE),
 )  # fmt: skip
 
 

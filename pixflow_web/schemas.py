@@ -79,6 +79,10 @@ JOB_FIELDS: dict[str, Schema] = {
         "description": "input images by the workflow's image names: PNG, JPEG or WebP bytes, base64",
     },
     "loras": array(obj({"name": STRING, "strength": NUMBER}, ("name",)), 8),
+    "webhook": {
+        **obj({"url": STRING, "events": {"type": "string", "enum": ["final", "states"]}}, ("url",)),
+        "description": "POST the job's end (or every state) there, signed: docs/webhooks.md",
+    },
 }
 JOB_ID: Schema = {**ID, "description": "the job's id (default: a new one); a known id answers that job"}
 GENERATE = obj({"id": JOB_ID, **JOB_FIELDS}, ("prompt",))
@@ -191,4 +195,9 @@ IMAGE_META = obj(
 HEALTH = obj(
     {"status": {"type": "string", "enum": ["ok", "degraded", "down"]}, "checks": array(ANY_OBJECT)},
     ("status",),
+)
+ME = obj(
+    {"name": STRING, "role": {"type": "string", "enum": ["viewer", "submitter", "admin"]}},
+    ("name", "role"),
+    "the caller's token: its name in the tokens file (`local` without one) and its role",
 )
