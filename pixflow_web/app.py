@@ -152,9 +152,17 @@ def answer_of(reply: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in reply.items() if key not in ("v", "req_id", "image")}
 
 
-async def _ask(request: web.Request, route: Route) -> dict[str, Any]:
+def on_behalf(user: User) -> dict[str, Any]:
+    """The worker serves each request as the web user who sent it (docs/security.md, "Proxies"): its owner, its
+    quota, its role. Without a tokens file nobody is named: the request goes as the web server's key itself."""
+    return {} if user is NOBODY_CHECKED else {"on_behalf": {"name": user.name, "role": user.role}}
+
+
+async def _ask(request: web.Request, route: Route, user: User) -> dict[str, Any]:
     assert route.request is not None
-    reply = await request.app[LINK].call(route.request, await fields_of(request, route))
+    fields = await fields_of(request, route)
+    fields.pop("on_behalf", None)  # a body's own would be honoured by the worker: only the token names the user
+    reply = await request.app[LINK].call(route.request, {**fields, **on_behalf(user)})
     if reply.get("type") == "error":
         raise Refused(str(reply.get("code", "?")), str(reply.get("message", "")))
     return reply
@@ -191,9 +199,9 @@ def handler_for(route: Route) -> Handler:
         try:
             user = authorize(request, route)
             if route.serve == CALL:
-                return json_response(answer_of(await _ask(request, route)))
+                return json_response(answer_of(await _ask(request, route, user)))
             if route.serve == IMAGE:
-                return _image_response(request, await _ask(request, route))
+                return _image_response(request, await _ask(request, route, user))
             if route.serve == HEALTH:
                 status, health = health_of(await request.app[LINK].call("status", {}))
                 return json_response(health, status)

@@ -9,8 +9,8 @@ The tokens file (YAML, or JSON, which is YAML too) maps a name to its token and 
 headers). No token or an unknown one: 401; a role below the route's: 403. Without a tokens file every caller is
 admin, as on the worker without CURVE, and so the server refuses to listen on anything but loopback.
 
-Every web user acts through the web server's own worker key: the worker sees one owner for all of them until the
-protocol has a role that speaks for others (docs/web.md).
+Each request for a token goes to the worker with `on_behalf: {name, role}` (app.py): the worker, which knows the web
+server's key as a `proxy`, serves it as that user, its own owner and quota (docs/web.md; docs/security.md, "Proxies").
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ class CurveGuard:
         if not isinstance(name, str):
             return None
         role = self.ring.role_of(name)
-        return Caller(name, role) if role is not None else None
+        return Caller(name, role, self.ring.grant_of(name)) if role is not None else None
 
     def ask_reload(self) -> None:
         """From a signal handler (SIGHUP): only sets a flag; the reload timer does the work."""

@@ -17,7 +17,7 @@ import zmq
 import zmq.auth
 
 from pixflow.errors import ConfigError
-from pixflow.security.roles import ROLE_NAMES, Role
+from pixflow.security.roles import ROLE_NAMES, Role, parse_role_entry
 
 ROLES_FILE = "roles.yaml"
 KEY_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -57,7 +57,7 @@ def set_role(directory: Path, name: str, role: str) -> None:
     roles = _read_roles(path) if path.exists() else {}
     roles[name] = role
     path.write_text(
-        "# key name -> role (viewer, submitter, admin); a key not listed here is a viewer\n"
+        "# key name -> role (viewer, submitter, proxy, proxy:admin, admin); a key not listed here is a viewer\n"
         + yaml.safe_dump(roles, sort_keys=True)
     )
 
@@ -92,10 +92,14 @@ class KeyRing:
 
     names: dict[bytes, str] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
+    grants: dict[str, Role] = field(default_factory=dict)  # proxy keys: the most each may grant (on_behalf)
     problems: tuple[str, ...] = ()  # files that were skipped, and why (logged at each reload)
 
     def role_of(self, name: str) -> Role | None:
         return self.roles.get(name)
+
+    def grant_of(self, name: str) -> Role | None:
+        return self.grants.get(name)
 
 
 def _read_roles(path: Path) -> dict[str, str]:
@@ -116,13 +120,14 @@ def load_keyring(directory: Path) -> KeyRing:
     role_names = _read_roles(directory / ROLES_FILE) if (directory / ROLES_FILE).exists() else {}
     names: dict[bytes, str] = {}
     roles: dict[str, Role] = {}
+    grants: dict[str, Role] = {}
     problems: list[str] = []
     for path in sorted(directory.glob("*.key")):
         name = path.stem
         try:
             check_key_name(name)
             public = read_public_key(path)
-            role = Role.parse(role_names.get(name, "viewer"))
+            role, grant = parse_role_entry(role_names.get(name, "viewer"))
         except (ConfigError, ValueError) as e:
             problems.append(f"{path.name}: {e}")
             continue
@@ -130,9 +135,11 @@ def load_keyring(directory: Path) -> KeyRing:
             problems.append(f"{path.name}: the same key as {names[public]}.key; skipped")
             continue
         names[public], roles[name] = name, role
+        if grant is not None:
+            grants[name] = grant
     problems += [f"{p.name}: a secret key does not belong here; move it away" for p in directory.glob("*.key_secret")]
     problems += [f"roles.yaml names {n!r}, which has no {n}.key" for n in sorted(set(role_names) - set(roles))]
-    return KeyRing(names, roles, tuple(problems))
+    return KeyRing(names, roles, grants, tuple(problems))
 
 
 def folder_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:

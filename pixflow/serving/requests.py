@@ -73,5 +73,8 @@ BY_NAME: dict[str, RequestType] = {kind.name: kind for kind in TABLE}
 
 
 def answer(serving: Serving, message: dict[str, Any], caller: Caller) -> dict[str, Any]:
-    """The reply to a request whose envelope protocol.decode_request has checked (a known `type`)."""
+    """The reply to a request whose envelope protocol.decode_request has checked (a known `type`). With
+    `on_behalf` (a proxy key's, docs/security.md "Proxies") it is served as the user it names, role and owner."""
+    if "on_behalf" in message:
+        caller = caller.on_behalf(message["on_behalf"])
     return BY_NAME[message["type"]].answer(serving, Request(message, caller))

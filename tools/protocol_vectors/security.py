@@ -93,4 +93,44 @@ SECURITY: list[Vector] = [
             "security": {"curve": True, "clients": 3, "rejected": 12},
         },
     ),
+    # A proxy key (the web server's) speaking for one of its users (docs/security.md, "Proxies").
+    (
+        "generate request on behalf of a web user",
+        "request",
+        {
+            "type": "generate",
+            "v": 1,
+            "req_id": 36,
+            "on_behalf": {"name": "alice", "role": "submitter"},
+            "id": "web-alice-1",
+            "prompt": "knight",
+        },
+    ),
+    (
+        "cancel request on behalf of a web user",
+        "request",
+        {
+            "type": "cancel",
+            "v": 1,
+            "req_id": 37,
+            "on_behalf": {"name": "bob", "role": "submitter"},
+            "job_id": "web-alice-1",
+        },
+    ),
+    (
+        "job reply owned by a proxy's user",
+        "reply",
+        {"type": "job", "v": 1, "req_id": 38, **SNAPSHOT, "owner": "web:alice"},
+    ),
+    (
+        "error reply, on_behalf from a key that is no proxy",
+        "reply",
+        {
+            "type": "error",
+            "v": 1,
+            "req_id": 39,
+            "code": "forbidden",
+            "message": "'on_behalf' is for proxy keys only; key 'alice' is submitter: send without it",
+        },
+    ),
 ]

@@ -694,7 +694,15 @@ pub struct SecurityInfo {
 // ---------------------------------------------------------------------------------------------
 // Requests and replies
 
-/// A request. Every one has `type` (the tag), `v` (1) and optionally `req_id`.
+/// `on_behalf` of a request: the user a proxy key (a web server) speaks for, with that user's role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnBehalf {
+    pub name: String,
+    /// `viewer`, `submitter` or `admin`: at most what the proxy key may grant.
+    pub role: String,
+}
+
+/// A request. Every one has `type` (the tag), `v` (1), optionally `req_id` and, from a proxy key, `on_behalf`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
@@ -702,11 +710,17 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
     },
     Generate {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         #[serde(flatten)]
         params: GenerateParams,
     },
@@ -714,12 +728,18 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         job_id: String,
     },
     Status {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         /// Absent: the worker's status.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         job_id: Option<String>,
@@ -728,6 +748,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         state: Option<StateFilter>,
         /// Only the jobs of this `compare` or `sheet` group.
@@ -745,29 +768,44 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
     },
     ListWorkflows {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
     },
     /// Stop handing jobs to ComfyUI (answered `worker`).
     Pause {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
     },
     /// Hand jobs to ComfyUI again (answered `worker`).
     Resume {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
     },
     /// One prompt over several models and/or seeds: a group of jobs `<group_id>-<n>` (answered `group`).
     Compare {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         /// Client-chosen; the same id again answers the existing group.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group_id: Option<String>,
@@ -785,6 +823,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         /// Client-chosen; the same id again answers the existing group.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group_id: Option<String>,
@@ -800,6 +841,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         #[serde(flatten)]
         params: RetryParams,
     },
@@ -808,6 +852,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         group_id: String,
     },
     /// One saved image of a job (`job_id`), or one of a sheet's files (`group_id`), as bytes
@@ -816,6 +863,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         job_id: Option<String>,
         /// Instead of `job_id`: a sheet's file, by `variant` (and `row`).
@@ -838,6 +888,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         job_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_side: Option<u32>,
@@ -847,6 +900,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         backend: String,
     },
     /// No new prompts; prompts waiting in its queue move to other backends (answered `backend`).
@@ -854,6 +910,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         backend: String,
     },
     /// The backend takes prompts again (answered `backend`).
@@ -861,6 +920,9 @@ pub enum Request {
         v: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// A proxy key's user, whom the worker serves this request as (docs/security.md, "Proxies").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_behalf: Option<OnBehalf>,
         backend: String,
     },
 }
@@ -870,12 +932,14 @@ impl Request {
         Request::Ping {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
         }
     }
     pub fn generate(params: GenerateParams) -> Self {
         Request::Generate {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             params,
         }
     }
@@ -883,6 +947,7 @@ impl Request {
         Request::Cancel {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             job_id: job_id.into(),
         }
     }
@@ -890,6 +955,7 @@ impl Request {
         Request::Status {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             job_id,
         }
     }
@@ -897,6 +963,7 @@ impl Request {
         Request::ListJobs {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             state,
             group_id: None,
             limit,
@@ -916,24 +983,28 @@ impl Request {
         Request::ListModels {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
         }
     }
     pub fn list_workflows() -> Self {
         Request::ListWorkflows {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
         }
     }
     pub fn pause() -> Self {
         Request::Pause {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
         }
     }
     pub fn resume() -> Self {
         Request::Resume {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
         }
     }
 
@@ -946,6 +1017,7 @@ impl Request {
         Request::Compare {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             group_id: Some(group_id.into()),
             models,
             seeds,
@@ -958,6 +1030,7 @@ impl Request {
         Request::Sheet {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             group_id: Some(group_id.into()),
             sheet,
             params,
@@ -967,6 +1040,7 @@ impl Request {
         Request::Retry {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             params,
         }
     }
@@ -974,6 +1048,7 @@ impl Request {
         Request::FetchOutput {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             job_id: Some(job_id.into()),
             group_id: None,
             index: Some(index),
@@ -1001,6 +1076,7 @@ impl Request {
         Request::FetchOutput {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             job_id: None,
             group_id: Some(group_id.into()),
             index: None,
@@ -1013,6 +1089,7 @@ impl Request {
         Request::FetchPreview {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             job_id: job_id.into(),
             max_side,
         }
@@ -1021,6 +1098,7 @@ impl Request {
         Request::Group {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             group_id: group_id.into(),
         }
     }
@@ -1028,6 +1106,7 @@ impl Request {
         Request::Drain {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             backend: backend.into(),
         }
     }
@@ -1035,6 +1114,7 @@ impl Request {
         Request::Disable {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             backend: backend.into(),
         }
     }
@@ -1042,6 +1122,7 @@ impl Request {
         Request::Enable {
             v: PROTOCOL_VERSION,
             req_id: None,
+            on_behalf: None,
             backend: backend.into(),
         }
     }
