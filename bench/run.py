@@ -31,6 +31,8 @@ ON_DEMAND = {
     "history": scenarios.long_history,  # 1,000,000 finished jobs in the store (about 2 minutes)
     # The sprite steps: cells exact vs nearest-exact and PyPI tools, CPU, the loop at 50 sprites/s (about 3 minutes)
     "sprites": scenarios.sprite_bench,
+    # pixflow web: SSE latency beside ZeroMQ's, generate over HTTP beside ZeroMQ, 500 SSE clients (about 2 minutes)
+    "web": scenarios.web_api,
 }
 
 

@@ -16,6 +16,7 @@ from bench.scenarios.sprites import sprite_quality_and_cost
 from bench.scenarios.startup import status_startup
 from bench.scenarios.threads import worker_threads
 from bench.scenarios.throughput import throughput_and_memory
+from bench.scenarios.web import web_api
 
 __all__ = [
     "control_plane",
@@ -30,5 +31,6 @@ __all__ = [
     "sprite_quality_and_cost",
     "status_startup",
     "throughput_and_memory",
+    "web_api",
     "worker_threads",
 ]

@@ -184,4 +184,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pixflow.cli.demo import run_demo  # starts a worker: loaded only for this command
 
     jobs = args.jobs if args.jobs is not None else (16 if args.monitor else 3)
-    return run_demo(args.output_dir, speed=args.speed, jobs=jobs, monitor=args.monitor)
+    return run_demo(
+        args.output_dir, speed=args.speed, jobs=jobs, monitor=args.monitor, web=args.web, web_port=args.web_port
+    )

@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=1.0)
     demo.add_argument("--jobs", type=int, help="how many jobs (default 3, or 16 with --monitor)")
     demo.add_argument("--monitor", action="store_true", help="watch the jobs in pixflow-monitor; q quits")
+    demo.add_argument("--web", action="store_true", help="also serve the web console (pixflow web); Ctrl-C quits")
+    demo.add_argument("--web-port", type=int, default=0, metavar="PORT", help="its loopback port (default: a free one)")
     demo.set_defaults(run=f"{COMMANDS}:cmd_demo")
     # Said once, from the commands themselves, so that no command is ever missing from `pixflow --help`.
     parser.description = "The pixflow command line: " + ", ".join(commands.choices) + "."
