@@ -305,6 +305,29 @@ def test_a_default_webhook_reaches_jobs_that_name_none(replay, start_worker, sec
     _verify(receiver.requests[0])
 
 
+def test_a_clients_own_default_comes_before_the_workers(replay, start_worker, secret_file, receiver):
+    other = Receiver()
+    try:
+        defaults = {"alice": {"url": receiver.url, "events": "final"}}
+        worker = _worker(
+            start_worker,
+            replay,
+            secret_file,
+            webhook_client_defaults=defaults,
+            webhook_default={"url": other.url, "events": "final"},
+        )
+        client = worker.client()
+        # Without CURVE a proxy's user is its owner as named (docs/security.md): alice's default, bob the worker's.
+        client.call("generate", id="alices", on_behalf={"name": "alice", "role": "submitter"}, **JOB)
+        client.call("generate", id="bobs", on_behalf={"name": "bob", "role": "submitter"}, **JOB)
+        wait_for(lambda: receiver.delivered() and other.delivered(), what="both defaults' deliveries")
+        assert [body["job_id"] for body in receiver.delivered()] == ["alices"]
+        assert [body["job_id"] for body in other.delivered()] == ["bobs"]
+        assert client.status("alices")["params"]["webhook"] == defaults["alice"]
+    finally:
+        other.close()
+
+
 def test_webhook_hosts_without_a_secret_does_not_start(tmp_path, replay):
     with pytest.raises(ConfigError, match="webhook_secret_file"):
         ThreadWorker(tmp_path, replay.url, webhook_hosts=["127.0.0.1:*"])

@@ -54,13 +54,19 @@ def prepare(
     check_loras(workflow, loras, caps)
     checked = check_images(workflow, message.get("images"), limits(worker))
     check_post(workflow, custom, params.sheet, set(checked or ()))
-    webhook = parse_webhook(message.get("webhook"), worker.settings.webhook_hosts) or _default_webhook(worker)
+    named = parse_webhook(message.get("webhook"), worker.settings.webhook_hosts)
+    webhook = named or _default_webhook(worker, params.owner)
     kept = keep(worker.settings.output_dir / job_id, job_id, checked) if checked else None
     return replace(params, custom=custom, loras=loras, images=kept, webhook=webhook)
 
 
-def _default_webhook(worker: Serving) -> dict[str, str] | None:
-    default = worker.settings.webhook_default  # the operator's: not held to webhook_hosts
+def _default_webhook(worker: Serving, owner: str | None) -> dict[str, str] | None:
+    """The operator's defaults (not held to webhook_hosts): the client's own (by its owner name, then a proxy user's
+    key name), else the worker's."""
+    settings = worker.settings
+    names = [owner, owner.partition(":")[0]] if owner else []
+    default = next((settings.webhook_client_defaults[n] for n in names if n in settings.webhook_client_defaults), None)
+    default = default or settings.webhook_default
     return {"url": default[0], "events": default[1]} if default is not None else None
 
 

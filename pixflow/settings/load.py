@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,8 @@ class Settings:
     webhook_hosts: tuple[str, ...] = ()  # host or host:port patterns (fnmatch: *, ?), e.g. hooks.example.com:443
     webhook_secret_file: Path | None = None  # "whsec_" + base64 (Standard Webhooks), or the raw secret
     webhook_default: tuple[str, str] | None = None  # (url, events) for jobs that name no webhook
+    # Per client: key name (or a proxy's `key:user` owner) -> (url, events), before webhook_default.
+    webhook_client_defaults: dict[str, tuple[str, str]] = field(default_factory=dict)
     webhook_timeout: float = 10.0  # seconds one delivery attempt may take (connecting: at most 5 of them)
     webhook_backoff: float = 1.0  # seconds before the first retry, doubling (with jitter) up to 300
     webhook_retry_for: float = 3600.0  # seconds after its event a delivery is retried before it is given up

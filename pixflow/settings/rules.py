@@ -191,6 +191,21 @@ def webhook_target() -> Rule:
     return Rule("{url: http(s)://..., events: final or states}, or empty for none", convert)
 
 
+def webhook_targets() -> Rule:
+    """A map of client names to webhook targets (each as webhook_default takes one)."""
+    one = webhook_target()
+
+    def convert(value: Any) -> dict[str, tuple[str, str]]:
+        if value is None or value == "":
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(name, str) and name for name in value):
+            raise ValueError("not a map")
+        targets = {name: one.convert(target) for name, target in value.items()}
+        return {name: target for name, target in targets.items() if target is not None}
+
+    return Rule("{client key name: {url: http(s)://..., events: final or states}}", convert)
+
+
 RULES: dict[str, Rule] = {
     "req_addr": zmq_address(),
     "pub_addr": zmq_address(),
@@ -231,6 +246,7 @@ RULES: dict[str, Rule] = {
     "webhook_hosts": host_patterns(),
     "webhook_secret_file": path(optional=True),
     "webhook_default": webhook_target(),
+    "webhook_client_defaults": webhook_targets(),
     "webhook_timeout": seconds(),
     "webhook_backoff": seconds(),
     "webhook_retry_for": seconds(),

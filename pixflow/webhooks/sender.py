@@ -49,8 +49,8 @@ def load_secret(settings: Settings) -> bytes | None:
     """The signing key from `webhook_secret_file`; a worker that may send webhooks does not start without one."""
     path = settings.webhook_secret_file
     if path is None:
-        if settings.webhook_hosts or settings.webhook_default is not None:
-            raise ConfigError("webhook_hosts (or webhook_default) is set but webhook_secret_file is not: set it")
+        if settings.webhook_hosts or settings.webhook_default is not None or settings.webhook_client_defaults:
+            raise ConfigError("webhook_hosts (or a webhook default) is set but webhook_secret_file is not: set it")
         return None
     try:
         return policy.read_secret(path.read_text())
