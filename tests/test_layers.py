@@ -121,28 +121,28 @@ def _is_module(name: str) -> bool:
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
-@pytest.mark.parametrize("path", MONITOR_MODULES, ids=lambda path: _module_name(path))
-def test_no_dashboard_module_imports_a_higher_layer_or_the_worker(path: Path) -> None:
+def _check_client_layers(path: Path, layers: list[tuple[str, ...]], may_use: tuple[str, ...], what: str) -> None:
+    """A client package's module: its own package's lower layers, and of pixflow only what a client of the wire may."""
     module = _module_name(path)
-    own = _layer_of(module, MONITOR_LAYERS)
+    own = _layer_of(module, layers)
+    package = layers[0][0]
     for imported in sorted(_modules_imported(path, _project_modules())):
-        if imported.startswith("pixflow_monitor"):
-            below = _layer_of(imported, MONITOR_LAYERS)
+        if imported.startswith(package):
+            below = _layer_of(imported, layers)
             assert below <= own, f"{module} (layer {own}) imports {imported} (layer {below})"
         else:
-            assert imported in MONITOR_MAY_USE, f"{module} imports {imported}: the dashboard is a client of the wire"
+            assert imported in may_use, f"{module} imports {imported}: {what} is a client of the wire"
+
+
+@pytest.mark.parametrize("path", MONITOR_MODULES, ids=lambda path: _module_name(path))
+def test_no_dashboard_module_imports_a_higher_layer_or_the_worker(path: Path) -> None:
+    _check_client_layers(path, MONITOR_LAYERS, MONITOR_MAY_USE, "the dashboard")
 
 
 @pytest.mark.parametrize("path", WEB_MODULES, ids=lambda path: _module_name(path))
 def test_no_web_module_imports_a_higher_layer_or_the_worker(path: Path) -> None:
+    _check_client_layers(path, WEB_LAYERS, WEB_MAY_USE, "the web server")
     module = _module_name(path)
-    own = _layer_of(module, WEB_LAYERS)
-    for imported in sorted(_modules_imported(path, _project_modules())):
-        if imported.startswith("pixflow_web"):
-            below = _layer_of(imported, WEB_LAYERS)
-            assert below <= own, f"{module} (layer {own}) imports {imported} (layer {below})"
-        else:
-            assert imported in WEB_MAY_USE, f"{module} imports {imported}: the web server is a client of the wire"
     for imported in _imports(path):
         top = imported.split(".")[0]
         if top not in sys.stdlib_module_names and top not in ("pixflow", "pixflow_web", "__future__"):

@@ -18,7 +18,7 @@ from typing import Any
 
 from pixflow.errors import ErrorCode, RequestError, SpriteError
 from pixflow.groups.plan import group_job_id, parse_group_id
-from pixflow.sprites import STEPS, check_value
+from pixflow.sprites import STEP_PARAMS, check_value
 from pixflow.workflows.params import MAX_PROMPT_CHARS, MAX_SEED, GenerateParams, parse_generate
 
 MAX_ROWS = 16
@@ -31,7 +31,6 @@ DEFAULT_WORKFLOW = "sprite"
 MAX_SEED_STEP = 1_000_000
 ROW_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")  # an Aseprite tag and a file name (<row>.gif)
 NOT_IN_SHEET = ("id", "models", "seeds")  # a sheet's job ids are derived; one model, seeds per frame
-PALETTE_PARAM = next(param for param in STEPS["palette"] if param.name == "palette")
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def parse_sheet(message: dict[str, Any], max_jobs: int, rng: random.Random | Non
         if not isinstance(palette, str) or not palette.strip():
             raise _invalid("'palette' must be a palette's name, its colours or a palette file's text")
         try:
-            check_value(PALETTE_PARAM, palette)
+            check_value(STEP_PARAMS["palette.palette"], palette)
         except SpriteError as e:
             raise _invalid(f"'palette': {e.message}") from e
     duration = _whole(message, "duration_ms", DEFAULT_DURATION_MS, 1, 65_535)

@@ -10,6 +10,7 @@ from pixflow.sprites.palettes import PALETTES, palette_from_image
 from pixflow.sprites.run import Result, run_on_array, run_pipeline
 from pixflow.sprites.steps import (
     STEP_DESCRIPTIONS,
+    STEP_PARAMS,
     STEPS,
     Pipeline,
     Step,
@@ -22,6 +23,7 @@ __all__ = [
     "PALETTES",
     "STEPS",
     "STEP_DESCRIPTIONS",
+    "STEP_PARAMS",
     "Palette",
     "Pipeline",
     "Result",

@@ -84,6 +84,8 @@ STEPS: dict[str, tuple[StepParam, ...]] = {
     ),
 }  # fmt: skip
 
+STEP_PARAMS: dict[str, StepParam] = {param.key: param for params in STEPS.values() for param in params}  # by key
+
 STEP_DESCRIPTIONS: dict[str, str] = {
     "grid": "find the fake pixels' grid (size and phase) and give each cell one colour",
     "alpha": "turn the plain background into hard transparency",

@@ -14,7 +14,7 @@ from typing import Any
 
 from pixflow.comfy.capabilities import CHOICE_KINDS, Capabilities, InputSpec, Kind, kind_named
 from pixflow.errors import ErrorCode, RequestError, SpriteError
-from pixflow.sprites import STEPS
+from pixflow.sprites import STEP_PARAMS
 from pixflow.sprites import check_value as check_step_value
 from pixflow.workflows import Target, Workflow
 from pixflow.workflows.params import (
@@ -276,9 +276,8 @@ def check_custom(
 def _step_value(key: str, value: Any, label: str) -> Any:
     """A value for a sprite step's parameter, checked as the step takes it (a palette's text, a WxH); kept as the
     client sent it (the step normalises it when the job's steps are bound)."""
-    step_param = next(p for params in STEPS.values() for p in params if p.key == key)
     try:
-        check_step_value(step_param, value)
+        check_step_value(STEP_PARAMS[key], value)
         return value
     except SpriteError as e:
         raise _invalid(f"{label}: {e.message}") from e

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixflow.errors import SpriteError, WorkflowError
-from pixflow.sprites import STEPS, Pipeline, check_value
+from pixflow.sprites import STEP_PARAMS, Pipeline, check_value
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DECLARED_KINDS = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
 MAX_LORAS = 8
 CUSTOM_KEYS = frozenset({"target", "targets", "description", "default", "type", "min", "max", "step", "choices"})
 POST_KEYS = frozenset({"post", "description", "default", "type", "min", "max", "choices"})
-STEP_PARAMS = {param.key: param for params in STEPS.values() for param in params}  # "palette.colors" -> its spec
 
 
 @dataclass(frozen=True)
