@@ -59,7 +59,9 @@ def test_serve_on_an_address_of_another_machine_is_an_invalid_setting(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_a_worker_that_cannot_bind_gives_back_the_stores_lock(tmp_path, held, start_worker, replay):
+def test_a_worker_that_cannot_bind_gives_back_the_stores_lock(tmp_path, held, replay, start_worker):
+    # replay before start_worker: fixtures end in reverse, so the worker stops before its ComfyUI does (a replay
+    # stopped first can leave a control transfer of the worker waiting out its timeout at the stop).
     directory = tmp_path / "one-store"
     with pytest.raises(SettingError) as refused:
         start_worker(replay.url, req_addr=held, metrics_addr="", db_path=directory / "jobs.db")
