@@ -16,6 +16,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"  # the client key's role does not allow this request, or not on this job
     TOO_LARGE = "too_large"  # fetch_output: the image is larger than max_fetch_bytes
     SHUTTING_DOWN = "shutting_down"  # the worker is stopping: no new jobs (SIGTERM; see docs/operations.md)
+    NOT_LEADER = "not_leader"  # this coordinator stands by: send to the leader (the reply's `leader`, docs/deploy.md)
+    STORE_UNAVAILABLE = "store_unavailable"  # the job store (PostgreSQL) cannot be reached now: try again
     INTERNAL = "internal"  # a bug in pixflow: the message says what failed
 
 
@@ -71,6 +73,25 @@ class StoreLockedError(ConfigError):
     """Another worker holds the job store: one worker per store (docs/operations.md)."""
 
     code = "store_locked"
+
+
+class StoreError(PixflowError):
+    """The job store failed: a query, the connection, or this coordinator's right to write (FencedError)."""
+
+    code = "store_failed"
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached (PostgreSQL down, restarting or cut off); what was not committed is not stored."""
+
+    code = "store_unavailable"
+
+
+class FencedError(StoreError):
+    """A write refused because this coordinator's term is no longer the store's: another one leads now. Its holder
+    stops serving and stands by (pixflow/ha)."""
+
+    code = "fenced"
 
 
 class RecordingError(PixflowError):

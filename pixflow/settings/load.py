@@ -48,6 +48,12 @@ class Settings:
     # Durability (docs/durability.md).
     db_path: Path = Path("pixflow.db")
     db_synchronous: str = "NORMAL"  # NORMAL survives process crashes; FULL also power loss, at a cost
+    # A shared store and coordinators that take over from each other (docs/deploy.md): a postgresql:// URL makes
+    # PostgreSQL the store instead of the SQLite file at db_path; several `serve` on one URL: one leads, the others
+    # stand by.
+    db_url: str = ""
+    lease_seconds: float = 10.0  # how long a leader's lease lasts unrenewed (renewed every third of it)
+    coordinator_name: str = ""  # this coordinator's name in status, health and the lease; empty: the host name
     max_queued: int = 10_000  # jobs waiting in pixflow's queue before `generate` answers queue_full
     max_attempts: int = 3  # POST /prompt attempts for a job whose prompt ComfyUI lost
     retention_hours: float = 24 * 7  # finished jobs are forgotten after this (their files stay)

@@ -104,6 +104,30 @@ def path(optional: bool = False) -> Rule:
     return Rule("a file path" + (" or nothing" if optional else ""), convert)
 
 
+def database_url() -> Rule:
+    """Empty (the SQLite file at db_path), or a PostgreSQL URL as libpq takes it."""
+
+    def convert(value: Any) -> str:
+        if value is None or value == "":
+            return ""
+        if not isinstance(value, str) or not value.strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError("not a PostgreSQL URL")
+        return value.strip()
+
+    return Rule("a postgresql:// URL (e.g. postgresql://pixflow@db.example/pixflow), or empty for SQLite", convert)
+
+
+def optional_name() -> Rule:
+    def convert(value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._-]{0,64}", value.strip()):
+            raise ValueError("not a name")
+        return value.strip()
+
+    return Rule("a name of letters, digits, '.', '_' or '-' (at most 64), or empty for the host name", convert)
+
+
 def flag() -> Rule:
     def convert(value: Any) -> bool:
         if isinstance(value, bool):
@@ -220,6 +244,9 @@ RULES: dict[str, Rule] = {
     "log_level": choice(LOG_LEVELS, upper=True),
     "db_path": path(),
     "db_synchronous": choice(SQLITE_SYNCHRONOUS, upper=True),
+    "db_url": database_url(),
+    "lease_seconds": seconds(0.5, inclusive=True),
+    "coordinator_name": optional_name(),
     "max_queued": integer(1),
     "max_attempts": integer(1),
     "retention_hours": seconds(),  # hours, but the same rule: a number above 0
